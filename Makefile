@@ -1,0 +1,44 @@
+# streetbrain: `make demo` runs the main job, `make test` runs every test.
+# Both set up .venv from a clean clone; nothing else needs to be installed first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+# Extras the tests need. torch is pinned to the CPU wheel before any extra asks for it.
+TEST_EXTRAS ?= sim,dev
+DEMO_EXTRAS ?= sim
+TORCH_PIN   ?= torch==2.13.0
+
+.PHONY: demo test venv clean bench lint
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+
+# Re-install when pyproject changes; one stamp per extras set.
+$(VENV)/.stamp-%: pyproject.toml | $(VENV)/bin/python
+	@if echo "$*" | grep -qE 'detection|all'; then $(PIP) install "$(TORCH_PIN)"; fi
+	$(PIP) install -e ".[$(subst +,$(comma),$*)]"
+	@touch $@
+
+comma := ,
+TEST_STAMP := $(VENV)/.stamp-$(subst $(comma),+,$(TEST_EXTRAS))
+DEMO_STAMP := $(VENV)/.stamp-$(subst $(comma),+,$(DEMO_EXTRAS))
+
+venv: $(TEST_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(VENV)/bin/streetbrain scenario show xiaohe
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -q
+
+bench: $(TEST_STAMP)
+	$(PY) benchmarks/bench_load.py
+
+lint: $(TEST_STAMP)
+	$(PY) -m mypy
+	$(PY) -m ruff check twin scenarios streetbrain tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

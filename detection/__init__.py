@@ -1,0 +1,1 @@
+"""detection: frames → detections → tracks → zone/dwell rules → events (torch)."""

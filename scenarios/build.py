@@ -1,0 +1,537 @@
+"""Turn a validated scenario (parameters + geometry) into a :class:`twin.district.District`.
+
+Everything the case study leaves open is placed *procedurally but seeded*: the same file
+and seed give the same district, bit for bit. The rules, each documented in the xiaohe
+README:
+
+- **Grids** (网格): the district's patrolled road length is clustered into ``grids``
+  compact pieces (length-weighted k-means on segment midpoints), and each grid is the
+  Voronoi cell of its centre, clipped to the boundary. **Communities** cluster grids,
+  **areas** (片区) cluster communities, so the three nest exactly.
+- **Staff**: two grid workers per grid (alternating day/evening slots), grid leaders and
+  instructors over contiguous runs of grids, brigade and enforcement members spread over
+  areas in proportion to road length, each area with its own squad.
+- **Shops** along commercial streets, denser near hotspots (the historic block);
+  **cameras** at busy junctions and along shop streets; **sensors** in residential blocks;
+  **venues** near shop streets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+from shapely.ops import unary_union
+
+from twin.assets import CAMERA_OWNERS, Camera, Sensor, Shop, Venue, Zone, fov_polygon
+from twin.catalog import Catalog
+from twin.district import District
+from twin.errors import ValidationError
+from twin.geo import (LocalProjection, Region, RegionIndex, RoadNetwork, TravelMode, TravelSpeeds,
+                      road_network_from_features)
+from twin.staff import Member, Role, Roster, Shift, ShiftPlan, Squad
+from scenarios.spec import ScenarioFile
+
+SHOP_STREET_WEIGHT = {"tertiary": 1.0, "residential": 1.0, "living_street": 1.2, "secondary": 0.6,
+                      "unclassified": 0.6, "service": 0.25, "primary": 0.2}
+JUNCTION_CLASS_WEIGHT = {"primary": 3.0, "secondary": 2.5, "tertiary": 2.0, "residential": 1.0,
+                         "living_street": 1.0, "unclassified": 1.0, "service": 0.4}
+SHOP_KIND_P = {"restaurant": 0.28, "grocery": 0.14, "fruit_veg": 0.10, "retail": 0.22,
+               "service": 0.12, "pharmacy": 0.04, "tea_house": 0.04, "hardware": 0.03, "other": 0.03}
+CAMERA_OWNER_P = {"police": 0.35, "city_management": 0.30, "public_order": 0.20, "private": 0.15}
+SENSOR_KIND_P = {"door_contact": 0.6, "water_meter": 0.3, "smoke": 0.1}
+ID_PREFIX = {Role.GRID_LEADER: "GL", Role.GRID_WORKER: "GW", Role.GRID_INSTRUCTOR: "GI",
+             Role.CO_GOVERNANCE: "CG", Role.ENFORCEMENT: "EN"}
+
+
+def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None, rng: np.random.Generator,
+           iterations: int = 40) -> np.ndarray:
+    """Weighted k-means (k-means++ start for small k, Lloyd iterations); returns ``k`` centres.
+
+    Args:
+        points: ``(n, 2)`` coordinates, n ≥ k.
+        k: Number of clusters.
+        weights: Positive weight per point (``None``: equal).
+        rng: The run's random generator.
+        iterations: Lloyd iterations at most.
+    """
+    n = len(points)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if k <= 256:
+        centres = np.empty((k, 2))
+        centres[0] = points[rng.choice(n, p=w / w.sum())]
+        d2 = ((points - centres[0]) ** 2).sum(1)
+        for i in range(1, k):
+            p = w * d2
+            total = p.sum()
+            idx = rng.choice(n, p=p / total) if total > 0 else int(rng.integers(n))
+            centres[i] = points[idx]
+            d2 = np.minimum(d2, ((points - centres[i]) ** 2).sum(1))
+    else:  # large k: a weighted sample without replacement is a good enough start
+        centres = points[rng.choice(n, size=k, replace=False, p=w / w.sum())].copy()
+    for _ in range(iterations):
+        label = _assign(points, centres)
+        wsum = np.bincount(label, weights=w, minlength=k)
+        new = np.column_stack([np.bincount(label, weights=w * points[:, 0], minlength=k),
+                               np.bincount(label, weights=w * points[:, 1], minlength=k)])
+        empty = wsum == 0
+        new[~empty] /= wsum[~empty, None]
+        if empty.any():  # empty clusters restart at the points farthest from their centres
+            far = np.argsort(-((points - centres[label]) ** 2).sum(1) * w)[: int(empty.sum())]
+            new[empty] = points[far]
+        if np.allclose(new, centres):
+            break
+        centres = new
+    return centres
+
+
+def _assign(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre for each point."""
+    return np.asarray(cKDTree(centres).query(points)[1], dtype=np.int64)
+
+
+def _reading_order(xy: np.ndarray, cell_m: float = 500.0) -> np.ndarray:
+    """Order points north-west first, in bands, so ids read like a map."""
+    band = np.floor(-xy[:, 1] / cell_m)
+    return np.lexsort((xy[:, 0], band))
+
+
+def _largest_remainder(total: int, weights: np.ndarray, minimum: int = 0) -> np.ndarray:
+    """Split ``total`` into integers proportional to ``weights``, each at least ``minimum``."""
+    n = len(weights)
+    base = np.full(n, minimum, dtype=np.int64)
+    rest = total - base.sum()
+    if rest <= 0:
+        return base
+    share = weights / weights.sum() * rest
+    extra = np.floor(share).astype(np.int64)
+    left = int(rest - extra.sum())
+    order = np.argsort(-(share - extra), kind="stable")
+    extra[order[:left]] += 1
+    return base + extra
+
+
+def _voronoi_cells(centres: np.ndarray, boundary: Polygon) -> list[Polygon | MultiPolygon]:
+    """Voronoi cells of ``centres`` clipped to ``boundary``, in the order of ``centres``."""
+    cells = list(shapely.voronoi_polygons(shapely.multipoints(centres),
+                                          extend_to=boundary.buffer(1000)).geoms)
+    pts, cell_idx = shapely.STRtree(cells).query(shapely.points(centres), predicate="within")
+    out: list[Any] = [Polygon()] * len(centres)
+    clipped = shapely.intersection(np.asarray(cells, dtype=object)[cell_idx], boundary)
+    for p, geom in zip(pts, clipped):
+        out[int(p)] = geom
+    return out
+
+
+def _regions(network: RoadNetwork, responsible: np.ndarray, boundary: Polygon,
+             params: ScenarioFile, rng: np.random.Generator) -> RegionIndex:
+    segs = [network.segments[int(i)] for i in responsible]
+    mids = np.array([s.line.interpolate(0.5, normalized=True).coords[0] for s in segs])
+    lengths = np.array([s.length_m for s in segs])
+    n_grids, n_comm, n_areas = params.regions.grids, params.regions.communities, params.regions.areas
+    if len(segs) < n_grids:
+        raise ValidationError("regions.grids", f"{n_grids} grids need at least as many patrolled "
+                              f"road segments inside the boundary; there are {len(segs)}")
+    centres = kmeans(mids, n_grids, weights=lengths, rng=rng)
+    centres = centres[_reading_order(centres)]
+    cells = _voronoi_cells(centres, boundary)
+    grid_len = np.bincount(_assign(mids, centres), weights=lengths, minlength=n_grids)
+    comm_centres = kmeans(centres, n_comm, weights=grid_len + 1.0, rng=rng)
+    comm_centres = comm_centres[_reading_order(comm_centres)]
+    grid_comm = _assign(centres, comm_centres)
+    comm_len = np.bincount(grid_comm, weights=grid_len, minlength=n_comm)
+    area_centres = kmeans(comm_centres, n_areas, weights=comm_len + 1.0, rng=rng)
+    area_centres = area_centres[_reading_order(area_centres)]
+    comm_area = _assign(comm_centres, area_centres)
+    # A cluster left empty by the assignment would be a region without grids: reject early.
+    for what, labels, n in (("communities", grid_comm, n_comm), ("areas", comm_area, n_areas)):
+        if len(np.unique(labels)) != n:
+            raise ValidationError(f"regions.{what}", f"cannot cut {n} {what} with at least one "
+                                  "grid each from this boundary; use fewer")
+    comm_cells: list[list[Any]] = [[] for _ in range(n_comm)]
+    area_cells: list[list[Any]] = [[] for _ in range(n_areas)]
+    for g in range(n_grids):
+        comm_cells[grid_comm[g]].append(cells[g])
+        area_cells[comm_area[grid_comm[g]]].append(cells[g])
+    areas = [Region(f"A{j + 1}", "area", f"Area {j + 1} (片区{j + 1})", unary_union(area_cells[j]))
+             for j in range(n_areas)]
+    comms = [Region(f"C{j + 1:02d}", "community", f"Community {j + 1} (社区{j + 1})",
+                    unary_union(comm_cells[j]), parent=f"A{comm_area[j] + 1}")
+             for j in range(n_comm)]
+    grids = [Region(f"G{g + 1:03d}", "grid", f"Grid {g + 1} (网格{g + 1})", cells[g],
+                    parent=f"C{grid_comm[g] + 1:02d}") for g in range(n_grids)]
+    return RegionIndex(grids, comms, areas)
+
+
+def _members(params: ScenarioFile, regions: RegionIndex, network: RoadNetwork,
+             grid_len: np.ndarray, snap: Callable[[float, float], int],
+             squads: Sequence[Squad]) -> list[Member]:
+    grids, areas = regions.grids, regions.areas
+    squad_of = {a: s.id for s in squads for a in s.area_ids}
+    members: list[Member] = []
+
+    def add(role: Role, k: int, area: str, grid_ids: tuple[str, ...], slot: int, xy: tuple[float, float]) -> None:
+        spec = params.staff[role]
+        members.append(Member(
+            id=f"{ID_PREFIX[role]}{k:03d}", name=f"{role.value.replace('_', ' ').title()} {k}",
+            role=role, area_id=area, squad_id=squad_of.get(area, ""), grid_ids=grid_ids,
+            shift_slot=slot, post_node=snap(*xy), travel_mode=TravelMode(spec.travel)))
+
+    def grid_point(g: Region) -> tuple[float, float]:
+        p = g.polygon.representative_point()
+        return p.x, p.y
+
+    # Grid workers: round-robin over grids (longest road first when counts do not divide).
+    if Role.GRID_WORKER in params.staff:
+        count = params.staff[Role.GRID_WORKER].count
+        if count < len(grids):
+            raise ValidationError("staff.grid_worker.count", f"{count} grid workers cannot cover "
+                                  f"{len(grids)} grids: at least one per grid is needed")
+        order = np.argsort(-grid_len, kind="stable")
+        per_grid: dict[int, int] = {}
+        for k in range(count):
+            g = int(order[k % len(grids)])
+            slot = per_grid.get(g, 0)
+            per_grid[g] = slot + 1
+            gr = grids[g]
+            add(Role.GRID_WORKER, k + 1, regions.area_of(gr.id), (gr.id,), slot, grid_point(gr))
+    # Leaders and instructors: contiguous runs of grids (grids are numbered community by community).
+    by_comm = sorted(range(len(grids)), key=lambda g: (grids[g].parent or "", g))
+    for role in (Role.GRID_LEADER, Role.GRID_INSTRUCTOR):
+        if role not in params.staff or params.staff[role].count == 0:
+            continue
+        count = params.staff[role].count
+        chunks = np.array_split(np.array(by_comm), count)
+        for k, chunk in enumerate(chunks):
+            if len(chunk) == 0:
+                chunk = np.array([by_comm[k % len(by_comm)]])
+            gr = grids[int(chunk[0])]
+            add(role, k + 1, regions.area_of(gr.id), tuple(grids[int(g)].id for g in chunk), k,
+                grid_point(gr))
+    # Brigade and enforcement: spread over areas in proportion to road length.
+    area_pos = {a.id: j for j, a in enumerate(areas)}
+    area_len = np.zeros(len(areas))
+    grids_of_area: list[list[Region]] = [[] for _ in areas]
+    for g, gr in enumerate(grids):
+        j = area_pos[regions.area_of(gr.id)]
+        area_len[j] += grid_len[g]
+        grids_of_area[j].append(gr)
+    for role in (Role.CO_GOVERNANCE, Role.ENFORCEMENT):
+        if role not in params.staff or params.staff[role].count == 0:
+            continue
+        count = params.staff[role].count
+        n_shifts = len(params.staff[role].shifts)
+        if count < len(areas):
+            raise ValidationError(f"staff.{role.value}.count", f"{count} members cannot serve "
+                                  f"{len(areas)} areas: at least one per area is needed")
+        per_area = _largest_remainder(count, area_len + 1.0, minimum=min(n_shifts, count // len(areas)))
+        k = 0
+        for j, area in enumerate(areas):
+            area_grids = grids_of_area[j]
+            for i in range(int(per_area[j])):
+                k += 1
+                post = area_grids[(i * 7) % len(area_grids)]  # posts spread over the area's grids
+                add(role, k, area.id, (), i, grid_point(post))
+    return members
+
+
+def _squads(params: ScenarioFile, regions: RegionIndex) -> tuple[Squad, ...]:
+    area_ids = [a.id for a in regions.areas]
+    if not params.squads:
+        return tuple(Squad(f"SQ-{a}", f"Squad of {a}", (a,)) for a in area_ids)
+    squads = []
+    for i, sq in enumerate(params.squads):
+        for a in sq.areas:
+            if a not in area_ids:
+                raise ValidationError(f"squads[{sq.id}].areas", f"unknown area '{a}'; the district's "
+                                      f"areas are {', '.join(area_ids)}")
+        squads.append(Squad(sq.id, sq.name or sq.id, tuple(sq.areas)))
+    covered = {a for s in squads for a in s.area_ids}
+    missing = [a for a in area_ids if a not in covered]
+    if missing:
+        raise ValidationError("squads", f"the roads of area{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(missing)} are covered by no squad; every road needs a "
+                              "responsible squad")
+    return tuple(squads)
+
+
+def _pick_along(network: RoadNetwork, seg_idx: np.ndarray, weights: np.ndarray, n: int,
+                rng: np.random.Generator, *, offset_m: tuple[float, float],
+                keep: Polygon | None = None) -> list[tuple[int, float, float, float, float]]:
+    """Sample ``n`` points beside roads: ``(segment, x, y, tangent dx, dy)``.
+
+    With ``keep``, points falling outside it are drawn again, so exactly ``n`` come back.
+    """
+    if n == 0 or len(seg_idx) == 0:
+        return []
+    p = weights / weights.sum()
+    out: list[tuple[int, float, float, float, float]] = []
+    for _ in range(50):
+        for s in rng.choice(seg_idx, size=n - len(out), p=p):
+            line = network.segments[int(s)].line
+            d = rng.uniform(0.1, 0.9) * line.length
+            a = line.interpolate(max(d - 1.0, 0.0))
+            b = line.interpolate(min(d + 1.0, line.length))
+            tx, ty = b.x - a.x, b.y - a.y
+            norm = math.hypot(tx, ty) or 1.0
+            tx, ty = tx / norm, ty / norm
+            side = 1.0 if rng.random() < 0.5 else -1.0
+            off = rng.uniform(*offset_m)
+            c = line.interpolate(d)
+            x, y = c.x - side * ty * off, c.y + side * tx * off
+            if keep is None or keep.covers(Point(x, y)):
+                out.append((int(s), x, y, tx, ty))
+        if len(out) == n:
+            break
+    return out
+
+
+def build_district(
+    params: ScenarioFile,
+    *,
+    boundary_lonlat: Polygon,
+    road_features: Sequence[dict[str, Any]],
+    catalog: Catalog,
+    sources: dict[str, str] | None = None,
+    explicit_assets: dict[str, list[dict[str, Any]]] | None = None,
+    notes: dict[str, Any] | None = None,
+) -> District:
+    """Assemble the district.
+
+    Args:
+        params: The validated ``scenario.toml``.
+        boundary_lonlat: Study boundary, WGS84.
+        road_features: GeoJSON road features (see :func:`twin.geo.road_network_from_features`).
+        catalog: The validated catalog.
+        sources: File names for error messages (``boundary``, ``roads``, ...).
+        explicit_assets: Point features given in files, by kind (``cameras``, ``shops``,
+            ``sensors``, ``venues``), replacing procedural placement of that kind.
+        notes: Provenance and attribution to keep with the district.
+    """
+    sources = sources or {}
+    rng = np.random.default_rng(np.random.SeedSequence(params.seed))
+    c = boundary_lonlat.centroid
+    projection = LocalProjection(round(c.x, 6), round(c.y, 6))
+    speeds = TravelSpeeds(params.travel.walk_speed_mps, params.travel.ebike_speed_mps,
+                          params.travel.car_speed_factor)
+    network = road_network_from_features(road_features, projection=projection, speeds=speeds,
+                                         source=sources.get("roads"))
+    boundary = projection.geometry_to_xy(boundary_lonlat)
+    mids = np.array([s.line.interpolate(0.5, normalized=True).coords[0] for s in network.segments])
+    inside = shapely.contains_xy(boundary, mids[:, 0], mids[:, 1])
+    patrolled = np.fromiter((s.patrolled for s in network.segments), dtype=bool)
+    responsible = np.flatnonzero(inside & patrolled)
+    if len(responsible) == 0:
+        raise ValidationError("geometry.roads", "no patrolled road lies inside the boundary",
+                              source=sources.get("roads"))
+    regions = _regions(network, responsible, boundary, params, rng)
+    road_grid = regions.grids_at(mids)
+    road_grid[~(inside & patrolled)] = -1
+    lengths = np.array([s.length_m for s in network.segments])
+    ok = road_grid >= 0
+    grid_len = np.bincount(road_grid[ok], weights=lengths[ok], minlength=len(regions.grids))
+
+    resp_tree = shapely.STRtree([network.segments[int(i)].line for i in responsible])
+
+    def snap(x: float, y: float) -> int:
+        k = int(resp_tree.nearest(Point(x, y)))
+        seg = network.segments[int(responsible[k])]
+        return seg.u if seg.line.project(Point(x, y)) <= seg.line.length / 2 else seg.v
+
+    def seg_at(x: float, y: float) -> int:
+        return int(responsible[int(resp_tree.nearest(Point(x, y)))])
+
+    squads = _squads(params, regions)
+    members = _members(params, regions, network, grid_len, snap, squads)
+    plan = ShiftPlan(Shift(s.code, s.seconds("start"), s.seconds("end")) for s in params.shifts)
+    roster = Roster(members, plan, {r: tuple(sp.shifts) for r, sp in params.staff.items()},
+                    timezone_name=params.timezone, rotation_days=params.roster.rotation_days,
+                    handover_s=params.roster.handover_s)
+
+    # Hotspots raise shop and venue density near them.
+    hot = [(projection.to_xy(h.lon, h.lat), h.radius_m, h.weight) for h in params.assets.hotspots]
+
+    def hot_factor(xy: np.ndarray) -> np.ndarray:
+        f = np.ones(len(xy))
+        for (hx, hy), r, w in hot:
+            d = np.hypot(xy[:, 0] - hx, xy[:, 1] - hy)
+            f += (w - 1.0) * np.exp(-((d / r) ** 2))
+        return f
+
+    grid_id = lambda x, y: regions.grids[int(regions.grids_at(np.array([[x, y]]))[0])].id  # noqa: E731
+    explicit = explicit_assets or {}
+    a = params.assets
+    resp_mid = mids[responsible]
+    cls = [network.segments[int(i)].road_class for i in responsible]
+    resp_len = lengths[responsible]
+
+    # Shops
+    if "shops" in explicit:
+        shops = tuple(_explicit_points("shops", explicit["shops"], boundary, projection, seg_at, grid_id,
+                                       network, sources))
+    else:
+        w = resp_len * np.array([SHOP_STREET_WEIGHT.get(k, 0.3) for k in cls]) * hot_factor(resp_mid)
+        kinds, kp = list(SHOP_KIND_P), np.array(list(SHOP_KIND_P.values()))
+        shops_l = []
+        for n, (s, x, y, tx, ty) in enumerate(_pick_along(network, responsible, w, a.shops, rng,
+                                                          offset_m=(8.0, 14.0), keep=boundary)):
+            front = LineString([(x - 3 * tx, y - 3 * ty), (x + 3 * tx, y + 3 * ty)])
+            shops_l.append(Shop(f"S{n + 1:05d}", kinds[int(rng.choice(len(kinds), p=kp))], x, y,
+                                network.segments[s].id, grid_id(x, y), front))
+        shops = tuple(shops_l)
+
+    # Cameras: 60% at busy junctions, 40% along shop streets.
+    if "cameras" in explicit:
+        cameras = tuple(_explicit_points("cameras", explicit["cameras"], boundary, projection, seg_at,
+                                         grid_id, network, sources, defaults=a))
+    else:
+        cameras = _place_cameras(network, responsible, boundary, shops, a, rng, grid_id)
+
+    # Sensors: homes of elderly people living alone, in residential blocks.
+    if "sensors" in explicit:
+        sensors = tuple(_explicit_points("sensors", explicit["sensors"], boundary, projection, seg_at,
+                                         grid_id, network, sources))
+    else:
+        w = resp_len * np.array([1.0 if k in ("residential", "service", "living_street") else 0.2
+                                 for k in cls])
+        kinds, kp = list(SENSOR_KIND_P), np.array(list(SENSOR_KIND_P.values()))
+        sensors_l = []
+        for n, (s, x, y, _, _) in enumerate(_pick_along(network, responsible, w, a.sensors, rng,
+                                                        offset_m=(15.0, 40.0), keep=boundary)):
+            sensors_l.append(Sensor(f"E{n + 1:05d}", kinds[int(rng.choice(len(kinds), p=kp))], x, y,
+                                    network.segments[s].id, grid_id(x, y), household=f"H{n + 1:05d}"))
+        sensors = tuple(sensors_l)
+
+    # Venues: rented rooms near shop streets (sales meetings), plus a centre per community.
+    if "venues" in explicit:
+        venues = tuple(_explicit_points("venues", explicit["venues"], boundary, projection, seg_at,
+                                        grid_id, network, sources))
+    else:
+        venues_l = []
+        picks = rng.choice(len(shops), size=min(a.venues, len(shops)), replace=False) if shops else []
+        for n, i in enumerate(sorted(int(i) for i in picks)):
+            sh = shops[i]
+            kind = "sales_meeting_room" if rng.random() < 0.6 else "rental_hall"
+            venues_l.append(Venue(f"V{n + 1:04d}", kind, sh.x, sh.y, sh.road_id, sh.grid_id,
+                                  capacity=int(rng.integers(20, 120))))
+        venues = tuple(venues_l)
+
+    return District(
+        name=params.name, title=params.title or params.name, boundary=boundary, roads=network,
+        responsible=responsible, road_grid=road_grid, regions=regions, squads=squads, roster=roster,
+        catalog=catalog, cameras=cameras, shops=shops, sensors=sensors, venues=venues,
+        population=params.population, stated_area_km2=params.stated_area_km2,
+        notes={**(notes or {}), "seed": params.seed, "max_reassign": params.policy.max_reassign},
+    )
+
+
+def _place_cameras(network: RoadNetwork, responsible: np.ndarray, boundary: Polygon,
+                   shops: Sequence[Shop], a: Any, rng: np.random.Generator,
+                   grid_id: Callable[[float, float], str]) -> tuple[Camera, ...]:
+    if a.cameras == 0:
+        return ()
+    # Junction score: degree in the patrolled network times the best class meeting there.
+    deg: dict[int, int] = {}
+    best: dict[int, float] = {}
+    incident: dict[int, list[int]] = {}
+    for i in responsible:
+        s = network.segments[int(i)]
+        for node in (s.u, s.v):
+            deg[node] = deg.get(node, 0) + 1
+            best[node] = max(best.get(node, 0.0), JUNCTION_CLASS_WEIGHT.get(s.road_class, 0.5))
+            incident.setdefault(node, []).append(int(i))
+    nodes = np.array(sorted(n for n, d in deg.items() if d >= 3
+                            and boundary.covers(Point(*network.node_xy[n]))))
+    n_junction = min(int(round(a.cameras * 0.6)), len(nodes))
+    cams: list[Camera] = []
+    owners, op = list(CAMERA_OWNER_P), np.array(list(CAMERA_OWNER_P.values()))
+    if n_junction:
+        score = np.array([deg[int(n)] * best[int(n)] for n in nodes], dtype=np.float64)
+        picked = rng.choice(nodes, size=n_junction, replace=False, p=score / score.sum())
+        for node in sorted(int(n) for n in picked):
+            segs = sorted(incident[node])
+            s = network.segments[segs[int(rng.integers(len(segs)))]]
+            # Look from the junction along the chosen segment.
+            far = s.line.interpolate(min(30.0, s.line.length))
+            near = Point(*network.node_xy[node])
+            if s.v == node:
+                far = s.line.interpolate(max(s.line.length - 30.0, 0.0))
+            heading = math.degrees(math.atan2(far.x - near.x, far.y - near.y)) % 360.0
+            cams.append((s, near.x, near.y, heading))  # type: ignore[arg-type]
+    shop_segs = np.array(sorted({network.index_of(sh.road_id) for sh in shops})) if shops else responsible
+    n_street = a.cameras - len(cams)
+    for s_idx, x, y, tx, ty in _pick_along(network, shop_segs, np.ones(len(shop_segs)), n_street, rng,
+                                           offset_m=(4.0, 7.0), keep=boundary):
+        heading = math.degrees(math.atan2(tx, ty)) % 360.0
+        if rng.random() < 0.5:
+            heading = (heading + 180.0) % 360.0
+        cams.append((network.segments[s_idx], x, y, heading))  # type: ignore[arg-type]
+    out = []
+    for n, (s, x, y, heading) in enumerate(cams):  # type: ignore[misc]
+        fov = fov_polygon(x, y, heading_deg=heading, fov_deg=a.camera_fov_deg, range_m=a.camera_range_m)
+        road = s.line.intersection(fov)
+        zones = []
+        if not road.is_empty:
+            zones.append(Zone("no_parking", road.buffer(4.0).intersection(fov), s.id))
+            zones.append(Zone("storefront", road.buffer(14.0).difference(road.buffer(8.0))
+                              .intersection(fov), s.id))
+        out.append(Camera(f"K{n + 1:04d}", owners[int(rng.choice(len(owners), p=op))], x, y,
+                          round(heading, 1), a.camera_fov_deg, a.camera_range_m, s.id, grid_id(x, y),
+                          tuple(zones), a.camera_detect_p, a.camera_latency_s))
+    return tuple(out)
+
+
+def _explicit_points(kind: str, features: list[dict[str, Any]], boundary: Polygon,
+                     projection: LocalProjection, seg_at: Callable[[float, float], int],
+                     grid_id: Callable[[float, float], str], network: RoadNetwork,
+                     sources: dict[str, str], defaults: Any = None) -> list[Any]:
+    """Point assets from a GeoJSON file; each must lie inside the boundary."""
+    src = sources.get(kind)
+    out: list[Any] = []
+    seen: set[str] = set()
+    for i, f in enumerate(features):
+        where = f"{kind}.features[{i}]"
+        geom = f.get("geometry") if isinstance(f, dict) else None
+        props = (f.get("properties") if isinstance(f, dict) else None) or {}
+        coords = geom.get("coordinates") if isinstance(geom, dict) else None
+        if not isinstance(geom, dict) or geom.get("type") != "Point" or not isinstance(coords, list) \
+                or len(coords) < 2 or not all(isinstance(v, (int, float)) for v in coords[:2]):
+            raise ValidationError(f"{where}.geometry", "must be a GeoJSON Point [lon, lat]", source=src)
+        x, y = (float(v) for v in projection.to_xy(coords[0], coords[1]))
+        if not boundary.covers(Point(x, y)):
+            raise ValidationError(f"{where}.geometry", f"({coords[0]}, {coords[1]}) lies outside the "
+                                  "district boundary", source=src)
+        fid = str(props.get("id") or f"{kind[0].upper()}{i + 1:05d}")
+        if fid in seen:
+            raise ValidationError(f"{where}.properties.id", f"duplicate id '{fid}'", source=src)
+        seen.add(fid)
+        s = network.segments[seg_at(x, y)]
+        g = grid_id(x, y)
+        try:
+            if kind == "cameras":
+                heading = float(props.get("heading_deg", 0.0))
+                fov_deg = float(props.get("fov_deg", defaults.camera_fov_deg))
+                range_m = float(props.get("range_m", defaults.camera_range_m))
+                out.append(Camera(fid, str(props.get("owner", "city_management")), x, y, heading,
+                                  fov_deg, range_m, s.id, g, (),
+                                  float(props.get("detect_p", defaults.camera_detect_p)),
+                                  float(props.get("latency_s", defaults.camera_latency_s))))
+            elif kind == "shops":
+                front = LineString([(x - 3, y), (x + 3, y)])
+                out.append(Shop(fid, str(props.get("kind", "other")), x, y, s.id, g, front))
+            elif kind == "sensors":
+                out.append(Sensor(fid, str(props.get("kind", "door_contact")), x, y, s.id, g,
+                                  props.get("household")))
+            else:
+                out.append(Venue(fid, str(props.get("kind", "rental_hall")), x, y, s.id, g,
+                                 int(props.get("capacity", 50))))
+        except ValidationError as exc:
+            raise ValidationError(f"{where}.properties", exc.reason, source=src) from None
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"{where}.properties", f"bad value: {exc}", source=src) from None
+    return out

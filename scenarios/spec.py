@@ -1,0 +1,266 @@
+"""The schema of scenario files: ``scenario.toml`` and ``catalog.toml``.
+
+Load → fill defaults → validate → frozen objects. Unknown keys are rejected (a typo must
+not silently fall back to a default), and every error names the file, the field and the
+reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from twin.errors import ValidationError
+from twin.staff import Role
+
+_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class GeometryFiles(_Model):
+    """Paths, relative to the scenario folder, of its data files."""
+
+    boundary: str = "boundary.geojson"
+    roads: str = "roads.geojson"
+    catalog: str = "catalog.toml"
+    cameras: str | None = None
+    shops: str | None = None
+    sensors: str | None = None
+    venues: str | None = None
+
+
+class TravelParams(_Model):
+    """Travel speeds (see :class:`twin.geo.TravelSpeeds`)."""
+
+    walk_speed_mps: float = Field(1.3, gt=0, lt=40)
+    ebike_speed_mps: float = Field(4.5, gt=0, lt=40)
+    car_speed_factor: float = Field(0.7, gt=0, le=1)
+
+
+class RegionParams(_Model):
+    """How many grids, communities and areas the boundary is cut into."""
+
+    grids: int = Field(ge=1)
+    communities: int = Field(ge=1)
+    areas: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _nested(self) -> RegionParams:
+        if not self.areas <= self.communities <= self.grids:
+            raise ValueError("must satisfy areas <= communities <= grids "
+                             f"(got {self.areas} <= {self.communities} <= {self.grids})")
+        return self
+
+
+class Hotspot(_Model):
+    """A place where shops and venues cluster (a historic block, a business district)."""
+
+    name: str
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    radius_m: float = Field(gt=0)
+    weight: float = Field(3.0, gt=0)
+
+
+class AssetParams(_Model):
+    """Counts and properties of procedurally placed assets."""
+
+    cameras: int = Field(0, ge=0)
+    camera_range_m: float = Field(60.0, gt=0, le=500)
+    camera_fov_deg: float = Field(70.0, gt=0, le=360)
+    camera_detect_p: float = Field(0.9, ge=0, le=1)
+    camera_latency_s: float = Field(20.0, ge=0)
+    shops: int = Field(0, ge=0)
+    sensors: int = Field(0, ge=0)
+    venues: int = Field(0, ge=0)
+    hotspots: tuple[Hotspot, ...] = ()
+
+
+class ShiftParams(_Model):
+    """One shift, local wall-clock times ``HH:MM`` (``end`` may be ``24:00``)."""
+
+    code: str
+    start: str
+    end: str
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not _CODE.match(v):
+            raise ValueError("must be a short identifier (letters, digits, _ or -)")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        m = _HHMM.match(v)
+        if not m or (m.group(1) == "24" and m.group(2) != "00"):
+            raise ValueError(f"must be a time of day as HH:MM (00:00-24:00), got '{v}'")
+        return v
+
+    def seconds(self, which: Literal["start", "end"]) -> int:
+        """The time as seconds after midnight."""
+        h, m = getattr(self, which).split(":")
+        return int(h) * 3600 + int(m) * 60
+
+
+class RosterParams(_Model):
+    """Roster rules."""
+
+    rotation_days: int = Field(0, ge=0)
+    handover_s: int = Field(0, ge=0)
+
+
+class RoleStaff(_Model):
+    """Head count and working pattern of one role."""
+
+    count: int = Field(ge=0)
+    shifts: tuple[str, ...] = Field(min_length=1)
+    travel: Literal["walk", "ebike", "car"] = "ebike"
+
+
+class SquadParams(_Model):
+    """An explicit road squad and the areas whose roads it covers."""
+
+    id: str
+    name: str = ""
+    areas: tuple[str, ...] = Field(min_length=1)
+
+
+class PolicyParams(_Model):
+    """Dispatch-policy parameters."""
+
+    max_reassign: int = Field(1, ge=0, le=10)
+
+
+class ScenarioFile(_Model):
+    """``scenario.toml``."""
+
+    schema_version: Literal[1]
+    name: str = Field(min_length=1)
+    title: str = ""
+    timezone: str = "Asia/Shanghai"
+    population: int = Field(0, ge=0)
+    stated_area_km2: float | None = Field(None, gt=0)
+    seed: int = 0
+    geometry: GeometryFiles = GeometryFiles()
+    travel: TravelParams = TravelParams()
+    regions: RegionParams
+    assets: AssetParams = AssetParams()
+    shifts: tuple[ShiftParams, ...] = Field(min_length=1)
+    roster: RosterParams = RosterParams()
+    staff: dict[Role, RoleStaff]
+    squads: tuple[SquadParams, ...] = ()
+    policy: PolicyParams = PolicyParams()
+
+    @field_validator("staff", mode="before")
+    @classmethod
+    def _roles(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            known = {r.value for r in Role}
+            for key in v:
+                if key not in known:
+                    raise ValueError(f"unknown role '{key}'; known roles: {', '.join(sorted(known))}")
+        return v
+
+
+# --- catalog.toml -------------------------------------------------------------------------
+
+class CategoryParams(_Model):
+    code: str
+    name_zh: str
+    name_en: str
+    example: str
+
+
+class CameraRuleParams(_Model):
+    labels: tuple[str, ...] = Field(min_length=1)
+    zone: str
+    dwell_s: float = Field(0.0, ge=0)
+    min_count: int = Field(1, ge=1)
+
+
+class SensorRuleParams(_Model):
+    kind: str
+    rule: str
+    threshold: float = 0.0
+
+
+class ScenarioParams(_Model):
+    code: str
+    name_zh: str
+    name_en: str
+    category: str
+    sources: tuple[Literal["camera", "sensor", "citizen", "referral_110", "patrol"], ...] = Field(min_length=1)
+    severity: Literal["informational", "low", "medium", "high", "critical"]
+    department: str
+    handler_chain: tuple[Literal["grid_worker", "co_governance", "enforcement"], ...] = Field(min_length=1)
+    joint_departments: tuple[str, ...] = ()
+    respond_s: float = Field(gt=0)
+    on_scene_s: float = Field(gt=0)
+    reinforce_s: float = Field(gt=0)
+    handling_min: float = Field(gt=0)
+    self_correct_p: float = Field(0.0, ge=0, le=1)
+    rate_per_day: float = Field(0.0, ge=0)
+    merge_radius_m: float = Field(50.0, ge=0)
+    merge_window_s: float = Field(1800.0, ge=0)
+    description: str = ""
+    rationale: str = ""
+    camera: CameraRuleParams | None = None
+    sensor: SensorRuleParams | None = None
+
+
+class CatalogFile(_Model):
+    """``catalog.toml``."""
+
+    schema_version: Literal[1]
+    categories: tuple[CategoryParams, ...] = Field(min_length=1)
+    scenarios: tuple[ScenarioParams, ...] = Field(min_length=1)
+
+
+def _loc(loc: tuple[Any, ...], data: Any) -> str:
+    """Dotted field path; list items named by their ``code``/``id`` where they have one."""
+    path = ""
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            child = node[item] if isinstance(node, (list, tuple)) and 0 <= item < len(node) else None
+            label = (child.get("code") or child.get("id")) if isinstance(child, dict) else None
+            path += f"[{label or item}]"
+        else:
+            child = node.get(item) if isinstance(node, dict) else None
+            path += f".{item}" if path else str(item)
+        node = child
+    return path or "(file)"
+
+
+def parse(model: type[_Model], data: Any, *, source: str) -> Any:
+    """Validate ``data`` against ``model``.
+
+    Raises:
+        ValidationError: naming ``source``, the field and the reason (the first problem;
+            the count of further ones is appended).
+    """
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        field = _loc(tuple(first["loc"]), data)
+        msg = first["msg"]
+        if first["type"] == "missing":
+            msg = "is required but missing"
+        elif first["type"] == "extra_forbidden":
+            msg = "is not a known setting (check the spelling)"
+        elif "input" in first and first["type"] not in ("value_error",):
+            msg = f"{msg} (got {first['input']!r})"
+        msg = msg.removeprefix("Value error, ")
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ValidationError(field, msg + more, source=source) from None

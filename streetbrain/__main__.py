@@ -1,0 +1,5 @@
+"""``python -m streetbrain``."""
+
+from streetbrain.cli import main
+
+main()

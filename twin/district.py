@@ -1,0 +1,182 @@
+"""A district: everything the street brain knows about the place, in one object.
+
+Both engines (the live twin and the what-if simulator) hold one :class:`District`; the
+policy functions read it and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from shapely.geometry import Point, Polygon
+from shapely.strtree import STRtree
+
+from twin.assets import Camera, Sensor, Shop, Venue
+from twin.catalog import Catalog
+from twin.errors import NotFound, ValidationError
+from twin.geo import Location, RegionIndex, RoadNetwork
+from twin.staff import Member, Mode, Role, Roster, Squad
+
+
+@dataclass
+class District:
+    """The model of one subdistrict.
+
+    Args:
+        name: Short name (``xiaohe``).
+        title: Display title.
+        boundary: Study boundary in the local plane.
+        roads: Road network (routing margin included).
+        responsible: Indices of the segments inside the boundary (each one a unit of
+            responsibility).
+        road_grid: Grid index of each segment (``-1`` for margin roads).
+        regions: Grids, communities and areas.
+        squads: Road squads.
+        roster: Members and their shifts.
+        catalog: Categories and application scenarios.
+        cameras: City Eye cameras.
+        shops: Street-front shops.
+        sensors: Front-end sensors.
+        venues: Venues (e.g. sales-meeting rooms).
+        population: Residents.
+        stated_area_km2: Official area, for comparison with the boundary's.
+        mode: Operating mode.
+        notes: Documented assumptions, attribution and provenance.
+    """
+
+    name: str
+    title: str
+    boundary: Polygon
+    roads: RoadNetwork
+    responsible: np.ndarray
+    road_grid: np.ndarray
+    regions: RegionIndex
+    squads: tuple[Squad, ...]
+    roster: Roster
+    catalog: Catalog
+    cameras: tuple[Camera, ...] = ()
+    shops: tuple[Shop, ...] = ()
+    sensors: tuple[Sensor, ...] = ()
+    venues: tuple[Venue, ...] = ()
+    population: int = 0
+    stated_area_km2: float | None = None
+    mode: Mode = Mode.PEACETIME
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._resp_tree = STRtree([self.roads.segments[int(i)].line for i in self.responsible])
+        self._squad_of_area: dict[str, Squad] = {}
+        for squad in self.squads:
+            for area in squad.area_ids:
+                self._squad_of_area.setdefault(area, squad)
+        self._members_by_role: dict[Role, list[Member]] = {}
+        for m in self.roster.members:
+            self._members_by_role.setdefault(m.role, []).append(m)
+
+    @property
+    def projection(self) -> Any:
+        """The local plane (see :class:`twin.geo.LocalProjection`)."""
+        return self.roads.projection
+
+    @property
+    def area_km2(self) -> float:
+        """Area inside the study boundary, km²."""
+        return float(self.boundary.area) / 1e6
+
+    def contains(self, x: float, y: float) -> bool:
+        """Whether a point of the local plane lies inside the boundary."""
+        return bool(self.boundary.covers(Point(x, y)))
+
+    def locate(self, lon: float, lat: float) -> Location:
+        """Resolve a WGS84 point to its road, node, grid, community and area.
+
+        Raises:
+            ValidationError: the point is not a valid coordinate or lies outside the district.
+        """
+        for name, value, lim in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -lim <= value <= lim:
+                raise ValidationError(name, f"must be a number in [-{lim:g}, {lim:g}], got {value!r}")
+        x, y = self.projection.to_xy(lon, lat)
+        return self.locate_xy(float(x), float(y), lon=float(lon), lat=float(lat))
+
+    def locate_xy(self, x: float, y: float, *, lon: float | None = None,
+                  lat: float | None = None) -> Location:
+        """Resolve a point of the local plane (see :meth:`locate`)."""
+        if not self.contains(x, y):
+            lo, la = self.projection.to_lonlat(x, y)
+            raise ValidationError("location", f"({float(lo):.6f}, {float(la):.6f}) lies outside the "
+                                  f"boundary of district '{self.name}'")
+        grid = self.regions.grid_at(x, y)
+        if grid is None:  # pragma: no cover - grids tile the boundary
+            raise ValidationError("location", "lies in no grid")
+        point = Point(x, y)
+        k = int(self._resp_tree.nearest(point))
+        seg_idx = int(self.responsible[k])
+        seg = self.roads.segments[seg_idx]
+        along = seg.line.project(point)
+        node = seg.u if along <= seg.line.length / 2 else seg.v
+        if lon is None or lat is None:
+            lo, la = self.projection.to_lonlat(x, y)
+            lon, lat = float(lo), float(la)
+        return Location(lon=lon, lat=lat, x=x, y=y, road_id=seg.id, node=node, grid_id=grid.id,
+                        community_id=self.regions.community_of(grid.id),
+                        area_id=self.regions.area_of(grid.id),
+                        road_distance_m=float(seg.line.distance(point)))
+
+    def squad_for_area(self, area_id: str) -> Squad:
+        """The squad responsible for an area's roads."""
+        try:
+            return self._squad_of_area[area_id]
+        except KeyError:
+            raise NotFound("squad for area", area_id) from None
+
+    def members(self, role: Role | None = None) -> Sequence[Member]:
+        """Members, optionally of one role, in id order."""
+        if role is None:
+            return self.roster.members
+        return self._members_by_role.get(role, [])
+
+    def members_by_role(self) -> dict[str, int]:
+        """Head count per role."""
+        counts = Counter(m.role.value for m in self.roster.members)
+        return {r.value: counts.get(r.value, 0) for r in Role}
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and key facts, JSON-ready."""
+        grids, communities, areas = self.regions.grids, self.regions.communities, self.regions.areas
+        resp_len = sum(self.roads.segments[int(i)].length_m for i in self.responsible) / 1000.0
+        return {
+            "name": self.name,
+            "title": self.title,
+            "area_km2": round(self.area_km2, 3),
+            "stated_area_km2": self.stated_area_km2,
+            "population": self.population,
+            "timezone": self.roster.timezone_name,
+            "grids": len(grids),
+            "communities": len(communities),
+            "areas": len(areas),
+            "roads": int(len(self.responsible)),
+            "road_km": round(resp_len, 1),
+            "routing_segments": len(self.roads),
+            "routing_nodes": self.roads.n_nodes,
+            "squads": len(self.squads),
+            "cameras": len(self.cameras),
+            "shops": len(self.shops),
+            "sensors": len(self.sensors),
+            "venues": len(self.venues),
+            "shifts": len(self.roster.plan),
+            "shift_plan": [
+                {"code": s.code, "start": f"{s.start_s // 3600:02d}:{s.start_s % 3600 // 60:02d}",
+                 "end": f"{s.end_s // 3600:02d}:{s.end_s % 3600 // 60:02d}"}
+                for s in self.roster.plan],
+            "categories": len(self.catalog.categories),
+            "scenarios": len(self.catalog),
+            "scenarios_by_category": dict(self.catalog.counts_by_category()),
+            "members": len(self.roster.members),
+            "members_by_role": self.members_by_role(),
+            "mode": self.mode.value,
+        }

@@ -1,0 +1,302 @@
+"""Dispatch, escalation, reinforcement and duplicate merging: pure functions of the state.
+
+Both engines call these with their own ``now``: the live twin with the wall clock, the
+simulator with SimPy's. Nothing here reads a clock or keeps state between calls.
+
+Dispatch (the road is the smallest unit): the event's handler role is its tier in the
+scenario's handler chain. Among on-duty, free members of that role, prefer those
+responsible for the spot (a grid worker's own grid; the area squad for the brigade and
+enforcement), then anyone of the role in other areas; within a preference level the
+shortest travel time wins, ties broken by member id. If nobody of the role is on duty,
+the next tier takes it; if everybody on duty is busy, the event waits (queued).
+
+Timers (the 1/3/5-minute rule): not signed ``respond_s`` after dispatch → reassign, then
+escalate; nobody on scene ``on_scene_s`` after the report → send reinforcement;
+reinforcement not on scene ``reinforce_s`` after the report → supervision alert (督办).
+A deadline is *due* at its instant: at exactly 60 s an unsigned dispatch is overdue,
+while a signature recorded at 60 s still meets the target (engines order same-instant
+actions before timers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from twin.catalog import ScenarioSpec
+from twin.district import District
+from twin.staff import Member, Mode, Role
+from twin.workflow import Event, State
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Response targets for one event, seconds.
+
+    Args:
+        respond_s: From dispatch to signing.
+        on_scene_s: From report to the first handler on scene.
+        reinforce_s: From report to reinforcement on scene.
+    """
+
+    respond_s: float
+    on_scene_s: float
+    reinforce_s: float
+
+
+#: The case study's wartime standard: 1 minute to respond, 3 on scene, 5 for reinforcement.
+WARTIME_TARGETS = Targets(60.0, 180.0, 300.0)
+
+
+def targets_for(spec: ScenarioSpec, mode: Mode = Mode.PEACETIME) -> Targets:
+    """The targets of a scenario; in wartime no target is slacker than 60/180/300 s."""
+    t = Targets(spec.respond_s, spec.on_scene_s, spec.reinforce_s)
+    if mode is Mode.WARTIME:
+        w = WARTIME_TARGETS
+        t = Targets(min(t.respond_s, w.respond_s), min(t.on_scene_s, w.on_scene_s),
+                    min(t.reinforce_s, w.reinforce_s))
+    return t
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """What dispatch needs to know of a member right now.
+
+    Args:
+        node: Routing node where the member is.
+        busy: Whether they are handling another event.
+    """
+
+    node: int
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A dispatch decision.
+
+    Args:
+        member_id: Who goes.
+        role: Their role.
+        tier: Tier of the handler chain they serve at (may exceed the event's tier when
+            nobody of the event's role is on duty).
+        travel_s: Estimated travel time to the event, seconds.
+        reason: Why this member (``own grid``, ``area squad``, ``other area``, ...).
+    """
+
+    member_id: str
+    role: Role
+    tier: int
+    travel_s: float
+    reason: str
+
+
+def _start_tier(spec: ScenarioSpec, tier: int, mode: Mode) -> int:
+    # Wartime (平战结合): emergencies skip the grid worker's reminder and go straight to the
+    # brigade, the emergency force, when the chain has one.
+    if (mode is Mode.WARTIME and tier == 0 and spec.handler_chain[0] is Role.GRID_WORKER
+            and len(spec.handler_chain) > 1):
+        return 1
+    return tier
+
+
+def _levels(role: Role, event: Event, district: District, members: list[Member]
+            ) -> list[tuple[str, list[Member]]]:
+    if role in (Role.GRID_WORKER, Role.GRID_LEADER, Role.GRID_INSTRUCTOR):
+        own = [m for m in members if event.location.grid_id in m.grid_ids]
+    else:
+        try:
+            squad = district.squad_for_area(event.location.area_id).id
+        except KeyError:
+            squad = ""
+        own = [m for m in members if m.squad_id == squad]
+    own_ids = {m.id for m in own}
+    area = [m for m in members if m.area_id == event.location.area_id and m.id not in own_ids]
+    seen = own_ids | {m.id for m in area}
+    rest = [m for m in members if m.id not in seen]
+    own_label = "own grid" if role is Role.GRID_WORKER else "area squad"
+    return [(own_label, own), ("same area", area), ("other area", rest)]
+
+
+def dispatch(
+    event: Event,
+    *,
+    spec: ScenarioSpec,
+    district: District,
+    members: Mapping[str, MemberState],
+    now: float,
+    mode: Mode = Mode.PEACETIME,
+    exclude: Iterable[str] = (),
+) -> Assignment | None:
+    """Choose who handles ``event`` now.
+
+    Args:
+        event: The event (its ``tier`` says which role of the chain is due).
+        spec: Its catalog scenario.
+        district: The district.
+        members: Current position and busy flag of each member; members absent here are
+            treated as unavailable.
+        now: POSIX seconds.
+        mode: Peacetime or wartime.
+        exclude: Members not to choose (e.g. the one who failed to sign).
+
+    Returns:
+        The assignment, or ``None`` if everybody who could take it is busy (queue it).
+    """
+    excluded = set(exclude)
+    dst = event.location.node
+    for tier in range(_start_tier(spec, event.tier, mode), len(spec.handler_chain)):
+        role = spec.handler_chain[tier]
+        on_duty = [m for m in district.members(role)
+                   if m.id in members and m.id not in excluded
+                   and district.roster.on_duty(m, now)]
+        if not on_duty:
+            continue  # nobody of this role works now: the next tier takes it
+        free = [m for m in on_duty if not members[m.id].busy]
+        if not free:
+            return None
+        for label, group in _levels(role, event, district, free):
+            if not group:
+                continue
+            best: tuple[float, str, Member] | None = None
+            by_mode: dict[str, np.ndarray] = {}
+            for m in group:
+                row = by_mode.get(m.travel_mode.value)
+                if row is None:
+                    row = by_mode[m.travel_mode.value] = district.roads.travel(m.travel_mode).to_node(dst)
+                t = float(row[members[m.id].node])
+                key = (t, m.id, m)
+                if best is None or key[:2] < best[:2]:
+                    best = key
+            assert best is not None
+            travel_s, _, chosen = best
+            if math.isinf(travel_s):
+                continue
+            why = label if tier == event.tier else f"{label}; no {spec.handler_chain[event.tier].value} on duty"
+            return Assignment(chosen.id, role, tier, travel_s, why)
+    return None
+
+
+class Timer(str, Enum):
+    """Deadlines an open event can miss."""
+
+    SIGN = "sign"            # not signed respond_s after dispatch
+    ARRIVE = "arrive"        # nobody on scene on_scene_s after the report
+    REINFORCE = "reinforce"  # reinforcement not on scene reinforce_s after the report
+
+
+def deadlines(event: Event, targets: Targets) -> list[tuple[float, Timer]]:
+    """The deadlines still pending for ``event``, earliest first."""
+    if event.state.is_terminal or event.state in (State.RESOLVED, State.CONSULTATION):
+        return []
+    out: list[tuple[float, Timer]] = []
+    if event.state is State.DISPATCHED and event.dispatched_at is not None:
+        out.append((event.dispatched_at + targets.respond_s, Timer.SIGN))
+    if event.on_scene_at is None and event.reinforcement_requested_at is None:
+        out.append((event.reported_at + targets.on_scene_s, Timer.ARRIVE))
+    if event.reinforcement_requested_at is not None and event.reinforced_at is None:
+        out.append((event.reported_at + targets.reinforce_s, Timer.REINFORCE))
+    return sorted(out, key=lambda d: (d[0], d[1].value))
+
+
+def due(event: Event, targets: Targets, now: float) -> list[Timer]:
+    """The deadlines of ``event`` that have passed at ``now`` (a deadline is due at its instant)."""
+    return [timer for at, timer in deadlines(event, targets) if at <= now]
+
+
+class Remedy(str, Enum):
+    """What to do about a missed deadline."""
+
+    REASSIGN = "reassign"
+    ESCALATE = "escalate"
+    REINFORCE = "request_reinforcement"
+    SUPERVISE = "supervise"
+
+
+def remedy(event: Event, timer: Timer, *, spec: ScenarioSpec, max_reassign: int = 1) -> Remedy:
+    """The action for a missed deadline.
+
+    A dispatch nobody signs is first reassigned to another member of the same tier (up to
+    ``max_reassign`` times), then escalated up the handler chain; at the top of the chain
+    the command centre is alerted (督办). A late arrival gets reinforcement; late
+    reinforcement gets a supervision alert.
+    """
+    if timer is Timer.SIGN:
+        if event.reassignments < max_reassign:
+            return Remedy.REASSIGN
+        if event.tier + 1 < len(spec.handler_chain):
+            return Remedy.ESCALATE
+        return Remedy.SUPERVISE
+    if timer is Timer.ARRIVE:
+        return Remedy.REINFORCE
+    return Remedy.SUPERVISE
+
+
+class DuplicateIndex:
+    """Finds an open event that a new report duplicates (same scenario, near in space and time).
+
+    Open events are hashed into square cells per scenario, so a lookup inspects only the
+    few events in neighbouring cells.
+
+    Args:
+        cell_m: Cell size, metres (at least the largest merge radius is best).
+    """
+
+    def __init__(self, cell_m: float = 200.0) -> None:
+        self.cell_m = cell_m
+        self._cells: dict[tuple[str, int, int], dict[str, Event]] = {}
+        self._where: dict[str, tuple[str, int, int]] = {}
+
+    def _key(self, event: Event) -> tuple[str, int, int]:
+        return (event.scenario, math.floor(event.location.x / self.cell_m),
+                math.floor(event.location.y / self.cell_m))
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def add(self, event: Event) -> None:
+        """Index an open event (re-adding updates it)."""
+        self.discard(event.id)
+        key = self._key(event)
+        self._cells.setdefault(key, {})[event.id] = event
+        self._where[event.id] = key
+
+    def discard(self, event_id: str) -> None:
+        """Forget an event (closed, merged, ...)."""
+        key = self._where.pop(event_id, None)
+        if key is not None:
+            cell = self._cells[key]
+            cell.pop(event_id, None)
+            if not cell:
+                del self._cells[key]
+
+    def find(self, event: Event, spec: ScenarioSpec) -> Event | None:
+        """The earliest open event that ``event`` duplicates, or ``None``.
+
+        A duplicate has the same scenario, was reported no later than ``event`` and at most
+        ``spec.merge_window_s`` before it, and lies within ``spec.merge_radius_m``.
+        """
+        if spec.merge_radius_m <= 0 or spec.merge_window_s <= 0:
+            return None
+        scen, cx, cy = self._key(event)
+        reach = max(1, math.ceil(spec.merge_radius_m / self.cell_m))
+        best: Event | None = None
+        for dx in range(-reach, reach + 1):
+            for dy in range(-reach, reach + 1):
+                for other in self._cells.get((scen, cx + dx, cy + dy), {}).values():
+                    if other.id == event.id or not other.is_open:
+                        continue
+                    age = event.reported_at - other.reported_at
+                    if not (0 <= age <= spec.merge_window_s):
+                        continue
+                    dist = math.hypot(other.location.x - event.location.x,
+                                      other.location.y - event.location.y)
+                    if dist > spec.merge_radius_m:
+                        continue
+                    if best is None or (other.reported_at, other.id) < (best.reported_at, best.id):
+                        best = other
+        return best

@@ -1,0 +1,1 @@
+"""viz: pydeck / deck.gl maps, the cockpit page and replay, rendered offline."""
