@@ -330,7 +330,7 @@ def build_district(
         raise ValidationError("geometry.roads", "no patrolled road lies inside the boundary",
                               source=sources.get("roads"))
     regions = _regions(network, responsible, boundary, params, rng)
-    road_grid = regions.grids_at(mids)
+    road_grid = regions.grids_at(mids, tolerance_m=1.0)  # midpoints on a boundary street
     road_grid[~(inside & patrolled)] = -1
     lengths = np.array([s.length_m for s in network.segments])
     ok = road_grid >= 0

@@ -7,6 +7,7 @@ reason.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Literal
 
@@ -252,13 +253,22 @@ def parse(model: type[_Model], data: Any, *, source: str) -> Any:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         errors = exc.errors(include_url=False)
+        # A misspelt key shows up twice (unknown key + missing field): report the misspelling.
+        errors.sort(key=lambda e: e["type"] != "extra_forbidden")
         first = errors[0]
         field = _loc(tuple(first["loc"]), data)
         msg = first["msg"]
         if first["type"] == "missing":
             msg = "is required but missing"
         elif first["type"] == "extra_forbidden":
-            msg = "is not a known setting (check the spelling)"
+            parent = tuple(first["loc"][:-1])
+            missing = [str(e["loc"][-1]) for e in errors
+                       if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent]
+            close = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
+            msg = "is not a known setting" + (f"; did you mean '{close[0]}'?" if close
+                                              else " (check the spelling)")
+            errors = [e for e in errors if not (e["type"] == "missing" and close
+                                                and tuple(e["loc"]) == (*parent, close[0]))]
         elif "input" in first and first["type"] not in ("value_error",):
             msg = f"{msg} (got {first['input']!r})"
         msg = msg.removeprefix("Value error, ")

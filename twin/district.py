@@ -46,6 +46,8 @@ class District:
         stated_area_km2: Official area, for comparison with the boundary's.
         mode: Operating mode.
         notes: Documented assumptions, attribution and provenance.
+        boundary_tolerance_m: Points this close outside the boundary still belong to the
+            district (the boundary runs along streets; a report on the far pavement counts).
     """
 
     name: str
@@ -66,6 +68,7 @@ class District:
     stated_area_km2: float | None = None
     mode: Mode = Mode.PEACETIME
     notes: Mapping[str, Any] = field(default_factory=dict)
+    boundary_tolerance_m: float = 30.0
 
     def __post_init__(self) -> None:
         self._resp_tree = STRtree([self.roads.segments[int(i)].line for i in self.responsible])
@@ -88,8 +91,9 @@ class District:
         return float(self.boundary.area) / 1e6
 
     def contains(self, x: float, y: float) -> bool:
-        """Whether a point of the local plane lies inside the boundary."""
-        return bool(self.boundary.covers(Point(x, y)))
+        """Whether a point of the local plane belongs to the district (boundary tolerance included)."""
+        point = Point(x, y)
+        return bool(self.boundary.covers(point)) or self.boundary.distance(point) <= self.boundary_tolerance_m
 
     def locate(self, lon: float, lat: float) -> Location:
         """Resolve a WGS84 point to its road, node, grid, community and area.
@@ -110,7 +114,7 @@ class District:
             lo, la = self.projection.to_lonlat(x, y)
             raise ValidationError("location", f"({float(lo):.6f}, {float(la):.6f}) lies outside the "
                                   f"boundary of district '{self.name}'")
-        grid = self.regions.grid_at(x, y)
+        grid = self.regions.grid_at(x, y, tolerance_m=self.boundary_tolerance_m)
         if grid is None:  # pragma: no cover - grids tile the boundary
             raise ValidationError("location", "lies in no grid")
         point = Point(x, y)

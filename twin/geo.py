@@ -472,26 +472,40 @@ class RegionIndex:
         self._area_of = {c.id: c.parent or "" for c in self.communities}
         self.by_id: dict[str, Region] = {r.id: r for r in (*self.grids, *self.communities, *self.areas)}
 
-    def grid_at(self, x: float, y: float) -> Region | None:
-        """The grid containing the point, or ``None`` outside every grid."""
-        point = Point(x, y)
-        hits = self._grid_tree.query(point, predicate="intersects")
-        if len(hits) == 0:
-            return None
-        return self.grids[int(min(hits))]
+    def grid_at(self, x: float, y: float, *, tolerance_m: float = 0.0) -> Region | None:
+        """The grid containing the point, or ``None`` outside every grid.
 
-    def grids_at(self, xy: np.ndarray) -> np.ndarray:
-        """Grid index for each of many points (``-1`` outside), shape ``(n, 2)`` → ``(n,)``."""
+        Args:
+            x: Metres east.
+            y: Metres north.
+            tolerance_m: A point outside every grid but this close to one (a street that
+                forms the boundary) belongs to the nearest.
+        """
+        idx = int(self.grids_at(np.array([[x, y]], dtype=np.float64), tolerance_m=tolerance_m)[0])
+        return self.grids[idx] if idx >= 0 else None
+
+    def grids_at(self, xy: np.ndarray, *, tolerance_m: float = 0.0) -> np.ndarray:
+        """Grid index for each of many points (``-1`` outside), shape ``(n, 2)`` → ``(n,)``.
+
+        Points on a shared edge go to the lowest grid index; points outside every grid but
+        within ``tolerance_m`` of one go to the nearest.
+        """
         out = np.full(len(xy), -1, dtype=np.int64)
         if len(xy) == 0:
             return out
-        pts, grids = self._grid_tree.query(shapely.points(xy), predicate="intersects")
+        points = shapely.points(xy)
+        pts, grids = self._grid_tree.query(points, predicate="intersects")
         # A point on a shared edge hits two grids: keep the lowest grid index, deterministically.
         order = np.lexsort((grids, pts))
         pts, grids = pts[order], grids[order]
         first = np.ones(len(pts), dtype=bool)
         first[1:] = pts[1:] != pts[:-1]
         out[pts[first]] = grids[first]
+        miss = np.flatnonzero(out < 0)
+        if tolerance_m > 0 and len(miss):
+            near_pts, near_grids = self._grid_tree.query_nearest(points[miss], max_distance=tolerance_m,
+                                                                 all_matches=False)
+            out[miss[near_pts]] = near_grids
         return out
 
     def community_of(self, grid_id: str) -> str:

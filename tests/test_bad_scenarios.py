@@ -1,0 +1,131 @@
+"""Bad scenario files fail with a message naming the file, the field and the reason.
+
+Each case breaks one thing in a private copy of a small valid scenario folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scenarios import load
+from twin.errors import ValidationError
+
+
+def edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, count))
+
+
+def toml(folder: Path, old: str, new: str) -> None:
+    edit(folder / "scenario.toml", old, new)
+
+
+def catalog(folder: Path, old: str, new: str) -> None:
+    edit(folder / "catalog.toml", old, new)
+
+
+def geojson(folder: Path, name: str, change: Callable[[dict], None]) -> None:
+    data = json.loads((folder / name).read_text())
+    change(data)
+    (folder / name).write_text(json.dumps(data))
+
+
+def camera_outside(folder: Path) -> None:
+    (folder / "cameras.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.5, 31.2]},
+         "properties": {"id": "K1", "owner": "police"}}]}))
+    toml(folder, 'catalog = "catalog.toml"', 'catalog = "catalog.toml"\ncameras = "cameras.geojson"')
+
+
+def squads_miss_an_area(folder: Path) -> None:
+    toml(folder, "communities = 1\nareas = 1", "communities = 2\nareas = 2")
+    (folder / "scenario.toml").write_text((folder / "scenario.toml").read_text()
+                                          + '\n[[squads]]\nid = "SQ-north"\nareas = ["A1"]\n')
+
+
+def set_road(key: str, value: object) -> Callable[[dict], None]:
+    def change(data: dict) -> None:
+        data["features"][3]["properties"][key] = value
+    return change
+
+
+CASES: list[tuple[str, Callable[[Path], None], str, str, str]] = [
+    # (case, break it, file, field, reason)
+    ("missing field", lambda f: toml(f, 'name = "synthetic-0.05x"\n', ""),
+     "scenario.toml", "name", "is required but missing"),
+    ("wrong type", lambda f: toml(f, "grids = 4", 'grids = "many"'),
+     "scenario.toml", "regions.grids", "valid integer"),
+    ("negative count", lambda f: toml(f, "cameras = 16", "cameras = -1"),
+     "scenario.toml", "assets.cameras", "greater than or equal to 0"),
+    ("misspelt key", lambda f: toml(f, "grids = 4", "grid = 4"),
+     "scenario.toml", "regions.grid", "is not a known setting; did you mean 'grids'?"),
+    ("malformed TOML", lambda f: toml(f, "[regions]", "[regions"),
+     "scenario.toml", "(file)", "not valid TOML"),
+    ("geometry outside the boundary", camera_outside,
+     "cameras.geojson", "cameras.features[0].geometry", "lies outside the district boundary"),
+    ("a road no squad covers", squads_miss_an_area,
+     "scenario.toml", "squads", "roads of area A2 are covered by no squad"),
+    ("unknown category", lambda f: catalog(f, 'category = "traffic"\nsources', 'category = "weather"\nsources'),
+     "catalog.toml", "scenarios.TR01.category", "unknown category 'weather'"),
+    ("shift gap", lambda f: toml(f, 'code = "evening"\nstart = "16:00"', 'code = "evening"\nstart = "17:00"'),
+     "scenario.toml", "shifts.day.end", "gap between shift 'day' (ends 16:00) and shift 'evening' (starts 17:00)"),
+    ("shift overlap", lambda f: toml(f, 'start = "08:00"\nend = "16:00"', 'start = "08:00"\nend = "17:00"'),
+     "scenario.toml", "shifts.day.end", "overlap between shift 'day' (ends 17:00)"),
+    ("bad time of day", lambda f: toml(f, 'start = "08:00"', 'start = "25:00"'),
+     "scenario.toml", "shifts[day].start", "HH:MM"),
+    ("unknown role", lambda f: toml(f, "[staff.enforcement]", "[staff.mayor]"),
+     "scenario.toml", "staff", "unknown role 'mayor'"),
+    ("unknown shift for a role", lambda f: toml(f, 'shifts = ["day", "evening"]', 'shifts = ["day", "late"]'),
+     "scenario.toml", "staff.grid_worker.shifts", "unknown shift 'late'"),
+    ("too few grid workers", lambda f: toml(f, "count = 8", "count = 2"),
+     "scenario.toml", "staff.grid_worker.count", "2 grid workers cannot cover 4 grids"),
+    ("regions do not nest", lambda f: toml(f, "communities = 1\nareas = 1", "communities = 1\nareas = 2"),
+     "scenario.toml", "regions", "areas <= communities <= grids"),
+    ("unknown time zone", lambda f: toml(f, 'timezone = "Asia/Shanghai"', 'timezone = "Asia/Atlantis"'),
+     "scenario.toml", "timezone", "unknown IANA time zone 'Asia/Atlantis'"),
+    ("missing roads file", lambda f: toml(f, 'roads = "roads.geojson"', 'roads = "nope.geojson"'),
+     "scenario.toml", "geometry.roads", "file 'nope.geojson' not found"),
+    ("road with zero length", lambda f: geojson(f, "roads.geojson", set_road("length_m", 0)),
+     "roads.geojson", "roads.features[3].properties.length_m", "must be a number > 0"),
+    ("road with a duplicate id", lambda f: geojson(f, "roads.geojson", set_road("id", "s1")),
+     "roads.geojson", "roads.features[3].properties.id", "duplicate road id 's1'"),
+    ("boundary is not a polygon", lambda f: geojson(f, "boundary.geojson", lambda d: d["features"][0].update(
+        geometry={"type": "LineString", "coordinates": [[120.13, 30.31], [120.14, 30.32]]})),
+     "boundary.geojson", "features[0].geometry", "must be a Polygon"),
+    ("handler chain out of order", lambda f: catalog(
+        f, 'handler_chain = ["grid_worker", "co_governance", "enforcement"]',
+        'handler_chain = ["co_governance", "grid_worker"]'),
+     "catalog.toml", "scenarios.CM01.handler_chain", "must climb the ladder"),
+    ("targets out of order", lambda f: catalog(f, "on_scene_s = ", "on_scene_s = 1 # was "),
+     "catalog.toml", "respond_s", "0 < respond_s < on_scene_s < reinforce_s"),
+]
+
+
+@pytest.mark.parametrize(("case", "breaker", "file", "field", "reason"), CASES, ids=[c[0] for c in CASES])
+def test_bad_scenario_file(tiny_copy: Path, case: str, breaker: Callable[[Path], None], file: str,
+                           field: str, reason: str) -> None:
+    breaker(tiny_copy)
+    with pytest.raises(ValidationError) as err:
+        load(tiny_copy)
+    exc = err.value
+    assert exc.source is not None and Path(exc.source).name == file, str(exc)
+    assert exc.field.endswith(field) or field in exc.field, str(exc)
+    assert reason in exc.reason, str(exc)
+    # One line, readable: "<file>: <field>: <reason>"
+    assert re.match(rf"^.*{re.escape(file)}: .+: .+", str(exc)) and "\n" not in str(exc)
+
+
+def test_the_unbroken_copy_loads(tiny_copy: Path) -> None:
+    district = load(tiny_copy)
+    assert district.summary()["grids"] == 4
+
+
+def test_unknown_scenario_name_lists_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="no scenario 'atlantis'.*xiaohe"):
+        load("atlantis")
