@@ -130,13 +130,12 @@ def _voronoi_cells(centres: np.ndarray, boundary: Polygon) -> list[Polygon | Mul
 
 def _regions(network: RoadNetwork, responsible: np.ndarray, boundary: Polygon,
              params: ScenarioFile, rng: np.random.Generator) -> RegionIndex:
-    segs = [network.segments[int(i)] for i in responsible]
-    mids = np.array([s.line.interpolate(0.5, normalized=True).coords[0] for s in segs])
-    lengths = np.array([s.length_m for s in segs])
+    mids = network.midpoints[responsible]
+    lengths = network.lengths_m[responsible]
     n_grids, n_comm, n_areas = params.regions.grids, params.regions.communities, params.regions.areas
-    if len(segs) < n_grids:
+    if len(responsible) < n_grids:
         raise ValidationError("regions.grids", f"{n_grids} grids need at least as many patrolled "
-                              f"road segments inside the boundary; there are {len(segs)}")
+                              f"road segments inside the boundary; there are {len(responsible)}")
     centres = kmeans(mids, n_grids, weights=lengths, rng=rng)
     centres = centres[_reading_order(centres)]
     cells = _voronoi_cells(centres, boundary)
@@ -169,22 +168,20 @@ def _regions(network: RoadNetwork, responsible: np.ndarray, boundary: Polygon,
 
 
 def _members(params: ScenarioFile, regions: RegionIndex, network: RoadNetwork,
-             grid_len: np.ndarray, snap: Callable[[float, float], int],
+             grid_len: np.ndarray, snap: Callable[[np.ndarray], np.ndarray],
              squads: Sequence[Squad]) -> list[Member]:
     grids, areas = regions.grids, regions.areas
     squad_of = {a: s.id for s in squads for a in s.area_ids}
-    members: list[Member] = []
+    pending: list[tuple[Role, int, str, tuple[str, ...], int, tuple[float, float]]] = []
+    rep = shapely.get_coordinates(shapely.point_on_surface(np.array([g.polygon for g in grids], dtype=object)))
+    grid_pos = {g.id: i for i, g in enumerate(grids)}
 
     def add(role: Role, k: int, area: str, grid_ids: tuple[str, ...], slot: int, xy: tuple[float, float]) -> None:
-        spec = params.staff[role]
-        members.append(Member(
-            id=f"{ID_PREFIX[role]}{k:03d}", name=f"{role.value.replace('_', ' ').title()} {k}",
-            role=role, area_id=area, squad_id=squad_of.get(area, ""), grid_ids=grid_ids,
-            shift_slot=slot, post_node=snap(*xy), travel_mode=TravelMode(spec.travel)))
+        pending.append((role, k, area, grid_ids, slot, xy))
 
     def grid_point(g: Region) -> tuple[float, float]:
-        p = g.polygon.representative_point()
-        return p.x, p.y
+        x, y = rep[grid_pos[g.id]]
+        return float(x), float(y)
 
     # Grid workers: round-robin over grids (longest road first when counts do not divide).
     if Role.GRID_WORKER in params.staff:
@@ -237,7 +234,11 @@ def _members(params: ScenarioFile, regions: RegionIndex, network: RoadNetwork,
                 k += 1
                 post = area_grids[(i * 7) % len(area_grids)]  # posts spread over the area's grids
                 add(role, k, area.id, (), i, grid_point(post))
-    return members
+    posts = snap(np.array([p[5] for p in pending], dtype=np.float64).reshape(-1, 2))
+    return [Member(id=f"{ID_PREFIX[role]}{k:03d}", name=f"{role.value.replace('_', ' ').title()} {k}",
+                   role=role, area_id=area, squad_id=squad_of.get(area, ""), grid_ids=gids,
+                   shift_slot=slot, post_node=int(node), travel_mode=TravelMode(params.staff[role].travel))
+            for (role, k, area, gids, slot, _), node in zip(pending, posts)]
 
 
 def _squads(params: ScenarioFile, regions: RegionIndex) -> tuple[Squad, ...]:
@@ -262,33 +263,47 @@ def _squads(params: ScenarioFile, regions: RegionIndex) -> tuple[Squad, ...]:
 
 def _pick_along(network: RoadNetwork, seg_idx: np.ndarray, weights: np.ndarray, n: int,
                 rng: np.random.Generator, *, offset_m: tuple[float, float],
-                keep: Polygon | None = None) -> list[tuple[int, float, float, float, float]]:
-    """Sample ``n`` points beside roads: ``(segment, x, y, tangent dx, dy)``.
+                keep: Polygon | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample ``n`` points beside roads.
 
-    With ``keep``, points falling outside it are drawn again, so exactly ``n`` come back.
+    Returns:
+        ``(segment index, xy (n, 2), unit tangent of the road (n, 2))``. With ``keep``,
+        points falling outside it are drawn again, so exactly ``n`` come back.
     """
-    if n == 0 or len(seg_idx) == 0:
-        return []
-    p = weights / weights.sum()
-    out: list[tuple[int, float, float, float, float]] = []
-    for _ in range(50):
-        for s in rng.choice(seg_idx, size=n - len(out), p=p):
-            line = network.segments[int(s)].line
-            d = rng.uniform(0.1, 0.9) * line.length
-            a = line.interpolate(max(d - 1.0, 0.0))
-            b = line.interpolate(min(d + 1.0, line.length))
-            tx, ty = b.x - a.x, b.y - a.y
-            norm = math.hypot(tx, ty) or 1.0
-            tx, ty = tx / norm, ty / norm
-            side = 1.0 if rng.random() < 0.5 else -1.0
-            off = rng.uniform(*offset_m)
-            c = line.interpolate(d)
-            x, y = c.x - side * ty * off, c.y + side * tx * off
-            if keep is None or keep.covers(Point(x, y)):
-                out.append((int(s), x, y, tx, ty))
-        if len(out) == n:
-            break
-    return out
+    segs_out, xy_out, tan_out = [], [], []
+    if n > 0 and len(seg_idx) > 0:
+        p = weights / weights.sum()
+        if keep is not None:
+            shapely.prepare(keep)
+        need = n
+        for _ in range(50):
+            segs = rng.choice(seg_idx, size=need, p=p)
+            lines = network.lines[segs]
+            length = network.lengths_m[segs]
+            d = rng.uniform(0.1, 0.9, size=need) * length
+            a = shapely.get_coordinates(shapely.line_interpolate_point(lines, np.maximum(d - 1.0, 0.0)))
+            b = shapely.get_coordinates(shapely.line_interpolate_point(lines, np.minimum(d + 1.0, length)))
+            c = shapely.get_coordinates(shapely.line_interpolate_point(lines, d))
+            t = b - a
+            t /= np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-9)[:, None]
+            side = np.where(rng.random(need) < 0.5, 1.0, -1.0)
+            off = rng.uniform(*offset_m, size=need) * side
+            xy = c + np.column_stack([-t[:, 1], t[:, 0]]) * off[:, None]
+            ok = np.ones(need, bool) if keep is None else shapely.intersects_xy(keep, xy[:, 0], xy[:, 1])
+            segs_out.append(segs[ok])
+            xy_out.append(xy[ok])
+            tan_out.append(t[ok])
+            need -= int(ok.sum())
+            if need == 0:
+                break
+    if not segs_out:
+        return np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros((0, 2))
+    return np.concatenate(segs_out), np.concatenate(xy_out), np.concatenate(tan_out)
+
+
+def _choice(rng: np.random.Generator, probs: dict[str, float], n: int) -> list[str]:
+    keys = list(probs)
+    return [keys[i] for i in rng.choice(len(keys), size=n, p=np.array(list(probs.values())))]
 
 
 def build_district(
@@ -322,7 +337,8 @@ def build_district(
     network = road_network_from_features(road_features, projection=projection, speeds=speeds,
                                          source=sources.get("roads"))
     boundary = projection.geometry_to_xy(boundary_lonlat)
-    mids = np.array([s.line.interpolate(0.5, normalized=True).coords[0] for s in network.segments])
+    shapely.prepare(boundary)
+    mids = network.midpoints
     inside = shapely.contains_xy(boundary, mids[:, 0], mids[:, 1])
     patrolled = np.fromiter((s.patrolled for s in network.segments), dtype=bool)
     responsible = np.flatnonzero(inside & patrolled)
@@ -332,22 +348,26 @@ def build_district(
     regions = _regions(network, responsible, boundary, params, rng)
     road_grid = regions.grids_at(mids, tolerance_m=1.0)  # midpoints on a boundary street
     road_grid[~(inside & patrolled)] = -1
-    lengths = np.array([s.length_m for s in network.segments])
+    lengths = network.lengths_m
     ok = road_grid >= 0
     grid_len = np.bincount(road_grid[ok], weights=lengths[ok], minlength=len(regions.grids))
+    resp_tree = shapely.STRtree(network.lines[responsible])
 
-    resp_tree = shapely.STRtree([network.segments[int(i)].line for i in responsible])
+    def snap_many(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest patrolled segment and its nearer end node, for many points."""
+        pts = shapely.points(xy)
+        seg = responsible[np.asarray(resp_tree.nearest(pts), dtype=np.int64)]
+        along = shapely.line_locate_point(network.lines[seg], pts)
+        u = np.fromiter((network.segments[int(i)].u for i in seg), np.int64, len(seg))
+        v = np.fromiter((network.segments[int(i)].v for i in seg), np.int64, len(seg))
+        return seg, np.where(along <= network.lengths_m[seg] / 2, u, v)
 
-    def snap(x: float, y: float) -> int:
-        k = int(resp_tree.nearest(Point(x, y)))
-        seg = network.segments[int(responsible[k])]
-        return seg.u if seg.line.project(Point(x, y)) <= seg.line.length / 2 else seg.v
-
-    def seg_at(x: float, y: float) -> int:
-        return int(responsible[int(resp_tree.nearest(Point(x, y)))])
+    def grid_ids(xy: np.ndarray) -> list[str]:
+        idx = regions.grids_at(xy, tolerance_m=50.0)
+        return [regions.grids[int(i)].id if i >= 0 else "" for i in idx]
 
     squads = _squads(params, regions)
-    members = _members(params, regions, network, grid_len, snap, squads)
+    members = _members(params, regions, network, grid_len, lambda xy: snap_many(xy)[1], squads)
     plan = ShiftPlan(Shift(s.code, s.seconds("start"), s.seconds("end")) for s in params.shifts)
     roster = Roster(members, plan, {r: tuple(sp.shifts) for r, sp in params.staff.items()},
                     timezone_name=params.timezone, rotation_days=params.roster.rotation_days,
@@ -363,63 +383,51 @@ def build_district(
             f += (w - 1.0) * np.exp(-((d / r) ** 2))
         return f
 
-    grid_id = lambda x, y: regions.grids[int(regions.grids_at(np.array([[x, y]]))[0])].id  # noqa: E731
     explicit = explicit_assets or {}
     a = params.assets
-    resp_mid = mids[responsible]
     cls = [network.segments[int(i)].road_class for i in responsible]
     resp_len = lengths[responsible]
 
-    # Shops
+    def explicit_points(kind: str) -> list[Any]:
+        return _explicit_points(kind, explicit[kind], boundary, projection, snap_many, grid_ids,
+                                network, sources, defaults=a)
+
+    # Shops: along commercial streets, denser near hotspots.
     if "shops" in explicit:
-        shops = tuple(_explicit_points("shops", explicit["shops"], boundary, projection, seg_at, grid_id,
-                                       network, sources))
+        shops = tuple(explicit_points("shops"))
     else:
-        w = resp_len * np.array([SHOP_STREET_WEIGHT.get(k, 0.3) for k in cls]) * hot_factor(resp_mid)
-        kinds, kp = list(SHOP_KIND_P), np.array(list(SHOP_KIND_P.values()))
-        shops_l = []
-        for n, (s, x, y, tx, ty) in enumerate(_pick_along(network, responsible, w, a.shops, rng,
-                                                          offset_m=(8.0, 14.0), keep=boundary)):
-            front = LineString([(x - 3 * tx, y - 3 * ty), (x + 3 * tx, y + 3 * ty)])
-            shops_l.append(Shop(f"S{n + 1:05d}", kinds[int(rng.choice(len(kinds), p=kp))], x, y,
-                                network.segments[s].id, grid_id(x, y), front))
-        shops = tuple(shops_l)
+        w = resp_len * np.array([SHOP_STREET_WEIGHT.get(k, 0.3) for k in cls]) * hot_factor(mids[responsible])
+        segs, xy, tan = _pick_along(network, responsible, w, a.shops, rng, offset_m=(8.0, 14.0), keep=boundary)
+        fronts = shapely.linestrings(np.stack([xy - 3 * tan, xy + 3 * tan], axis=1))
+        shops = tuple(Shop(f"S{n + 1:05d}", kind, float(x), float(y), network.segments[int(sg)].id, g, fr)
+                      for n, (kind, (x, y), sg, g, fr) in enumerate(zip(
+                          _choice(rng, SHOP_KIND_P, len(segs)), xy, segs, grid_ids(xy), fronts)))
 
     # Cameras: 60% at busy junctions, 40% along shop streets.
-    if "cameras" in explicit:
-        cameras = tuple(_explicit_points("cameras", explicit["cameras"], boundary, projection, seg_at,
-                                         grid_id, network, sources, defaults=a))
-    else:
-        cameras = _place_cameras(network, responsible, boundary, shops, a, rng, grid_id)
+    cameras = tuple(explicit_points("cameras")) if "cameras" in explicit else \
+        _place_cameras(network, responsible, boundary, shops, a, rng, grid_ids)
 
     # Sensors: homes of elderly people living alone, in residential blocks.
     if "sensors" in explicit:
-        sensors = tuple(_explicit_points("sensors", explicit["sensors"], boundary, projection, seg_at,
-                                         grid_id, network, sources))
+        sensors = tuple(explicit_points("sensors"))
     else:
-        w = resp_len * np.array([1.0 if k in ("residential", "service", "living_street") else 0.2
-                                 for k in cls])
-        kinds, kp = list(SENSOR_KIND_P), np.array(list(SENSOR_KIND_P.values()))
-        sensors_l = []
-        for n, (s, x, y, _, _) in enumerate(_pick_along(network, responsible, w, a.sensors, rng,
-                                                        offset_m=(15.0, 40.0), keep=boundary)):
-            sensors_l.append(Sensor(f"E{n + 1:05d}", kinds[int(rng.choice(len(kinds), p=kp))], x, y,
-                                    network.segments[s].id, grid_id(x, y), household=f"H{n + 1:05d}"))
-        sensors = tuple(sensors_l)
+        w = resp_len * np.array([1.0 if k in ("residential", "service", "living_street") else 0.2 for k in cls])
+        segs, xy, _ = _pick_along(network, responsible, w, a.sensors, rng, offset_m=(15.0, 40.0), keep=boundary)
+        sensors = tuple(Sensor(f"E{n + 1:05d}", kind, float(x), float(y), network.segments[int(sg)].id, g,
+                               household=f"H{n + 1:05d}")
+                        for n, (kind, (x, y), sg, g) in enumerate(zip(
+                            _choice(rng, SENSOR_KIND_P, len(segs)), xy, segs, grid_ids(xy))))
 
-    # Venues: rented rooms near shop streets (sales meetings), plus a centre per community.
+    # Venues: rented rooms beside shops (sales meetings), or halls.
     if "venues" in explicit:
-        venues = tuple(_explicit_points("venues", explicit["venues"], boundary, projection, seg_at,
-                                        grid_id, network, sources))
+        venues = tuple(explicit_points("venues"))
     else:
-        venues_l = []
-        picks = rng.choice(len(shops), size=min(a.venues, len(shops)), replace=False) if shops else []
-        for n, i in enumerate(sorted(int(i) for i in picks)):
-            sh = shops[i]
-            kind = "sales_meeting_room" if rng.random() < 0.6 else "rental_hall"
-            venues_l.append(Venue(f"V{n + 1:04d}", kind, sh.x, sh.y, sh.road_id, sh.grid_id,
-                                  capacity=int(rng.integers(20, 120))))
-        venues = tuple(venues_l)
+        picks = sorted(int(i) for i in rng.choice(len(shops), size=min(a.venues, len(shops)), replace=False)) \
+            if shops else []
+        kinds = ["sales_meeting_room" if r < 0.6 else "rental_hall" for r in rng.random(len(picks))]
+        caps = rng.integers(20, 120, size=len(picks))
+        venues = tuple(Venue(f"V{n + 1:04d}", kind, shops[i].x, shops[i].y, shops[i].road_id, shops[i].grid_id,
+                             capacity=int(cap)) for n, (i, kind, cap) in enumerate(zip(picks, kinds, caps)))
 
     return District(
         name=params.name, title=params.title or params.name, boundary=boundary, roads=network,
@@ -430,9 +438,19 @@ def build_district(
     )
 
 
+def _fov_polygons(xy: np.ndarray, heading_deg: np.ndarray, fov_deg: float, range_m: float,
+                  steps: int = 12) -> np.ndarray:
+    """Field-of-view sectors for many cameras at once (see :func:`twin.assets.fov_polygon`)."""
+    half = fov_deg / 2.0
+    ang = np.radians(heading_deg[:, None] + np.linspace(-half, half, steps + 1)[None, :])
+    arc = np.stack([xy[:, 0:1] + range_m * np.sin(ang), xy[:, 1:2] + range_m * np.cos(ang)], axis=-1)
+    apex = xy[:, None, :]
+    return shapely.polygons(np.concatenate([apex, arc, apex], axis=1))
+
+
 def _place_cameras(network: RoadNetwork, responsible: np.ndarray, boundary: Polygon,
                    shops: Sequence[Shop], a: Any, rng: np.random.Generator,
-                   grid_id: Callable[[float, float], str]) -> tuple[Camera, ...]:
+                   grid_ids: Callable[[np.ndarray], list[str]]) -> tuple[Camera, ...]:
     if a.cameras == 0:
         return ()
     # Junction score: degree in the patrolled network times the best class meeting there.
@@ -445,50 +463,54 @@ def _place_cameras(network: RoadNetwork, responsible: np.ndarray, boundary: Poly
             deg[node] = deg.get(node, 0) + 1
             best[node] = max(best.get(node, 0.0), JUNCTION_CLASS_WEIGHT.get(s.road_class, 0.5))
             incident.setdefault(node, []).append(int(i))
-    nodes = np.array(sorted(n for n, d in deg.items() if d >= 3
-                            and boundary.covers(Point(*network.node_xy[n]))))
-    n_junction = min(int(round(a.cameras * 0.6)), len(nodes))
-    cams: list[Camera] = []
-    owners, op = list(CAMERA_OWNER_P), np.array(list(CAMERA_OWNER_P.values()))
+    cand = np.array(sorted(n for n, d in deg.items() if d >= 3), dtype=np.int64)
+    if len(cand):
+        cand = cand[shapely.intersects_xy(boundary, network.node_xy[cand, 0], network.node_xy[cand, 1])]
+    n_junction = min(int(round(a.cameras * 0.6)), len(cand))
+    segs_j = np.zeros(0, np.int64)
+    xy_j = np.zeros((0, 2))
+    head_j = np.zeros(0)
     if n_junction:
-        score = np.array([deg[int(n)] * best[int(n)] for n in nodes], dtype=np.float64)
-        picked = rng.choice(nodes, size=n_junction, replace=False, p=score / score.sum())
-        for node in sorted(int(n) for n in picked):
-            segs = sorted(incident[node])
-            s = network.segments[segs[int(rng.integers(len(segs)))]]
-            # Look from the junction along the chosen segment.
-            far = s.line.interpolate(min(30.0, s.line.length))
-            near = Point(*network.node_xy[node])
-            if s.v == node:
-                far = s.line.interpolate(max(s.line.length - 30.0, 0.0))
-            heading = math.degrees(math.atan2(far.x - near.x, far.y - near.y)) % 360.0
-            cams.append((s, near.x, near.y, heading))  # type: ignore[arg-type]
+        score = np.array([deg[int(n)] * best[int(n)] for n in cand], dtype=np.float64)
+        nodes = np.sort(rng.choice(cand, size=n_junction, replace=False, p=score / score.sum()))
+        segs_j = np.array([sorted(incident[int(n)])[int(rng.integers(len(incident[int(n)])))] for n in nodes])
+        # Look from the junction 30 m along the chosen segment.
+        length = network.lengths_m[segs_j]
+        at_start = np.array([network.segments[int(sg)].u == int(n) for sg, n in zip(segs_j, nodes)])
+        dist = np.where(at_start, np.minimum(30.0, length), np.maximum(length - 30.0, 0.0))
+        far = shapely.get_coordinates(shapely.line_interpolate_point(network.lines[segs_j], dist))
+        xy_j = network.node_xy[nodes]
+        head_j = np.degrees(np.arctan2(far[:, 0] - xy_j[:, 0], far[:, 1] - xy_j[:, 1])) % 360.0
     shop_segs = np.array(sorted({network.index_of(sh.road_id) for sh in shops})) if shops else responsible
-    n_street = a.cameras - len(cams)
-    for s_idx, x, y, tx, ty in _pick_along(network, shop_segs, np.ones(len(shop_segs)), n_street, rng,
-                                           offset_m=(4.0, 7.0), keep=boundary):
-        heading = math.degrees(math.atan2(tx, ty)) % 360.0
-        if rng.random() < 0.5:
-            heading = (heading + 180.0) % 360.0
-        cams.append((network.segments[s_idx], x, y, heading))  # type: ignore[arg-type]
+    segs_s, xy_s, tan_s = _pick_along(network, shop_segs, np.ones(len(shop_segs)), a.cameras - n_junction,
+                                      rng, offset_m=(4.0, 7.0), keep=boundary)
+    head_s = np.degrees(np.arctan2(tan_s[:, 0], tan_s[:, 1])) % 360.0
+    head_s = np.where(rng.random(len(head_s)) < 0.5, (head_s + 180.0) % 360.0, head_s)
+    segs = np.concatenate([segs_j, segs_s]).astype(np.int64)
+    xy = np.concatenate([xy_j, xy_s])
+    heading = np.round(np.concatenate([head_j, head_s]), 1)
+    fov = _fov_polygons(xy, heading, a.camera_fov_deg, a.camera_range_m)
+    road = shapely.intersection(network.lines[segs], fov)
+    # Zones: a 4 m strip each side of the kerb line (no parking) and the band 8-14 m from the
+    # centre line where storefronts and pavement spill-over are (coarse arcs: zones are metres wide).
+    no_parking = shapely.intersection(shapely.buffer(road, 4.0, quad_segs=2), fov)
+    band = shapely.difference(shapely.buffer(road, 14.0, quad_segs=2), shapely.buffer(road, 8.0, quad_segs=2))
+    storefront = shapely.intersection(band, fov)
+    owners = _choice(rng, CAMERA_OWNER_P, len(segs))
     out = []
-    for n, (s, x, y, heading) in enumerate(cams):  # type: ignore[misc]
-        fov = fov_polygon(x, y, heading_deg=heading, fov_deg=a.camera_fov_deg, range_m=a.camera_range_m)
-        road = s.line.intersection(fov)
-        zones = []
-        if not road.is_empty:
-            zones.append(Zone("no_parking", road.buffer(4.0).intersection(fov), s.id))
-            zones.append(Zone("storefront", road.buffer(14.0).difference(road.buffer(8.0))
-                              .intersection(fov), s.id))
-        out.append(Camera(f"K{n + 1:04d}", owners[int(rng.choice(len(owners), p=op))], x, y,
-                          round(heading, 1), a.camera_fov_deg, a.camera_range_m, s.id, grid_id(x, y),
-                          tuple(zones), a.camera_detect_p, a.camera_latency_s))
+    for n, (sg, (x, y), h, g, own, rd, npz, sfz) in enumerate(zip(segs, xy, heading, grid_ids(xy), owners,
+                                                                   road, no_parking, storefront)):
+        sid = network.segments[int(sg)].id
+        zones = () if rd.is_empty else (Zone("no_parking", npz, sid), Zone("storefront", sfz, sid))
+        out.append(Camera(f"K{n + 1:04d}", own, float(x), float(y), float(h), a.camera_fov_deg,
+                          a.camera_range_m, sid, g, zones, a.camera_detect_p, a.camera_latency_s))
     return tuple(out)
 
 
 def _explicit_points(kind: str, features: list[dict[str, Any]], boundary: Polygon,
-                     projection: LocalProjection, seg_at: Callable[[float, float], int],
-                     grid_id: Callable[[float, float], str], network: RoadNetwork,
+                     projection: LocalProjection,
+                     snap_many: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                     grid_ids: Callable[[np.ndarray], list[str]], network: RoadNetwork,
                      sources: dict[str, str], defaults: Any = None) -> list[Any]:
     """Point assets from a GeoJSON file; each must lie inside the boundary."""
     src = sources.get(kind)
@@ -510,20 +532,20 @@ def _explicit_points(kind: str, features: list[dict[str, Any]], boundary: Polygo
         if fid in seen:
             raise ValidationError(f"{where}.properties.id", f"duplicate id '{fid}'", source=src)
         seen.add(fid)
-        s = network.segments[seg_at(x, y)]
-        g = grid_id(x, y)
+        xy = np.array([[x, y]])
+        s = network.segments[int(snap_many(xy)[0][0])]
+        g = grid_ids(xy)[0]
         try:
             if kind == "cameras":
-                heading = float(props.get("heading_deg", 0.0))
-                fov_deg = float(props.get("fov_deg", defaults.camera_fov_deg))
-                range_m = float(props.get("range_m", defaults.camera_range_m))
-                out.append(Camera(fid, str(props.get("owner", "city_management")), x, y, heading,
-                                  fov_deg, range_m, s.id, g, (),
+                out.append(Camera(fid, str(props.get("owner", "city_management")), x, y,
+                                  float(props.get("heading_deg", 0.0)),
+                                  float(props.get("fov_deg", defaults.camera_fov_deg)),
+                                  float(props.get("range_m", defaults.camera_range_m)), s.id, g, (),
                                   float(props.get("detect_p", defaults.camera_detect_p)),
                                   float(props.get("latency_s", defaults.camera_latency_s))))
             elif kind == "shops":
-                front = LineString([(x - 3, y), (x + 3, y)])
-                out.append(Shop(fid, str(props.get("kind", "other")), x, y, s.id, g, front))
+                out.append(Shop(fid, str(props.get("kind", "other")), x, y, s.id, g,
+                                LineString([(x - 3, y), (x + 3, y)])))
             elif kind == "sensors":
                 out.append(Sensor(fid, str(props.get("kind", "door_contact")), x, y, s.id, g,
                                   props.get("household")))

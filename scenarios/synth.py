@@ -38,33 +38,33 @@ def _lattice(side_m: float, rng: np.random.Generator) -> list[dict[str, Any]]:
     jitter[[0, -1], :, :] = 0.0  # keep the outer ring on the square
     jitter[:, [0, -1], :] = 0.0
     xy = np.stack(np.meshgrid(np.arange(n) * step, np.arange(n) * step, indexing="ij"), -1) + jitter
+    lonlat = np.round(np.stack([lon0 + xy[..., 0] / kx, lat0 + xy[..., 1] / ky], -1), 7)
+    # Edges: north-south streets (i, j) → (i, j+1) on line i, east-west (j, i) → (j+1, i) on line i.
+    i, j = np.meshgrid(np.arange(n), np.arange(n - 1), indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    a = np.concatenate([np.column_stack([i, j]), np.column_stack([j, i])])
+    b = np.concatenate([np.column_stack([i, j + 1]), np.column_stack([j + 1, i])])
+    line = np.concatenate([i, i])
+    klass = np.where(line % 8 == 0, 0, np.where(line % 4 == 0, 1, 2))  # primary, secondary, residential
+    # Interleave NS and EW edges of the same (i, j) as a street grid reads, then drop some links.
+    order = np.arange(len(a)).reshape(2, -1).T.ravel()
+    a, b, line, klass = a[order], b[order], line[order], klass[order]
+    draw = rng.random((len(a), 2))
+    keep = ~((klass == 2) & (draw[:, 0] < 0.06))  # missing links, as in real street patterns
+    oneway = (klass == 2) & (draw[:, 1] < 0.12)
+    length = np.round(np.hypot(*(xy[b[:, 0], b[:, 1]] - xy[a[:, 0], a[:, 1]]).T), 1)
+    names = ("primary", "secondary", "residential")
+    speeds = (50.0, 40.0, 25.0)
+    pa = lonlat[a[:, 0], a[:, 1]].tolist()
+    pb = lonlat[b[:, 0], b[:, 1]].tolist()
     feats: list[dict[str, Any]] = []
-
-    def cls_of(line: int) -> tuple[str, float]:
-        if line % 8 == 0:
-            return "primary", 50.0
-        if line % 4 == 0:
-            return "secondary", 40.0
-        return "residential", 25.0
-
-    def add(i0: int, j0: int, i1: int, j1: int, line: int, ortho: int) -> None:
-        cls, speed = cls_of(line)
-        if cls == "residential" and rng.random() < 0.06:
-            return  # a missing link, as in real street patterns
-        a, b = xy[i0, j0], xy[i1, j1]
-        length = float(np.hypot(*(b - a)))
-        oneway = cls == "residential" and rng.random() < 0.12
-        coords = [[round(lon0 + p[0] / kx, 7), round(lat0 + p[1] / ky, 7)] for p in (a, b)]
-        feats.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},
-                      "properties": {"id": f"s{len(feats) + 1}", "name": f"{cls[:3]}-{line}",
-                                     "class": cls, "from": f"n{i0}_{j0}", "to": f"n{i1}_{j1}",
-                                     "oneway": oneway, "length_m": round(length, 1),
-                                     "speed_kmh": speed, "patrolled": True}})
-
-    for i in range(n):
-        for j in range(n - 1):
-            add(i, j, i, j + 1, i, j)  # north-south streets, line i
-            add(j, i, j + 1, i, i, j)  # east-west streets, line i
+    for k in np.flatnonzero(keep).tolist():
+        c = names[klass[k]]
+        feats.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": [pa[k], pb[k]]},
+                      "properties": {"id": f"s{len(feats) + 1}", "name": f"{c[:3]}-{line[k]}", "class": c,
+                                     "from": f"n{a[k, 0]}_{a[k, 1]}", "to": f"n{b[k, 0]}_{b[k, 1]}",
+                                     "oneway": bool(oneway[k]), "length_m": float(length[k]),
+                                     "speed_kmh": speeds[klass[k]], "patrolled": True}})
     return feats
 
 

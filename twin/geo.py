@@ -271,7 +271,15 @@ class RoadNetwork:
         self.node_xy = node_xy
         self.speeds = speeds
         self._by_id = {s.id: i for i, s in enumerate(self.segments)}
-        self._tree = STRtree([s.line for s in self.segments])
+        #: Segment geometries as an array (for vectorised shapely calls).
+        self.lines: np.ndarray = np.array([s.line for s in self.segments], dtype=object)
+        #: Segment lengths, metres.
+        self.lengths_m: np.ndarray = np.fromiter((s.length_m for s in self.segments), np.float64,
+                                                 len(self.segments))
+        #: Segment midpoints along the line, shape ``(n, 2)``.
+        self.midpoints: np.ndarray = shapely.get_coordinates(
+            shapely.line_interpolate_point(self.lines, 0.5, normalized=True))
+        self._tree = STRtree(self.lines)
         self._travel: dict[TravelMode, TravelTimes] = {}
 
     def __len__(self) -> int:
@@ -382,8 +390,9 @@ def road_network_from_features(
     """
     speeds = speeds or TravelSpeeds()
     node_index: dict[str, int] = {}
-    node_pts: list[tuple[float, float]] = []
-    segments: list[RoadSegment] = []
+    node_ll: list[tuple[float, float]] = []
+    coord_arrays: list[np.ndarray] = []
+    rows: list[tuple[Any, ...]] = []
     seen: set[str] = set()
     for i, feat in enumerate(features):
         where = f"roads.features[{i}]"
@@ -426,32 +435,33 @@ def road_network_from_features(
             if not isinstance(flag, bool):
                 raise ValidationError(f"{where}.properties.{key}",
                                       f"must be true or false, got {flag!r}", source=source)
-        x, y = projection.to_xy(arr[:, 0], arr[:, 1])
         ends = []
         for key, k in (("from", 0), ("to", -1)):
             nk = str(props[key])
             idx = node_index.get(nk)
             if idx is None:
-                idx = node_index[nk] = len(node_pts)
-                node_pts.append((float(x[k]), float(y[k])))
+                idx = node_index[nk] = len(node_ll)
+                node_ll.append((float(arr[k, 0]), float(arr[k, 1])))
             ends.append(idx)
-        segments.append(RoadSegment(
-            id=sid,
-            name=str(props.get("name") or ""),
-            road_class=str(props.get("class") or "unclassified"),
-            u=ends[0], v=ends[1],
-            length_m=float(length),  # type: ignore[arg-type]
-            car_speed_mps=float(speed) / 3.6,  # type: ignore[arg-type]
-            oneway=oneway,
-            line=LineString(np.column_stack([x, y])),
-            patrolled=patrolled,
-        ))
-    if not segments:
+        coord_arrays.append(arr)
+        rows.append((sid, str(props.get("name") or ""), str(props.get("class") or "unclassified"),
+                     ends[0], ends[1], float(length), float(speed) / 3.6, oneway, patrolled))  # type: ignore[arg-type]
+    if not rows:
         raise ValidationError("roads.features", "no road segments", source=source)
+    # Project every coordinate at once and build all lines in one call.
+    lonlat = np.concatenate(coord_arrays)
+    xy = np.column_stack(projection.to_xy(lonlat[:, 0], lonlat[:, 1]))
+    which = np.repeat(np.arange(len(rows)), [len(a) for a in coord_arrays])
+    lines = shapely.linestrings(xy, indices=which)
+    segments = [RoadSegment(id=r[0], name=r[1], road_class=r[2], u=r[3], v=r[4], length_m=r[5],
+                            car_speed_mps=r[6], oneway=r[7], line=line, patrolled=r[8])
+                for r, line in zip(rows, lines)]
+    node_arr = np.asarray(node_ll, dtype=np.float64)
+    node_xy = np.column_stack(projection.to_xy(node_arr[:, 0], node_arr[:, 1]))
     keys = [""] * len(node_index)
     for k, i in node_index.items():
         keys[i] = k
-    return RoadNetwork(projection, segments, keys, np.asarray(node_pts, dtype=np.float64), speeds)
+    return RoadNetwork(projection, segments, keys, node_xy, speeds)
 
 
 class RegionIndex:
