@@ -143,17 +143,22 @@ class TravelTimes:
     Args:
         graph: Sparse matrix of edge travel times (seconds), ``graph[u, v]``.
         dense_limit: Networks with at most this many nodes get a full all-pairs table on
-            :meth:`precompute`; larger ones answer from cached rows.
-        cache_rows: How many single-source rows to keep for large networks.
+            :meth:`precompute` (float32: 6,000 nodes take 144 MB); larger ones answer from
+            cached single-destination rows.
+        cache_bytes: Memory budget for cached rows (large networks).
+        limit_s: On large networks, searches stop at this travel time; farther nodes read
+            ``inf`` (nobody is dispatched from an hour away). ``None``: no limit.
     """
 
-    def __init__(self, graph: csr_matrix, *, dense_limit: int = 6000, cache_rows: int = 4096) -> None:
+    def __init__(self, graph: csr_matrix, *, dense_limit: int = 6000,
+                 cache_bytes: int = 256 * 2**20, limit_s: float | None = 3600.0) -> None:
         self._graph = graph
         self._graph_t = graph.T.tocsr()
         self._dense_limit = dense_limit
         self._table: np.ndarray | None = None
         self._rows_to: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache_rows = cache_rows
+        self._cache_rows = max(16, cache_bytes // max(1, 4 * graph.shape[0]))
+        self._limit = np.inf if limit_s is None else float(limit_s)
 
     @property
     def n_nodes(self) -> int:
@@ -176,7 +181,7 @@ class TravelTimes:
             return np.asarray(self._table[:, dst], dtype=np.float64)
         row = self._rows_to.get(dst)
         if row is None:
-            row = dijkstra(self._graph_t, directed=True, indices=dst)
+            row = dijkstra(self._graph_t, directed=True, indices=dst, limit=self._limit).astype(np.float32)
             self._rows_to[dst] = row
             if len(self._rows_to) > self._cache_rows:
                 self._rows_to.popitem(last=False)
