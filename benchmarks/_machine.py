@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -36,5 +36,5 @@ def describe(packages: tuple[str, ...] = ("numpy", "scipy", "shapely")) -> dict[
     return {
         "cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib,
         "os": f"{platform.system()} {platform.release()}", "python": sys.version.split()[0],
-        "packages": versions, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "packages": versions, "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }

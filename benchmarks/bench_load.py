@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._machine import describe  # noqa: E402
-from scenarios.loader import load  # noqa: E402
-from twin.geo import TravelMode  # noqa: E402
+from benchmarks._machine import describe
+from scenarios.loader import load
+from twin.geo import TravelMode
 
 OUT = Path(__file__).resolve().parent / "results" / "load.json"
 
@@ -54,7 +54,7 @@ def bench_district(name: str, repeat: int) -> dict:
             per_mode[mode.value] = {"all_pairs_s": round(secs, 3), "table_mb": round(d.roads.n_nodes ** 2 * 4 / 1e6, 1)}
         else:
             dsts = rng.choice(d.roads.n_nodes, size=50, replace=False)
-            secs, _ = timed(lambda: [tt.to_node(int(n)) for n in dsts])
+            secs, _ = timed(lambda tt=tt, dsts=dsts: [tt.to_node(int(n)) for n in dsts])
             per_query = secs / len(dsts)
             per_mode[mode.value] = {"row_query_ms": round(per_query * 1000, 2),
                                     "rows_for_1000_events_s": round(per_query * 1000, 1)}

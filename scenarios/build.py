@@ -18,7 +18,6 @@ README:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,14 +27,21 @@ from scipy.spatial import cKDTree
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import unary_union
 
-from twin.assets import CAMERA_OWNERS, Camera, Sensor, Shop, Venue, Zone, fov_polygon
+from scenarios.spec import ScenarioFile
+from twin.assets import Camera, Sensor, Shop, Venue, Zone
 from twin.catalog import Catalog
 from twin.district import District
 from twin.errors import ValidationError
-from twin.geo import (LocalProjection, Region, RegionIndex, RoadNetwork, TravelMode, TravelSpeeds,
-                      road_network_from_features)
+from twin.geo import (
+    LocalProjection,
+    Region,
+    RegionIndex,
+    RoadNetwork,
+    TravelMode,
+    TravelSpeeds,
+    road_network_from_features,
+)
 from twin.staff import Member, Role, Roster, Shift, ShiftPlan, Squad
-from scenarios.spec import ScenarioFile
 
 SHOP_STREET_WEIGHT = {"tertiary": 1.0, "residential": 1.0, "living_street": 1.2, "secondary": 0.6,
                       "unclassified": 0.6, "service": 0.25, "primary": 0.2}
@@ -246,7 +252,7 @@ def _squads(params: ScenarioFile, regions: RegionIndex) -> tuple[Squad, ...]:
     if not params.squads:
         return tuple(Squad(f"SQ-{a}", f"Squad of {a}", (a,)) for a in area_ids)
     squads = []
-    for i, sq in enumerate(params.squads):
+    for sq in params.squads:
         for a in sq.areas:
             if a not in area_ids:
                 raise ValidationError(f"squads[{sq.id}].areas", f"unknown area '{a}'; the district's "

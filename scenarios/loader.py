@@ -17,12 +17,12 @@ from typing import Any
 
 from shapely.geometry import Polygon, shape
 
-from twin.catalog import Catalog, CameraRule, Category, ScenarioSpec, SensorRule, Severity, Source
+from scenarios.build import build_district
+from scenarios.spec import CatalogFile, ScenarioFile, parse
+from twin.catalog import CameraRule, Catalog, Category, ScenarioSpec, SensorRule, Severity, Source
 from twin.district import District
 from twin.errors import ValidationError
 from twin.staff import Role
-from scenarios.build import build_district
-from scenarios.spec import CatalogFile, ScenarioFile, parse
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _SYNTH = re.compile(r"^synthetic(?:[-:](\d+(?:\.\d+)?)x?)?$")
@@ -84,7 +84,7 @@ def boundary_from_geojson(data: dict[str, Any], *, source: str) -> Polygon:
                               source=source)
     try:
         geom = shape(feats[0].get("geometry"))
-    except Exception as exc:  # shapely raises several types for malformed geometry
+    except Exception as exc:
         raise ValidationError("features[0].geometry", f"not a valid geometry: {exc}", source=source) from None
     if geom.geom_type != "Polygon" or geom.is_empty:
         raise ValidationError("features[0].geometry", f"must be a Polygon, got {geom.geom_type}",

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from shapely.geometry import Polygon, box
 
-from twin.district import District
 from scenarios.spec import ScenarioFile
+from twin.district import District
 
 XIAOHE_AREA_KM2 = 6.38
 BLOCK_M = 95.0
@@ -74,7 +74,7 @@ def synthetic_params(scale: float, *, base: ScenarioFile, seed: int = 7) -> Scen
         from twin.errors import ValidationError
 
         raise ValidationError("scale", f"must be > 0, got {scale}")
-    r = lambda v, lo=1: max(lo, int(round(v * scale)))  # noqa: E731
+    r = lambda v, lo=1: max(lo, int(round(v * scale)))
     grids = r(base.regions.grids)
     comms = min(grids, r(base.regions.communities))
     areas = min(comms, r(base.regions.areas))

@@ -92,7 +92,7 @@ def scenario_show(
         f"{summary['routing_segments']} segments, {summary['routing_nodes']} junctions",
         f"  assets      {summary['cameras']} cameras, {summary['shops']} shops, "
         f"{summary['sensors']} sensors, {summary['venues']} venues",
-        f"  shifts      " + ", ".join(f"{s['code']} {s['start']}-{s['end']}" for s in summary["shift_plan"]),
+        "  shifts      " + ", ".join(f"{s['code']} {s['start']}-{s['end']}" for s in summary["shift_plan"]),
         f"  staff       {summary['members']} members in {summary['squads']} squads:",
     ]
     lines += [f"                {n:4d}  {role}" for role, n in summary["members_by_role"].items()]

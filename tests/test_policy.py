@@ -9,8 +9,19 @@ import pytest
 
 from tests.conftest import at, make_spec, make_tiny_district
 from twin.district import District
-from twin.policy import (WARTIME_TARGETS, DuplicateIndex, MemberState, Remedy, Targets, Timer,
-                         deadlines, dispatch, due, remedy, targets_for)
+from twin.policy import (
+    WARTIME_TARGETS,
+    DuplicateIndex,
+    MemberState,
+    Remedy,
+    Targets,
+    Timer,
+    deadlines,
+    dispatch,
+    due,
+    remedy,
+    targets_for,
+)
 from twin.staff import Mode, Role
 from twin.workflow import Action, Event, State, apply, report
 

@@ -11,6 +11,6 @@ def test_readme_python_example_runs() -> None:
     assert blocks
     scope: dict = {}
     for block in blocks:
-        exec(compile(block, str(README), "exec"), scope)  # noqa: S102
+        exec(compile(block, str(README), "exec"), scope)
     assert scope["event"].state.value == "dispatched"
     assert scope["event"].assignee == scope["choice"].member_id

@@ -118,9 +118,10 @@ def test_assets_lie_inside_and_cameras_see_their_road(xiaohe: District) -> None:
     seeing = sum(any(z.kind == "no_parking" and not z.geometry.is_empty for z in c.zones) for c in xiaohe.cameras)
     assert seeing / len(xiaohe.cameras) > 0.95
     c = xiaohe.cameras[0]
-    road = xiaohe.roads.segment(c.road_id).line
-    p = road.interpolate(road.project(Point(c.x, c.y)) + 5)
-    assert c.fov.area > 0 and c.sees(c.x, c.y)
+    zone = next(z for z in c.zones if z.kind == "no_parking")
+    inside = zone.geometry.representative_point()
+    assert c.fov.area > 0 and c.sees(inside.x, inside.y)
+    assert not c.sees(c.x + 2 * c.range_m, c.y)
 
 
 def test_procedural_placement_is_seeded(xiaohe: District) -> None:

@@ -8,8 +8,7 @@ import pytest
 
 from twin.errors import IllegalTransition, TwinError, ValidationError
 from twin.geo import Location
-from twin.workflow import (TRANSITIONS, Action, AuditRecord, Event, State, allowed_actions, apply,
-                           replay, report)
+from twin.workflow import TRANSITIONS, Action, AuditRecord, Event, State, allowed_actions, apply, replay, report
 
 LOC = Location(lon=120.13, lat=30.31, x=0.0, y=0.0, road_id="r1", node=0, grid_id="G001",
                community_id="C01", area_id="A1", road_distance_m=3.0)

@@ -110,7 +110,7 @@ def main() -> None:
     boundary_xy = Polygon(boundary_xy.exterior).simplify(1.0)
     kx = R * math.cos(math.radians(LAT0)) * math.pi / 180
     ky = R * math.pi / 180
-    to_ll = lambda xy: [(round(x / kx + LON0, 6), round(y / ky + LAT0, 6)) for x, y in xy]  # noqa: E731
+    to_ll = lambda xy: [(round(x / kx + LON0, 6), round(y / ky + LAT0, 6)) for x, y in xy]
     boundary_ll = Polygon(to_ll(boundary_xy.exterior.coords))
     area_km2 = boundary_xy.area / 1e6
 

@@ -19,9 +19,29 @@ from twin.staff import Member, Mode, Role, Roster, Shift, ShiftPlan, Squad
 from twin.workflow import Action, AuditRecord, Event, State
 
 __all__ = [
-    "Action", "AuditRecord", "Catalog", "Category", "District", "Event", "IllegalTransition",
-    "Location", "Member", "Mode", "NotFound", "Role", "Roster", "RoadNetwork", "ScenarioSpec",
-    "Severity", "Shift", "ShiftPlan", "Source", "Squad", "State", "TravelMode", "TwinError",
+    "Action",
+    "AuditRecord",
+    "Catalog",
+    "Category",
+    "District",
+    "Event",
+    "IllegalTransition",
+    "Location",
+    "Member",
+    "Mode",
+    "NotFound",
+    "RoadNetwork",
+    "Role",
+    "Roster",
+    "ScenarioSpec",
+    "Severity",
+    "Shift",
+    "ShiftPlan",
+    "Source",
+    "Squad",
+    "State",
+    "TravelMode",
+    "TwinError",
     "ValidationError",
 ]
 __version__ = "0.1.0"

@@ -464,8 +464,8 @@ def road_network_from_features(
     node_arr = np.asarray(node_ll, dtype=np.float64)
     node_xy = np.column_stack(projection.to_xy(node_arr[:, 0], node_arr[:, 1]))
     keys = [""] * len(node_index)
-    for k, i in node_index.items():
-        keys[i] = k
+    for key, idx in node_index.items():
+        keys[idx] = key
     return RoadNetwork(projection, segments, keys, node_xy, speeds)
 
 

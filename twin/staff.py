@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -104,7 +104,6 @@ class ShiftPlan:
         for a, b in zip(ordered, ordered[1:] + ordered[:1]):
             end = a.end_s % DAY_S
             if end != b.start_s:
-                lo, hi = sorted((end, b.start_s))
                 what = "gap" if (b.start_s - end) % DAY_S < (end - b.start_s) % DAY_S else "overlap"
                 raise ValidationError(
                     f"shifts.{a.code}.end",
@@ -238,7 +237,7 @@ class Roster:
 
     def local_time(self, now: float) -> tuple[int, float]:
         """``(local date ordinal, seconds after local midnight)`` at POSIX time ``now``."""
-        dt = datetime.fromtimestamp(now, timezone.utc).astimezone(self.tz)
+        dt = datetime.fromtimestamp(now, UTC).astimezone(self.tz)
         second = dt.hour * 3600 + dt.minute * 60 + dt.second + (now - int(now) if now >= 0 else 0.0)
         return dt.toordinal(), second
 
