@@ -19,6 +19,7 @@ README:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -410,8 +411,8 @@ def build_district(
                           _choice(rng, SHOP_KIND_P, len(segs)), xy, segs, grid_ids(xy), fronts)))
 
     # Cameras: 60% at busy junctions, 40% along shop streets.
-    cameras = tuple(explicit_points("cameras")) if "cameras" in explicit else \
-        _place_cameras(network, responsible, boundary, shops, a, rng, grid_ids)
+    cameras = with_zones(network, explicit_points("cameras") if "cameras" in explicit else
+                         _place_cameras(network, responsible, boundary, shops, a, rng, grid_ids))
 
     # Sensors: homes of elderly people living alone, in residential blocks.
     if "sensors" in explicit:
@@ -442,16 +443,6 @@ def build_district(
         population=params.population, stated_area_km2=params.stated_area_km2,
         notes={**(notes or {}), "seed": params.seed, "max_reassign": params.policy.max_reassign},
     )
-
-
-def _fov_polygons(xy: np.ndarray, heading_deg: np.ndarray, fov_deg: float, range_m: float,
-                  steps: int = 12) -> np.ndarray:
-    """Field-of-view sectors for many cameras at once (see :func:`twin.assets.fov_polygon`)."""
-    half = fov_deg / 2.0
-    ang = np.radians(heading_deg[:, None] + np.linspace(-half, half, steps + 1)[None, :])
-    arc = np.stack([xy[:, 0:1] + range_m * np.sin(ang), xy[:, 1:2] + range_m * np.cos(ang)], axis=-1)
-    apex = xy[:, None, :]
-    return shapely.polygons(np.concatenate([apex, arc, apex], axis=1))
 
 
 def _place_cameras(network: RoadNetwork, responsible: np.ndarray, boundary: Polygon,
@@ -495,22 +486,32 @@ def _place_cameras(network: RoadNetwork, responsible: np.ndarray, boundary: Poly
     segs = np.concatenate([segs_j, segs_s]).astype(np.int64)
     xy = np.concatenate([xy_j, xy_s])
     heading = np.round(np.concatenate([head_j, head_s]), 1)
-    fov = _fov_polygons(xy, heading, a.camera_fov_deg, a.camera_range_m)
+    owners = _choice(rng, CAMERA_OWNER_P, len(segs))
+    return tuple(Camera(f"K{n + 1:04d}", own, float(x), float(y), float(h), a.camera_fov_deg,
+                        a.camera_range_m, network.segments[int(sg)].id, g, (), a.camera_detect_p,
+                        a.camera_latency_s)
+                 for n, (sg, (x, y), h, g, own) in enumerate(zip(segs, xy, heading, grid_ids(xy), owners)))
+
+
+def with_zones(network: RoadNetwork, cameras: Sequence[Camera]) -> tuple[Camera, ...]:
+    """Cameras with their rule zones on the road they watch, computed for all at once.
+
+    Zones: a 4 m strip each side of the road's centre line (no parking) and the band 8-14 m
+    from it where storefronts and pavement spill-over are, each clipped to the field of view
+    (coarse arcs: zones are metres wide). A camera that sees none of its road gets no zones.
+    """
+    if not cameras:
+        return ()
+    segs = np.array([network.index_of(c.road_id) for c in cameras])
+    fov = np.array([c.fov for c in cameras], dtype=object)
     road = shapely.intersection(network.lines[segs], fov)
-    # Zones: a 4 m strip each side of the kerb line (no parking) and the band 8-14 m from the
-    # centre line where storefronts and pavement spill-over are (coarse arcs: zones are metres wide).
     no_parking = shapely.intersection(shapely.buffer(road, 4.0, quad_segs=2), fov)
     band = shapely.difference(shapely.buffer(road, 14.0, quad_segs=2), shapely.buffer(road, 8.0, quad_segs=2))
     storefront = shapely.intersection(band, fov)
-    owners = _choice(rng, CAMERA_OWNER_P, len(segs))
-    out = []
-    for n, (sg, (x, y), h, g, own, rd, npz, sfz) in enumerate(zip(segs, xy, heading, grid_ids(xy), owners,
-                                                                   road, no_parking, storefront)):
-        sid = network.segments[int(sg)].id
-        zones = () if rd.is_empty else (Zone("no_parking", npz, sid), Zone("storefront", sfz, sid))
-        out.append(Camera(f"K{n + 1:04d}", own, float(x), float(y), float(h), a.camera_fov_deg,
-                          a.camera_range_m, sid, g, zones, a.camera_detect_p, a.camera_latency_s))
-    return tuple(out)
+    return tuple(
+        replace(c, zones=() if rd.is_empty else (Zone("no_parking", npz, c.road_id),
+                                                  Zone("storefront", sfz, c.road_id)))
+        for c, rd, npz, sfz in zip(cameras, road, no_parking, storefront))
 
 
 def _explicit_points(kind: str, features: list[dict[str, Any]], boundary: Polygon,

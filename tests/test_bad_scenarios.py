@@ -129,3 +129,18 @@ def test_the_unbroken_copy_loads(tiny_copy: Path) -> None:
 def test_unknown_scenario_name_lists_the_known_ones() -> None:
     with pytest.raises(ValidationError, match="no scenario 'atlantis'.*xiaohe"):
         load("atlantis")
+
+
+def test_cameras_from_a_file_get_rule_zones(tiny_copy: Path) -> None:
+    base = load(tiny_copy)
+    seg = base.roads.segments[int(base.responsible[0])]
+    mid = seg.line.interpolate(0.5, normalized=True)
+    lon, lat = base.projection.to_lonlat(mid.x, mid.y + 5.0)
+    (tiny_copy / "cameras.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+         "properties": {"id": "K-real-1", "owner": "police", "heading_deg": 90.0, "fov_deg": 120.0}}]}))
+    toml(tiny_copy, 'catalog = "catalog.toml"', 'catalog = "catalog.toml"\ncameras = "cameras.geojson"')
+    district = load(tiny_copy)
+    (cam,) = district.cameras
+    assert (cam.id, cam.owner, cam.fov_deg) == ("K-real-1", "police", 120.0)
+    assert {z.kind for z in cam.zones} == {"no_parking", "storefront"}

@@ -141,3 +141,15 @@ def test_catalog_covers_the_study_examples(xiaohe: District) -> None:
     urgent = [s for s in cat if s.severity.value in ("high", "critical")]
     assert urgent and all((s.respond_s, s.on_scene_s, s.reinforce_s) == (60, 180, 300) for s in urgent)
     assert any(s.joint_departments for s in cat)  # the 会商 path is exercised
+
+
+def test_walkers_and_ebikes_keep_off_expressways_and_tunnels(xiaohe: District) -> None:
+    motor_only = [s for s in xiaohe.roads.segments if s.motor_only]
+    assert motor_only and all(not s.patrolled for s in motor_only)
+    for mode in (TravelMode.WALK, TravelMode.EBIKE):
+        g = xiaohe.roads.graph(mode)
+        for s in motor_only:
+            mps = xiaohe.roads.speeds.walk_mps if mode is TravelMode.WALK else xiaohe.roads.speeds.ebike_mps
+            assert g[s.u, s.v] == 0 or g[s.u, s.v] < s.length_m / mps  # no edge, or a parallel street
+    car = xiaohe.roads.graph(TravelMode.CAR)
+    assert any(car[s.u, s.v] > 0 for s in motor_only)

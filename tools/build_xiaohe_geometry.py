@@ -17,7 +17,7 @@ What it does, so the derivation can be checked and repeated:
    offline, so this is an approximation and is labelled as one.
 3. Keeps every segment within 400 m of the boundary (routing may leave the district),
    converts it to the scenario road schema (id, name, class, from, to, oneway, length_m,
-   speed_kmh, patrolled) and rounds coordinates to 1e-6 degrees (~0.1 m).
+   speed_kmh, patrolled, motor_only: elevated expressways and tunnels carry cars only) and rounds coordinates to 1e-6 degrees (~0.1 m).
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ def main() -> None:
                 "oneway": bool(p["oneway"]), "length_m": round(float(p["length_m"]), 1),
                 "speed_kmh": round(float(p["car_speed_kmh_osrm"]), 1),
                 "patrolled": not _grade_separated(p["name"], cls),
+                "motor_only": _grade_separated(p["name"], cls),
             },
         })
     attribution = "Road data (c) OpenStreetMap contributors, ODbL 1.0"

@@ -99,6 +99,7 @@ class RoadSegment:
         line: Geometry in the local plane (metres).
         patrolled: Whether squads answer for it (elevated expressways and tunnels are
             routed over but not patrolled).
+        motor_only: Cars only (elevated expressways, tunnels): no walking or e-bike routes.
     """
 
     id: str
@@ -111,6 +112,7 @@ class RoadSegment:
     oneway: bool
     line: LineString = field(repr=False, compare=False)
     patrolled: bool = True
+    motor_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,8 @@ class RoadNetwork:
             return (np.concatenate([u, v[back]]), np.concatenate([v, u[back]]),
                     np.concatenate([cost, cost[back]]))
         mps = self.speeds.walk_mps if mode is TravelMode.WALK else self.speeds.ebike_mps
-        cost = length / mps
+        ok = ~np.fromiter((s.motor_only for s in self.segments), dtype=bool)
+        u, v, cost = u[ok], v[ok], length[ok] / mps
         return np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([cost, cost])
 
     def graph(self, mode: TravelMode) -> csr_matrix:
@@ -388,7 +391,8 @@ def road_network_from_features(
 
     Each feature's properties: ``id`` (unique), ``from`` and ``to`` (junction ids: segments
     meet where these match), ``length_m`` (> 0), ``speed_kmh`` (car, > 0), ``oneway``
-    (bool), optional ``name`` and ``class``.
+    (bool), optional ``name``, ``class``, ``patrolled`` (default true) and ``motor_only``
+    (default false).
 
     Raises:
         ValidationError: naming the feature index and the property at fault.
@@ -436,7 +440,8 @@ def road_network_from_features(
                                       f"must be a number > 0, got {value!r}", source=source)
         oneway = props.get("oneway", False)
         patrolled = props.get("patrolled", True)
-        for key, flag in (("oneway", oneway), ("patrolled", patrolled)):
+        motor_only = props.get("motor_only", False)
+        for key, flag in (("oneway", oneway), ("patrolled", patrolled), ("motor_only", motor_only)):
             if not isinstance(flag, bool):
                 raise ValidationError(f"{where}.properties.{key}",
                                       f"must be true or false, got {flag!r}", source=source)
@@ -450,7 +455,7 @@ def road_network_from_features(
             ends.append(idx)
         coord_arrays.append(arr)
         rows.append((sid, str(props.get("name") or ""), str(props.get("class") or "unclassified"),
-                     ends[0], ends[1], float(length), float(speed) / 3.6, oneway, patrolled))  # type: ignore[arg-type]
+                     ends[0], ends[1], float(length), float(speed) / 3.6, oneway, patrolled, motor_only))  # type: ignore[arg-type]
     if not rows:
         raise ValidationError("roads.features", "no road segments", source=source)
     # Project every coordinate at once and build all lines in one call.
@@ -459,7 +464,7 @@ def road_network_from_features(
     which = np.repeat(np.arange(len(rows)), [len(a) for a in coord_arrays])
     lines = shapely.linestrings(xy, indices=which)
     segments = [RoadSegment(id=r[0], name=r[1], road_class=r[2], u=r[3], v=r[4], length_m=r[5],
-                            car_speed_mps=r[6], oneway=r[7], line=line, patrolled=r[8])
+                            car_speed_mps=r[6], oneway=r[7], line=line, patrolled=r[8], motor_only=r[9])
                 for r, line in zip(rows, lines)]
     node_arr = np.asarray(node_ll, dtype=np.float64)
     node_xy = np.column_stack(projection.to_xy(node_arr[:, 0], node_arr[:, 1]))
