@@ -124,17 +124,16 @@ class Camera:
 
 
 @dataclass(frozen=True)
-class Shop:
-    """A street-front shop.
+class Site:
+    """Something at a fixed spot of the district, resolved to its road and grid.
 
     Args:
-        id: Unique shop id.
-        kind: Trade (``restaurant``, ``grocery``, ...).
-        x: Position of the shop door, metres east.
+        id: Unique id among its kind.
+        kind: What it is (a shop's trade, a sensor's type, a venue's use).
+        x: Position, metres east of the district origin.
         y: Position, metres north.
-        road_id: The road segment it fronts onto.
+        road_id: The road segment it lies on or nearest to (where a handler goes).
         grid_id: Its grid.
-        frontage: The storefront line along the pavement (local plane).
     """
 
     id: str
@@ -143,56 +142,44 @@ class Shop:
     y: float
     road_id: str
     grid_id: str
-    frontage: LineString = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Sensor:
-    """A front-end sensor, e.g. a door contact at an elderly resident's home.
-
-    Args:
-        id: Unique sensor id.
-        kind: ``door_contact``, ``water_meter``, ``smoke``, ...
-        x: Position, metres east.
-        y: Position, metres north.
-        road_id: Nearest road segment (where a handler goes).
-        grid_id: Its grid.
-        household: Household or site it watches, if any.
-    """
-
-    id: str
-    kind: str
-    x: float
-    y: float
-    road_id: str
-    grid_id: str
-    household: str | None = None
-
-
-@dataclass(frozen=True)
-class Venue:
-    """A place where crowds gather, e.g. a rented room used for health-product sales meetings.
-
-    Args:
-        id: Unique venue id.
-        kind: ``sales_meeting_room``, ``rental_hall``, ``community_centre``, ``school``,
-            ``market``.
-        x: Position, metres east.
-        y: Position, metres north.
-        road_id: Nearest road segment.
-        grid_id: Its grid.
-        capacity: People it holds.
-    """
-
-    id: str
-    kind: str
-    x: float
-    y: float
-    road_id: str
-    grid_id: str
-    capacity: int = 50
 
     @property
     def point(self) -> Point:
         """Position as a shapely point."""
         return Point(self.x, self.y)
+
+
+@dataclass(frozen=True)
+class Shop(Site):
+    """A street-front shop (``kind``: its trade, e.g. ``restaurant``, ``grocery``).
+
+    Args:
+        frontage: The storefront line along the pavement (local plane).
+    """
+
+    frontage: LineString = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Sensor(Site):
+    """A front-end sensor (``kind``: ``door_contact``, ``water_meter``, ``smoke``, ...), e.g.
+    a door contact at the home of an elderly resident living alone.
+
+    Args:
+        household: Household or site it watches, if any.
+    """
+
+    household: str | None = None
+
+
+@dataclass(frozen=True)
+class Venue(Site):
+    """A place where crowds gather (``kind``: ``sales_meeting_room``, ``rental_hall``,
+    ``community_centre``, ``school``, ``market``), e.g. a rented room used for
+    health-product sales meetings.
+
+    Args:
+        capacity: People it holds.
+    """
+
+    capacity: int = 50
