@@ -197,3 +197,17 @@ def test_closed_events_are_not_merge_targets(tiny: District) -> None:
     index.add(first)
     assert index.find(event_at(tiny, 101.0, eid="E2", now=NOW + 5), SPEC) is None
     assert len(index) == 1
+
+
+def test_run_cards_follow_the_fixed_order_whatever_the_distance(tiny: District) -> None:
+    from twin.policy import dispatch_by_run_card
+
+    cards = {"G1": ["CG2", "CG1"], "G2": ["CG1", "CG2"]}
+    e = event_at(tiny, 100.0)  # in G1, CG1 is nearer, but the card puts CG2 first
+    a = dispatch_by_run_card(e, run_cards=cards, district=tiny, members=positions(tiny), now=NOW)
+    assert a is not None and (a.member_id, a.role, a.reason) == ("CG2", Role.CO_GOVERNANCE, "run card, first choice")
+    assert a.travel_s == pytest.approx(300 / 4.5, rel=1e-3)
+    a = dispatch_by_run_card(e, run_cards=cards, district=tiny, members=positions(tiny, busy=("CG2",)), now=NOW)
+    assert a is not None and (a.member_id, a.reason) == ("CG1", "run card, choice 2")
+    assert dispatch_by_run_card(e, run_cards=cards, district=tiny, members=positions(tiny, busy=("CG1", "CG2")),
+                                now=NOW) is None

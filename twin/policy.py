@@ -21,7 +21,7 @@ actions before timers).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -149,11 +149,11 @@ def dispatch(
     """
     excluded = set(exclude)
     dst = event.location.node
+    duty = district.roster.on_duty_ids(now)
     for tier in range(_start_tier(spec, event.tier, mode), len(spec.handler_chain)):
         role = spec.handler_chain[tier]
         on_duty = [m for m in district.members(role)
-                   if m.id in members and m.id not in excluded
-                   and district.roster.on_duty(m, now)]
+                   if m.id in duty and m.id in members and m.id not in excluded]
         if not on_duty:
             continue  # nobody of this role works now: the next tier takes it
         free = [m for m in on_duty if not members[m.id].busy]
@@ -178,6 +178,45 @@ def dispatch(
                 continue
             why = label if tier == event.tier else f"{label}; no {spec.handler_chain[event.tier].value} on duty"
             return Assignment(chosen.id, role, tier, travel_s, why)
+    return None
+
+
+def dispatch_by_run_card(
+    event: Event,
+    *,
+    run_cards: Mapping[str, Sequence[str]],
+    district: District,
+    members: Mapping[str, MemberState],
+    now: float,
+    exclude: Iterable[str] = (),
+) -> Assignment | None:
+    """Dispatch by a fixed preference list per grid (a CAD "run card" / response plan).
+
+    The first member on the event's grid's card who is on duty, present in ``members`` and
+    free goes, whatever the travel time. This is the dispatch rule of the hypercube queueing
+    model (Larson 1974), and how many command centres pre-plan responses.
+
+    Args:
+        event: The event.
+        run_cards: For each grid id, the ordered member ids to try.
+        district: The district (for roles and the roster).
+        members: Current position and busy flag of each member.
+        now: POSIX seconds.
+        exclude: Members not to choose.
+
+    Returns:
+        The assignment (tier unchanged), or ``None`` if nobody on the card is free.
+    """
+    excluded = set(exclude)
+    duty = district.roster.on_duty_ids(now)
+    for rank, mid in enumerate(run_cards.get(event.location.grid_id, ())):
+        st = members.get(mid)
+        if st is None or st.busy or mid in excluded or mid not in duty:
+            continue
+        member = district.roster.member(mid)
+        row = district.roads.travel(member.travel_mode).to_node(event.location.node)
+        return Assignment(mid, member.role, event.tier, float(row[st.node]),
+                          "run card, first choice" if rank == 0 else f"run card, choice {rank + 1}")
     return None
 
 

@@ -227,6 +227,7 @@ class Roster:
         self.timezone_name = timezone_name
         self.rotation_days = rotation_days
         self.handover_s = handover_s
+        self._duty_cache: dict[tuple[str, int], frozenset[str]] = {}
 
     def member(self, member_id: str) -> Member:
         """The member with this id."""
@@ -271,12 +272,26 @@ class Roster:
                 return self.shift_of(member, prev_day) == prev.code
         return False
 
+    def on_duty_ids(self, now: float) -> frozenset[str]:
+        """Ids of the members on duty at ``now`` (cached per shift instance)."""
+        shift, day = self.shift_at(now)
+        turn = day // self.rotation_days if self.rotation_days else 0
+        key = (shift.code, turn)
+        ids = self._duty_cache.get(key)
+        if ids is None:
+            ids = frozenset(m.id for m in self.members if self.shift_of(m, day) == shift.code)
+            if len(self._duty_cache) > 64:
+                self._duty_cache.clear()
+            self._duty_cache[key] = ids
+        return ids
+
     def on_duty_members(self, now: float, *, role: Role | None = None,
                         area_id: str | None = None) -> list[Member]:
         """Members on duty at ``now``, optionally of one role and area, in id order."""
+        ids = self.on_duty_ids(now)
         return [m for m in self.members
-                if (role is None or m.role is role) and (area_id is None or m.area_id == area_id)
-                and self.on_duty(m, now)]
+                if m.id in ids and (role is None or m.role is role)
+                and (area_id is None or m.area_id == area_id)]
 
     def next_change(self, now: float) -> float:
         """POSIX time of the next shift boundary strictly after ``now``."""
