@@ -155,3 +155,15 @@ def test_replay_rejects_an_inconsistent_log() -> None:
     forged = replace(r2, to_state=State.CLOSED)
     with pytest.raises(TwinError, match="replay reaches 'signed'"):
         replay([r0, r1, forged])
+
+
+def test_errors_survive_being_rebuilt_from_their_args() -> None:
+    """SimPy re-raises process errors as type(e)(*e.args), and Ray pickles them."""
+    import pickle
+
+    from twin.errors import NotFound
+
+    for err in (IllegalTransition("E1", "sign", "closed", ()), ValidationError("lat", "out of range", "f.toml"),
+                NotFound("member", "GW9")):
+        again = type(err)(*err.args)
+        assert str(again) == str(err) and str(pickle.loads(pickle.dumps(err))) == str(err)

@@ -28,10 +28,10 @@ class Severity(str, Enum):
     @property
     def rank(self) -> int:
         """0 (informational) to 4 (critical)."""
-        return _SEVERITY_ORDER.index(self)
+        return _SEVERITY_RANK[self]
 
 
-_SEVERITY_ORDER = list(Severity)
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 
 
 class Source(str, Enum):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import shapely
 from shapely.geometry import Point, Polygon
 from shapely.strtree import STRtree
 
@@ -79,6 +80,7 @@ class District:
         self._members_by_role: dict[Role, list[Member]] = {}
         for m in self.roster.members:
             self._members_by_role.setdefault(m.role, []).append(m)
+        self._levels: dict[tuple[Role, str, str], tuple[tuple[str, tuple[Member, ...]], ...]] = {}
 
     @property
     def projection(self) -> Any:
@@ -131,6 +133,34 @@ class District:
                         area_id=self.regions.area_of(grid.id),
                         road_distance_m=float(seg.line.distance(point)))
 
+    def locate_many(self, xy: np.ndarray) -> list[Location | None]:
+        """:meth:`locate_xy` for many points of the local plane at once (``None`` outside)."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if len(xy) == 0:
+            return []
+        pts = shapely.points(xy)
+        inside = shapely.intersects(self.boundary, pts) | (
+            shapely.distance(self.boundary, pts) <= self.boundary_tolerance_m)
+        grid = self.regions.grids_at(xy, tolerance_m=self.boundary_tolerance_m)
+        k = np.asarray(self._resp_tree.nearest(pts), dtype=np.int64)
+        seg_idx = self.responsible[k]
+        lines = self.roads.lines[seg_idx]
+        along = shapely.line_locate_point(lines, pts)
+        dist = shapely.distance(lines, pts)
+        lon, lat = self.projection.to_lonlat(xy[:, 0], xy[:, 1])
+        out: list[Location | None] = []
+        for i in range(len(xy)):
+            if not inside[i] or grid[i] < 0:
+                out.append(None)
+                continue
+            seg = self.roads.segments[int(seg_idx[i])]
+            gid = self.regions.grids[int(grid[i])].id
+            out.append(Location(lon=float(lon[i]), lat=float(lat[i]), x=float(xy[i, 0]), y=float(xy[i, 1]),
+                                road_id=seg.id, node=seg.u if along[i] <= seg.line.length / 2 else seg.v,
+                                grid_id=gid, community_id=self.regions.community_of(gid),
+                                area_id=self.regions.area_of(gid), road_distance_m=float(dist[i])))
+        return out
+
     def squad_for_area(self, area_id: str) -> Squad:
         """The squad responsible for an area's roads."""
         try:
@@ -143,6 +173,33 @@ class District:
         if role is None:
             return self.roster.members
         return self._members_by_role.get(role, [])
+
+    def dispatch_levels(self, role: Role, grid_id: str, area_id: str
+                        ) -> tuple[tuple[str, tuple[Member, ...]], ...]:
+        """Members of ``role`` in order of responsibility for a spot, as disjoint levels.
+
+        Grid roles: the grid's own members, then the rest of the area, then other areas.
+        Other roles: the area squad, then the rest of the area, then other areas.
+        Each level keeps member-id order. Cached per (role, grid, area).
+        """
+        key = (role, grid_id, area_id)
+        levels = self._levels.get(key)
+        if levels is None:
+            pool = self.members(role)
+            if role in (Role.GRID_WORKER, Role.GRID_LEADER, Role.GRID_INSTRUCTOR):
+                own = [m for m in pool if grid_id in m.grid_ids]
+                label = "own grid"
+            else:
+                squad = self._squad_of_area.get(area_id)
+                own = [m for m in pool if squad is not None and m.squad_id == squad.id]
+                label = "area squad"
+            taken = {m.id for m in own}
+            area = [m for m in pool if m.area_id == area_id and m.id not in taken]
+            taken |= {m.id for m in area}
+            rest = [m for m in pool if m.id not in taken]
+            levels = ((label, tuple(own)), ("same area", tuple(area)), ("other area", tuple(rest)))
+            self._levels[key] = levels
+        return levels
 
     def members_by_role(self) -> dict[str, int]:
         """Head count per role."""

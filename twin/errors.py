@@ -20,12 +20,15 @@ class ValidationError(TwinError, ValueError):
         source: The file (or other origin) the value came from, if any.
     """
 
-    def __init__(self, field: str, reason: str, *, source: str | None = None) -> None:
+    def __init__(self, field: str, reason: str, source: str | None = None) -> None:
         self.field = field
         self.reason = reason
         self.source = source
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{field}: {reason}")
+        super().__init__(field, reason, source)  # args rebuild the error (pickling, SimPy)
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.field}: {self.reason}"
 
     def with_source(self, source: str) -> ValidationError:
         """The same error, attributed to ``source`` (a file path)."""
@@ -47,11 +50,12 @@ class IllegalTransition(TwinError):
         self.action = action
         self.state = state
         self.allowed = allowed
-        allowed_txt = ", ".join(allowed) if allowed else "none (the event is closed)"
-        super().__init__(
-            f"event {event_id}: cannot '{action}' an event in state '{state}'; "
-            f"allowed from '{state}': {allowed_txt}"
-        )
+        super().__init__(event_id, action, state, allowed)  # args rebuild the error
+
+    def __str__(self) -> str:
+        allowed_txt = ", ".join(self.allowed) if self.allowed else "none (the event is closed)"
+        return (f"event {self.event_id}: cannot '{self.action}' an event in state '{self.state}'; "
+                f"allowed from '{self.state}': {allowed_txt}")
 
 
 class NotFound(TwinError, KeyError):
@@ -60,7 +64,7 @@ class NotFound(TwinError, KeyError):
     def __init__(self, kind: str, key: str) -> None:
         self.kind = kind
         self.key = key
-        super().__init__(f"unknown {kind} '{key}'")
+        super().__init__(kind, key)  # args rebuild the error
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the plain message
-        return str(self.args[0])
+        return f"unknown {self.kind} '{self.key}'"

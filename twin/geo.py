@@ -175,12 +175,13 @@ class TravelTimes:
     def precompute(self) -> None:
         """Compute the all-pairs table if the network is small enough (else do nothing)."""
         if self._table is None and self.n_nodes <= self._dense_limit:
-            self._table = dijkstra(self._graph, directed=True).astype(np.float32)
+            # Stored by destination (table[dst, src]) so that a dispatcher's row is a view.
+            self._table = np.ascontiguousarray(dijkstra(self._graph_t, directed=True).astype(np.float32))
 
     def to_node(self, dst: int) -> np.ndarray:
         """Travel times from every node to ``dst`` (seconds; ``inf`` where unreachable)."""
         if self._table is not None:
-            return np.asarray(self._table[:, dst], dtype=np.float64)
+            return np.asarray(self._table[dst])
         row = self._rows_to.get(dst)
         if row is None:
             row = dijkstra(self._graph_t, directed=True, indices=dst, limit=self._limit).astype(np.float32)
@@ -194,7 +195,7 @@ class TravelTimes:
     def seconds(self, src: int, dst: int) -> float:
         """Travel time from node ``src`` to node ``dst``, seconds (``inf`` if unreachable)."""
         if self._table is not None:
-            return float(self._table[src, dst])
+            return float(self._table[dst, src])
         return float(self.to_node(dst)[src])
 
 
@@ -359,6 +360,21 @@ class RoadNetwork:
         """Compute all-pairs tables for the given modes where the network is small enough."""
         for mode in modes:
             self.travel(mode).precompute()
+
+    def mode_speed_mps(self, mode: TravelMode | str) -> float:
+        """Typical door-to-door speed of a mode, m/s (cars: urban average of the network)."""
+        mode = TravelMode(mode)
+        if mode is TravelMode.WALK:
+            return self.speeds.walk_mps
+        if mode is TravelMode.EBIKE:
+            return self.speeds.ebike_mps
+        return float(np.median([s.car_speed_mps for s in self.segments])) * self.speeds.car_factor
+
+    def crow_fly_s(self, mode: TravelMode | str, src: int, dst: int, *, detour: float = 1.4) -> float:
+        """Travel time estimated from the straight line (× ``detour``), for node pairs the
+        road data does not connect (footways and alleys are missing from the car network)."""
+        dx, dy = self.node_xy[src] - self.node_xy[dst]
+        return float(math.hypot(dx, dy)) * detour / self.mode_speed_mps(mode)
 
     def nearest(self, x: float, y: float) -> tuple[int, int, float]:
         """Nearest segment to a point in the plane.

@@ -29,7 +29,8 @@ import numpy as np
 
 from twin.catalog import ScenarioSpec
 from twin.district import District
-from twin.staff import Member, Mode, Role
+from twin.geo import TravelMode
+from twin.staff import Mode, Role
 from twin.workflow import Event, State
 
 
@@ -104,24 +105,6 @@ def _start_tier(spec: ScenarioSpec, tier: int, mode: Mode) -> int:
     return tier
 
 
-def _levels(role: Role, event: Event, district: District, members: list[Member]
-            ) -> list[tuple[str, list[Member]]]:
-    if role in (Role.GRID_WORKER, Role.GRID_LEADER, Role.GRID_INSTRUCTOR):
-        own = [m for m in members if event.location.grid_id in m.grid_ids]
-    else:
-        try:
-            squad = district.squad_for_area(event.location.area_id).id
-        except KeyError:
-            squad = ""
-        own = [m for m in members if m.squad_id == squad]
-    own_ids = {m.id for m in own}
-    area = [m for m in members if m.area_id == event.location.area_id and m.id not in own_ids]
-    seen = own_ids | {m.id for m in area}
-    rest = [m for m in members if m.id not in seen]
-    own_label = "own grid" if role is Role.GRID_WORKER else "area squad"
-    return [(own_label, own), ("same area", area), ("other area", rest)]
-
-
 def dispatch(
     event: Event,
     *,
@@ -150,34 +133,37 @@ def dispatch(
     excluded = set(exclude)
     dst = event.location.node
     duty = district.roster.on_duty_ids(now)
+    loc = event.location
     for tier in range(_start_tier(spec, event.tier, mode), len(spec.handler_chain)):
         role = spec.handler_chain[tier]
-        on_duty = [m for m in district.members(role)
-                   if m.id in duty and m.id in members and m.id not in excluded]
-        if not on_duty:
-            continue  # nobody of this role works now: the next tier takes it
-        free = [m for m in on_duty if not members[m.id].busy]
-        if not free:
-            return None
-        for label, group in _levels(role, event, district, free):
-            if not group:
-                continue
-            best: tuple[float, str, Member] | None = None
-            by_mode: dict[str, np.ndarray] = {}
+        anyone_on_duty = False
+        # Preference levels (own grid / area squad, same area, other areas), walked lazily:
+        # most events find a free member at the first level and look no further.
+        for label, group in district.dispatch_levels(role, loc.grid_id, loc.area_id):
+            best: tuple[float, str] | None = None
+            rows: dict[TravelMode, np.ndarray] = {}
             for m in group:
-                row = by_mode.get(m.travel_mode.value)
+                if m.id not in duty or m.id in excluded:
+                    continue
+                st = members.get(m.id)
+                if st is None:
+                    continue
+                anyone_on_duty = True
+                if st.busy:
+                    continue
+                row = rows.get(m.travel_mode)
                 if row is None:
-                    row = by_mode[m.travel_mode.value] = district.roads.travel(m.travel_mode).to_node(dst)
-                t = float(row[members[m.id].node])
-                key = (t, m.id, m)
-                if best is None or key[:2] < best[:2]:
-                    best = key
-            assert best is not None
-            travel_s, _, chosen = best
-            if math.isinf(travel_s):
-                continue
-            why = label if tier == event.tier else f"{label}; no {spec.handler_chain[event.tier].value} on duty"
-            return Assignment(chosen.id, role, tier, travel_s, why)
+                    row = rows[m.travel_mode] = district.roads.travel(m.travel_mode).to_node(dst)
+                t = float(row[st.node])
+                if math.isinf(t):  # the road data does not connect them: estimate
+                    t = district.roads.crow_fly_s(m.travel_mode, st.node, dst)
+                if best is None or (t, m.id) < best:
+                    best = (t, m.id)
+            if best is not None:
+                why = label if tier == event.tier else f"{label}; no {spec.handler_chain[event.tier].value} on duty"
+                return Assignment(best[1], role, tier, best[0], why)
+        if anyone_on_duty:
+            return None  # everybody who could go is busy: the event waits
     return None
 
 
@@ -214,8 +200,10 @@ def dispatch_by_run_card(
         if st is None or st.busy or mid in excluded or mid not in duty:
             continue
         member = district.roster.member(mid)
-        row = district.roads.travel(member.travel_mode).to_node(event.location.node)
-        return Assignment(mid, member.role, event.tier, float(row[st.node]),
+        t = district.roads.travel(member.travel_mode).seconds(st.node, event.location.node)
+        if math.isinf(t):
+            t = district.roads.crow_fly_s(member.travel_mode, st.node, event.location.node)
+        return Assignment(mid, member.role, event.tier, t,
                           "run card, first choice" if rank == 0 else f"run card, choice {rank + 1}")
     return None
 

@@ -228,6 +228,7 @@ class Roster:
         self.rotation_days = rotation_days
         self.handover_s = handover_s
         self._duty_cache: dict[tuple[str, int], frozenset[str]] = {}
+        self._window: tuple[float, float, Shift, int] = (0.0, 0.0, plan.shifts[0], 0)
 
     def member(self, member_id: str) -> Member:
         """The member with this id."""
@@ -244,10 +245,22 @@ class Roster:
 
     def shift_at(self, now: float) -> tuple[Shift, int]:
         """The shift in force at ``now`` and the local date ordinal on which it started."""
+        lo, hi, shift, day = self._window
+        if lo <= now < hi:
+            return shift, day
         day, second = self.local_time(now)
         shift = self.plan.at(second)
         started_yesterday = second < shift.start_s
-        return shift, day - 1 if started_yesterday else day
+        day = day - 1 if started_yesterday else day
+        elapsed = (second - shift.start_s) % DAY_S
+        # Remember this shift instance: the engines ask many times within one shift.
+        self._window = (now - elapsed, now - elapsed + shift.duration_s, shift, day)
+        return shift, day
+
+    def shift_window(self, now: float) -> tuple[float, float]:
+        """POSIX start and end of the shift instance in force at ``now``."""
+        self.shift_at(now)
+        return self._window[0], self._window[1]
 
     def shift_of(self, member: Member, shift_day: int) -> str:
         """The shift code ``member`` works on the given local date ordinal."""

@@ -8,7 +8,8 @@ with the side roads: ``escalated`` (grid worker → co-governance → enforcemen
 dispatched again at the next tier), ``reinforcement_requested`` (a second handler is sent;
 the 180-second rule), ``consultation`` (会商: a multi-department case goes to the command
 centre for a joint plan, then is dispatched again), ``merged`` (a duplicate of another
-event) and ``false_alarm``. A reopened case (verification refused) goes back to
+event), ``false_alarm``, and ``withdraw`` (the problem went away, or the reporter withdrew,
+before anyone signed: closed with nothing done). A reopened case (verification refused) goes back to
 ``reported``.
 
 :func:`apply` is a pure function: it takes an event, an action and ``now`` and returns the
@@ -20,7 +21,7 @@ day is re-watched.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
@@ -71,6 +72,7 @@ class Action(str, Enum):
     CONSULT = "consult"
     MERGE = "merge"
     FALSE_ALARM = "false_alarm"
+    WITHDRAW = "withdraw"
     SUPERVISE = "supervise"
 
 
@@ -101,6 +103,8 @@ TRANSITIONS: Mapping[Action, Mapping[State, State]] = MappingProxyType({
     _A.FALSE_ALARM: {_S.REPORTED: _S.FALSE_ALARM, _S.DISPATCHED: _S.FALSE_ALARM,
                      _S.SIGNED: _S.FALSE_ALARM, _S.ON_SCENE: _S.FALSE_ALARM,
                      _S.REINFORCEMENT_REQUESTED: _S.FALSE_ALARM},
+    _A.WITHDRAW: {_S.REPORTED: _S.CLOSED, _S.DISPATCHED: _S.CLOSED, _S.ESCALATED: _S.CLOSED,
+                  _S.CONSULTATION: _S.CLOSED},
     _A.SUPERVISE: {s: s for s in OPEN_STATES},
 })
 
@@ -247,7 +251,7 @@ def report(
                   source=source, reported_at=now, location=location, description=description,
                   external_id=external_id, updated_at=now)
     data = {"scenario": scenario, "category": category, "severity": severity, "source": source,
-            "location": asdict(location), "description": description, "external_id": external_id}
+            "location": dict(location.__dict__), "description": description, "external_id": external_id}
     record = AuditRecord(event_id, 1, now, actor, Action.REPORT, None, State.REPORTED,
                          "reported", MappingProxyType(data))
     return event, record
@@ -258,6 +262,18 @@ def _require(data: Mapping[str, Any], key: str, action: Action) -> Any:
     if value in (None, "", ()):
         raise ValidationError(key, f"is required to '{action.value}'")
     return value
+
+
+def _evolve(event: Event, **changes: Any) -> Event:
+    """``dataclasses.replace`` for :class:`Event`, without re-running ``__init__``.
+
+    Event has no ``__post_init__`` and every field is a plain value, so copying the field
+    dict is equivalent and about twenty times faster (the simulator applies millions).
+    """
+    new = object.__new__(Event)
+    new.__dict__.update(event.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 def apply(
@@ -337,7 +353,7 @@ def apply(
         rec["evidence"] = list(evidence)
         changes.update(resolved_at=now, result=str(data.get("result") or reason),
                        evidence=event.evidence + evidence)
-    elif action is Action.VERIFY:
+    elif action in (Action.VERIFY, Action.WITHDRAW):
         changes["closed_at"] = now
     elif action is Action.REOPEN:
         changes.update(assignee=None, resolved_at=None, signed_at=None, dispatched_at=None)
@@ -357,7 +373,7 @@ def apply(
         if into == event.id:
             raise ValidationError("into", "an event cannot be merged into itself")
         changes["merged_into"] = into
-    new = replace(event, state=target, version=event.version + 1, updated_at=now, **changes)
+    new = _evolve(event, state=target, version=event.version + 1, updated_at=now, **changes)
     record = AuditRecord(event.id, new.version, now, actor, action, event.state, target, reason,
                          MappingProxyType(rec))
     return new, record

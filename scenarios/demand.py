@@ -1,0 +1,314 @@
+"""Demand: a Mesa agent model of what creates street events.
+
+Agents (Mesa 3.3 API) stand for the people and places behind the 48 scenarios:
+
+- :class:`Merchant` — a street-front shop; spills goods onto the pavement, trades without
+  a licence, ... Each has a *propensity* (heavy-tailed: a few repeat offenders cause much
+  of the trouble) and a *compliance* that sets how likely a reminder makes them
+  self-correct. Being caught lowers their propensity for a while; getting away with it
+  raises it.
+- :class:`StreetSpot` — a patrolled road segment: illegal parking, stalls, litter, traffic.
+  Busier streets (higher class, more shops) attract more.
+- :class:`ResidentBlock` — a grid's housing: disputes, rented-room risks, e-bike charging,
+  floating population.
+- :class:`ElderlyResident` — an elderly person living alone; some homes have a door or
+  water-meter sensor (the scenario's ``[assets] sensors``), the rest are found by visits,
+  neighbours or patrols.
+- :class:`Venue` — a rented room where health-product sales meetings target the elderly.
+
+Each day the model draws, per scenario, a Poisson number of incidents at the catalog's
+``rate_per_day`` × day-of-week factor, spreads them over the day by the category's hourly
+profile, and picks the agents that cause them in proportion to their propensity. The
+response engine reports back what happened (``feedback``), which changes the agents.
+Rates come from the scenario's catalog; the profiles below are documented defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import numpy as np
+import shapely
+from mesa.agent import AgentSet
+
+from scenarios.engine import DAY_S, Incident
+from twin.catalog import Source
+from twin.district import District
+from twin.geo import Location
+
+#: Which kind of agent causes each scenario (codes not listed: StreetSpot).
+SCENARIO_AGENT = {
+    **dict.fromkeys(["CM01", "CM03", "CM09", "MS02", "MS03", "MS04", "MS05", "MS06", "MS07", "MS08", "PU08"],
+                    "merchant"),
+    **dict.fromkeys(["CM05", "CM07", "MS09", "PS01", "PS02", "PS03", "PS05", "PS07", "PS10", "PU03", "PU05",
+                     "PU07"], "block"),
+    **dict.fromkeys(["PU01", "PU02"], "elderly"),
+    **dict.fromkeys(["MS01"], "venue"),
+}
+
+#: Relative incident intensity by hour of day (0-23), per category; each sums to 24 after
+#: normalisation. Assumptions: shop spill-over and stalls peak late morning and evening;
+#: market issues in business hours; traffic at the rush hours with night parking;
+#: public security in the evening and night; public services in the morning.
+HOURLY = {
+    "city_management": [2, 1, 1, 1, 1, 2, 4, 7, 9, 11, 12, 12, 10, 9, 9, 10, 11, 12, 12, 11, 9, 6, 4, 3],
+    "market_supervision": [1, 1, 1, 1, 1, 1, 2, 4, 8, 12, 13, 12, 9, 10, 12, 12, 10, 8, 6, 4, 3, 2, 1, 1],
+    "traffic": [4, 3, 3, 3, 3, 4, 6, 11, 13, 10, 8, 8, 9, 8, 8, 9, 11, 13, 12, 10, 8, 7, 6, 5],
+    "public_security": [6, 5, 4, 3, 3, 3, 4, 5, 6, 6, 7, 7, 7, 7, 7, 8, 8, 9, 10, 11, 11, 10, 9, 8],
+    "public_services": [2, 1, 1, 1, 2, 4, 8, 11, 12, 11, 10, 9, 8, 8, 8, 8, 8, 7, 6, 5, 4, 3, 2, 2],
+}
+#: Day-of-week factors (Monday first).
+WEEKLY = {
+    "city_management": [0.95, 0.95, 0.95, 0.95, 1.0, 1.1, 1.1],
+    "market_supervision": [1.05, 1.05, 1.05, 1.05, 1.05, 0.9, 0.85],
+    "traffic": [1.0, 1.0, 1.0, 1.0, 1.05, 0.95, 1.0],
+    "public_security": [0.95, 0.95, 0.95, 0.95, 1.05, 1.1, 1.05],
+    "public_services": [1.0] * 7,
+}
+#: Mean duration (minutes) of an incident left alone, per agent kind (lognormal, cv 1);
+#: ``inf``: it lasts until someone handles it.
+PERSISTENCE_MIN = {"merchant": 180.0, "street": 60.0, "block": math.inf, "elderly": math.inf, "venue": 120.0}
+
+
+@dataclass(frozen=True)
+class DemandParams:
+    """Parameters of the demand model.
+
+    Args:
+        rate_factor: Multiplies every catalog rate (what-if: more or less trouble).
+        elderly_alone: Elderly residents living alone (a sensor sits at ``[assets] sensors`` of
+            them).
+        propensity_sigma: Log-sd of agents' propensity (heterogeneity; repeat offenders).
+        learn_handled: Propensity factor after a case is handled on site.
+        learn_corrected: Propensity factor after self-correcting on a reminder.
+        embolden: Propensity factor after an incident nobody noticed.
+        relax_per_day: Daily pull of propensity back to the agent's baseline (0-1).
+        referral_share: Share of incidents of scenarios with a 110 source that arrive as
+            110 referrals (1 for scenarios whose only source is 110).
+    """
+
+    rate_factor: float = 1.0
+    elderly_alone: int = 1600
+    propensity_sigma: float = 1.0
+    learn_handled: float = 0.7
+    learn_corrected: float = 0.85
+    embolden: float = 1.1
+    relax_per_day: float = 0.03
+    referral_share: float = 0.3
+
+
+class _Placed(mesa.Agent):  # type: ignore[misc]
+    """An agent at a fixed place with a propensity to cause incidents."""
+
+    kind = "street"
+
+    def __init__(self, model: DemandModel, uid: str, x: float, y: float, weight: float) -> None:
+        super().__init__(model)
+        self.uid = uid
+        self.x, self.y = x, y
+        self.base = weight * float(model.rng.lognormal(-model.params.propensity_sigma ** 2 / 2,
+                                                       model.params.propensity_sigma))
+        self.propensity = self.base
+        self.compliance = float(model.rng.beta(4.0, 2.0)) * 1.5  # mean 1.0
+        self.incidents = 0
+
+    def step(self) -> None:
+        """Drift back toward the baseline propensity."""
+        self.propensity += self.model.params.relax_per_day * (self.base - self.propensity)
+
+    def outcome(self, what: str) -> None:
+        """React to what became of an incident this agent caused."""
+        p = self.model.params
+        factor = {"handled": p.learn_handled, "self_corrected": p.learn_corrected,
+                  "undiscovered": p.embolden, "abandoned": p.embolden}.get(what, 1.0)
+        self.propensity = min(max(self.propensity * factor, 0.2 * self.base), 5.0 * self.base)
+        self.model.moved.add(self)
+
+
+class Merchant(_Placed):
+    """A street-front shop."""
+
+    kind = "merchant"
+
+
+class StreetSpot(_Placed):
+    """A patrolled road segment (parking, stalls, litter, traffic)."""
+
+    kind = "street"
+
+
+class ResidentBlock(_Placed):
+    """The housing of one grid."""
+
+    kind = "block"
+
+
+class ElderlyResident(_Placed):
+    """An elderly person living alone, with or without a home sensor."""
+
+    kind = "elderly"
+
+    def __init__(self, model: DemandModel, uid: str, x: float, y: float, weight: float, sensor: bool) -> None:
+        super().__init__(model, uid, x, y, weight)
+        self.sensor = sensor
+
+
+class Venue(_Placed):
+    """A room where health-product sales meetings gather."""
+
+    kind = "venue"
+
+
+@dataclass
+class _Pool:
+    agents: list[_Placed]
+    xy: np.ndarray
+    locations: list[Location | None] = field(default_factory=list)
+
+    def weights(self) -> np.ndarray:
+        w = np.fromiter((a.propensity for a in self.agents), np.float64, len(self.agents))
+        return w / w.sum()
+
+
+class DemandModel(mesa.Model):  # type: ignore[misc]
+    """The Mesa model; implements :class:`scenarios.engine.Demand` for the engine.
+
+    Args:
+        district: The district.
+        seed: The run's demand stream.
+        params: Demand parameters.
+    """
+
+    def __init__(self, district: District, seed: np.random.SeedSequence, params: DemandParams | None = None) -> None:
+        super().__init__(rng=np.random.default_rng(seed))
+        self.district = district
+        self.params = params or DemandParams()
+        self._next_id = 0
+        self._day = -1
+        self.moved: set[_Placed] = set()
+        d, rng = district, self.rng
+        pools: dict[str, _Pool] = {}
+        shops_per_seg: dict[str, int] = {}
+        for sh in d.shops:
+            shops_per_seg[sh.road_id] = shops_per_seg.get(sh.road_id, 0) + 1
+        pools["merchant"] = _Pool([Merchant(self, sh.id, sh.x, sh.y, 1.0) for sh in d.shops],
+                                  np.array([[sh.x, sh.y] for sh in d.shops]).reshape(-1, 2))
+        class_w = {"primary": 1.5, "secondary": 1.5, "tertiary": 1.3, "residential": 1.0, "living_street": 1.0}
+        street = []
+        for i in d.responsible:
+            seg = d.roads.segments[int(i)]
+            mid = d.roads.midpoints[int(i)]
+            w = seg.length_m / 100.0 * class_w.get(seg.road_class, 0.5) * (1.0 + 0.3 * shops_per_seg.get(seg.id, 0))
+            street.append(StreetSpot(self, seg.id, float(mid[0]), float(mid[1]), w))
+        pools["street"] = _Pool(street, np.array([[a.x, a.y] for a in street]))
+        blocks = []
+        for g in d.regions.grids:
+            p = g.polygon.representative_point()
+            blocks.append(ResidentBlock(self, g.id, p.x, p.y, max(g.area_km2, 0.01)))
+        pools["block"] = _Pool(blocks, np.array([[a.x, a.y] for a in blocks]))
+        elderly: list[_Placed] = [ElderlyResident(self, s.id, s.x, s.y, 1.0, True) for s in d.sensors]
+        extra = max(0, self.params.elderly_alone - len(elderly))
+        if extra and len(d.responsible):
+            segs = rng.choice(d.responsible, size=extra)
+            along = shapely.line_interpolate_point(d.roads.lines[segs], rng.uniform(0.1, 0.9, extra), normalized=True)
+            for k, pt in enumerate(shapely.get_coordinates(along)):
+                elderly.append(ElderlyResident(self, f"R{k + 1:05d}", float(pt[0]), float(pt[1]), 1.0, False))
+        pools["elderly"] = _Pool(elderly, np.array([[a.x, a.y] for a in elderly]).reshape(-1, 2))
+        pools["venue"] = _Pool([Venue(self, v.id, v.x, v.y, 1.0) for v in d.venues],
+                               np.array([[v.x, v.y] for v in d.venues]).reshape(-1, 2))
+        self.pools = {k: p for k, p in pools.items() if p.agents}
+        for pool in self.pools.values():  # resolve every agent's place once
+            pool.locations = district.locate_many(pool.xy)
+        self._by_uid = {a.uid: a for pool in self.pools.values() for a in pool.agents}
+        self._fov_tree = shapely.STRtree([c.fov for c in d.cameras]) if d.cameras else None
+        self._cam_ids = [c.id for c in d.cameras]
+        self.datacollector = mesa.DataCollector(model_reporters={"incidents": lambda m: m.today_count})
+        self.today_count = 0
+
+    def step(self) -> None:
+        """A new day: agents whose propensity has moved drift back toward their baselines."""
+        moved = AgentSet(sorted(self.moved, key=lambda a: a.unique_id), random=self.random)
+        moved.do("step")
+        self.moved = {a for a in moved if abs(a.propensity - a.base) > 1e-3 * a.base}
+
+    # --- the Demand protocol -------------------------------------------------------------------
+    def incidents(self, start_s: float, end_s: float) -> list[Incident]:
+        """The incidents of one day (``[start_s, end_s)`` lies within one day)."""
+        day = int(start_s // DAY_S)
+        if day != self._day:
+            self._day = day
+            self.step()
+        rng, p = self.rng, self.params
+        weekday = day % 7  # runs start on a Monday
+        out: list[tuple[float, str, _Placed, Location]] = []
+        weights = {k: pool.weights() for k, pool in self.pools.items()}
+        for spec in self.district.catalog:
+            kind = SCENARIO_AGENT.get(spec.code, "street")
+            pool = self.pools.get(kind) or self.pools.get("street")
+            if pool is None or spec.rate_per_day <= 0:
+                continue
+            mean = spec.rate_per_day * p.rate_factor * WEEKLY.get(spec.category, [1.0] * 7)[weekday]
+            n = int(rng.poisson(mean))
+            if n == 0:
+                continue
+            prof = np.asarray(HOURLY.get(spec.category, [1.0] * 24), dtype=np.float64)
+            hours = rng.choice(24, size=n, p=prof / prof.sum())
+            times = day * DAY_S + (hours + rng.random(n)) * 3600.0
+            picks = rng.choice(len(pool.agents), size=n, p=weights[kind if kind in weights else "street"])
+            for t, k in zip(times, picks):
+                if start_s <= t < end_s and pool.locations[int(k)] is not None:
+                    out.append((float(t), spec.code, pool.agents[int(k)], pool.locations[int(k)]))  # type: ignore[arg-type]
+        out.sort(key=lambda o: (o[0], o[1]))
+        incidents = self._materialise(out)
+        self.today_count = len(incidents)
+        self.datacollector.collect(self)
+        return incidents
+
+    def _materialise(self, drawn: Sequence[tuple[float, str, _Placed, Location]]) -> list[Incident]:
+        if not drawn:
+            return []
+        rng, p = self.rng, self.params
+        covered: list[list[str]] = [[] for _ in drawn]
+        if self._fov_tree is not None:
+            pts = shapely.points([(loc.x, loc.y) for _, _, _, loc in drawn])
+            hit_pt, hit_cam = self._fov_tree.query(pts, predicate="within")
+            for i, c in zip(hit_pt, hit_cam):
+                covered[int(i)].append(self._cam_ids[int(c)])
+        out = []
+        for (t, code, agent, loc), cams in zip(drawn, covered):
+            spec = self.district.catalog[code]
+            mean_min = PERSISTENCE_MIN.get(agent.kind, math.inf)
+            if math.isinf(mean_min) or spec.severity.rank >= 3:
+                duration = math.inf
+            else:
+                duration = float(rng.lognormal(math.log(mean_min * 60.0) - 0.5 * math.log(2), math.sqrt(math.log(2))))
+            only_110 = spec.sources == (Source.REFERRAL_110,)
+            referral = only_110 or (Source.REFERRAL_110 in spec.sources and rng.random() < p.referral_share)
+            sensor = bool(getattr(agent, "sensor", False)) and spec.sensor is not None
+            self._next_id += 1
+            agent.incidents += 1
+            out.append(Incident(self._next_id, t, code, loc, duration_s=duration, agent_id=agent.uid,
+                                cameras=tuple(sorted(cams)), sensor=sensor, referral=referral))
+        return out
+
+    def feedback(self, incident: Incident, outcome: str, now_s: float) -> None:
+        """Let the agent behind ``incident`` react to its outcome."""
+        agent = self._by_uid.get(incident.agent_id or "")
+        if agent is not None:
+            agent.outcome(outcome)
+
+    def self_correct_p(self, incident: Incident, base_p: float) -> float:
+        """A merchant's compliance scales the scenario's self-correction probability."""
+        agent = self._by_uid.get(incident.agent_id or "")
+        if agent is None:
+            return base_p
+        repeat_penalty = min(1.0, agent.base / max(agent.propensity, 1e-9))
+        return float(min(1.0, base_p * agent.compliance * (0.5 + 0.5 * repeat_penalty)))
+
+    def summary(self) -> dict[str, Any]:
+        """Agent counts by kind."""
+        return {k: len(p.agents) for k, p in self.pools.items()}

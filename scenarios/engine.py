@@ -1,0 +1,724 @@
+"""The what-if engine: SimPy processes over the shared twin.
+
+Incidents (ground truth, from a :class:`Demand`) are *discovered* by the first of a camera
+that covers the spot, a sensor, a 110 referral, a citizen, or a passing patrol; the event is
+then reported, merged if it duplicates an open one, and *dispatched* through
+:mod:`twin.policy`; every state change goes through :func:`twin.workflow.apply`, the same
+code the live twin runs. The engine only supplies ``now`` and waits.
+
+Response follows the case study: the handler signs (签收) within ``respond_s`` or the
+dispatch is reassigned, then escalated; a grid worker at the first tier *reminds* the party,
+who self-corrects with some probability, else the case climbs to the brigade on site and
+then to enforcement; nobody on scene by ``on_scene_s`` brings reinforcement, and late
+reinforcement a supervision alert (督办). An event waiting for a free member is withdrawn
+if its incident ends first (the car drove off): abandonment.
+
+Randomness: one :class:`numpy.random.SeedSequence` per run, split into streams by purpose
+(demand, discovery, response), so compared scenarios share their demand draws (common
+random numbers), and a rerun with the same seed is bit-identical.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import simpy
+
+from twin.catalog import ScenarioSpec, Source
+from twin.district import District
+from twin.geo import Location
+from twin.policy import (
+    Assignment,
+    DuplicateIndex,
+    MemberState,
+    Remedy,
+    Targets,
+    Timer,
+    dispatch,
+    dispatch_by_run_card,
+    remedy,
+    targets_for,
+)
+from twin.staff import Mode, Role
+from twin.workflow import Action, AuditRecord, Event, State, apply, report
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Something that happens in the street (ground truth), whether or not anyone sees it.
+
+    Args:
+        id: Unique id within a run.
+        t_s: Onset, seconds since the start of the run.
+        scenario: Catalog scenario code.
+        location: Where.
+        duration_s: How long it lasts if nobody acts (``inf``: until handled).
+        agent_id: The demand agent that caused it (a merchant, a household, ...), if any.
+        cameras: Ids of the cameras whose view covers the spot.
+        sensor: Whether a sensor watches the spot (e.g. an elderly resident's door contact).
+        referral: Whether it arrives as a 110 referral.
+    """
+
+    id: int
+    t_s: float
+    scenario: str
+    location: Location
+    duration_s: float = math.inf
+    agent_id: str | None = None
+    cameras: tuple[str, ...] = ()
+    sensor: bool = False
+    referral: bool = False
+
+
+class Demand(Protocol):
+    """What creates incidents. The Mesa model and the preset Poisson sources implement it."""
+
+    def incidents(self, start_s: float, end_s: float) -> list[Incident]:
+        """Incidents with onset in ``[start_s, end_s)``, in onset order."""
+        ...
+
+    def feedback(self, incident: Incident, outcome: str, now_s: float) -> None:
+        """What became of an incident (``self_corrected``, ``handled``, ``undiscovered``, ...)."""
+        ...
+
+    def self_correct_p(self, incident: Incident, base_p: float) -> float:
+        """Probability that the party behind ``incident`` self-corrects after a reminder."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResponseParams:
+    """How people behave; documented defaults, each an assumption (see scenarios/README).
+
+    Args:
+        sign_mean_s: Mean delay from dispatch to signing (exponential), seconds; 0: instant.
+        reminder_s: Time a grid worker's remote reminder takes, seconds.
+        travel_cv: Coefficient of variation of travel time around the road-graph estimate.
+        fixed_travel_s: If set, every trip takes exactly this long (presets).
+        handling: ``exponential`` or ``lognormal`` (cv 0.8) on-scene handling times.
+        resolve_p: Probability an on-site handler below the top tier resolves the case
+            (else it escalates); the top tier always resolves.
+        verify_mean_s: Mean delay from resolution to verification (核销), seconds.
+        consult_s: Duration of a joint consultation (会商), seconds.
+        assist_mean_s: Mean time a reinforcement member stays on scene, seconds.
+        citizen_p: Probability that a citizen reports an incident they can report.
+        citizen_mean_s: Mean delay of a citizen report, seconds.
+        referral_s: Delay of a 110 referral reaching the street brain, seconds.
+        patrol_share: Share of idle on-duty time that patrolling roles spend patrolling.
+        patrol_roles: Roles that patrol (and so discover incidents).
+        queue: Events wait for a free member (``False``: lost when nobody is free).
+        abandon: Waiting events are withdrawn when their incident ends.
+        timers: Apply the respond/on-scene/reinforce deadlines (``False`` for presets that
+            model a plain queue).
+        mode: Peacetime or wartime.
+        run_cards: Dispatch by fixed preference lists per grid instead of nearest member.
+        max_reassign: Reassignments of an unsigned dispatch before escalating.
+        keep_audit: Keep every audit record (memory grows with the run).
+    """
+
+    sign_mean_s: float = 25.0
+    reminder_s: float = 120.0
+    travel_cv: float = 0.2
+    fixed_travel_s: float | None = None
+    handling: str = "lognormal"
+    resolve_p: float = 0.85
+    verify_mean_s: float = 900.0
+    consult_s: float = 2 * DAY_S
+    assist_mean_s: float = 600.0
+    citizen_p: float = 0.35
+    citizen_mean_s: float = 1800.0
+    referral_s: float = 90.0
+    patrol_share: float = 0.5
+    patrol_roles: tuple[Role, ...] = (Role.GRID_WORKER, Role.CO_GOVERNANCE)
+    queue: bool = True
+    abandon: bool = True
+    timers: bool = True
+    mode: Mode = Mode.PEACETIME
+    run_cards: Mapping[str, Sequence[str]] | None = None
+    max_reassign: int = 1
+    keep_audit: bool = False
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One flat record per event (times in seconds; ``nan`` where it did not happen)."""
+
+    event_id: str
+    incident_id: int
+    scenario: str
+    category: str
+    severity: str
+    source: str
+    area_id: str
+    grid_id: str
+    shift: str
+    day: int
+    hour: int
+    onset_s: float
+    reported_s: float
+    discovery_delay_s: float
+    wait_s: float
+    respond_s: float
+    on_scene_s: float
+    reinforce_s: float
+    resolved_s: float
+    closed_s: float
+    travel_s: float
+    handler: str
+    handler_role: str
+    tier: int
+    escalations: int
+    reassignments: int
+    needs_on_scene: bool
+    reinforcement: bool
+    supervised: bool
+    self_corrected: bool
+    repeat: bool
+    within_targets: bool
+    outcome: str
+
+
+@dataclass
+class _Track:
+    """Mutable bookkeeping of one event during a run (the twin Event stays immutable)."""
+
+    incident: Incident
+    spec: ScenarioSpec
+    targets: Targets
+    source: str
+    shift: str
+    reported_s: float = math.nan  # simulated clock (seconds since start), exact
+    first_dispatch_s: float = math.nan
+    first_sign_s: float = math.nan
+    first_travel_s: float = math.nan
+    needs_on_scene: bool = False
+    supervised: bool = False
+    self_corrected: bool = False
+    repeat: bool = False
+    outcome: str = "open"
+    queued: bool = False
+    done: bool = False
+
+
+@dataclass
+class RunResult:
+    """What one run produced: a record per event plus run-level tallies."""
+
+    records: list[EventRecord]
+    incidents: int
+    undiscovered: int
+    days: float
+    busy_s: dict[str, float]
+    duty_s: dict[str, float]
+    roles: dict[str, str]
+    areas: dict[str, str]
+    patrol_km: float
+    max_queue: int
+    audit: list[AuditRecord] = field(default_factory=list)
+
+    def to_pandas(self) -> Any:
+        """The event records as a pandas DataFrame (one row per event)."""
+        import pandas as pd
+
+        return pd.DataFrame([r.__dict__ for r in self.records], columns=list(EventRecord.__dataclass_fields__))
+
+
+_REINFORCE_CHAIN = (Role.CO_GOVERNANCE, Role.ENFORCEMENT)
+
+
+class Engine:
+    """One simulation run of a district.
+
+    Args:
+        district: The district (shared with the live twin).
+        demand: The incident source.
+        params: Behaviour parameters.
+        seed: Seed (or a :class:`numpy.random.SeedSequence`) of this run.
+        start: Local date and time the run starts (the district's time zone); default
+            Monday 2026-01-05 00:00.
+    """
+
+    def __init__(self, district: District, demand: Demand, *, params: ResponseParams | None = None,
+                 seed: int | np.random.SeedSequence = 0, start: datetime | None = None) -> None:
+        self.district = district
+        self.demand = demand
+        self.p = params or ResponseParams()
+        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        # Stream 0 belongs to demand (see run_once); 1 to discovery, 2 to response.
+        self.rng_disc = np.random.default_rng(child_seed(ss, 1))
+        self.rng_resp = np.random.default_rng(child_seed(ss, 2))
+        tz = ZoneInfo(district.roster.timezone_name)
+        start = start or datetime(2026, 1, 5)
+        self.epoch = (start if start.tzinfo else start.replace(tzinfo=tz)).timestamp()
+        self.env = simpy.Environment()
+        self.state: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
+        self.busy_since: dict[str, float] = {}
+        self.busy_s: dict[str, float] = {m.id: 0.0 for m in district.roster.members}
+        self.events: dict[str, Event] = {}
+        self.tracks: dict[str, _Track] = {}
+        self.queue: list[tuple[int, float, int, str]] = []
+        self._qseq = 0
+        self.max_queue = 0
+        self.dups = DuplicateIndex(cell_m=100.0)
+        self.records: list[EventRecord] = []
+        self.audit: list[AuditRecord] = []
+        self.undiscovered = 0
+        self.n_incidents = 0
+        self._last_closed: dict[tuple[str, str], float] = {}
+        self._area_road_m = self._road_length_by_area()
+        self._patrollers: dict[tuple[float, str], int] = {}
+
+    # --- clock ---------------------------------------------------------------------------------
+    def now(self) -> float:
+        """POSIX time of the simulated clock."""
+        return self.epoch + self.env.now
+
+    # --- set-up helpers ------------------------------------------------------------------------
+    def _road_length_by_area(self) -> dict[str, float]:
+        d = self.district
+        out: dict[str, float] = {}
+        for i in d.responsible:
+            g = d.road_grid[int(i)]
+            if g >= 0:
+                area = d.regions.area_of(d.regions.grids[int(g)].id)
+                out[area] = out.get(area, 0.0) + d.roads.segments[int(i)].length_m
+        return out
+
+    def _patrol_rate(self, area: str) -> float:
+        """Rate (per second) at which some patrol passes a given spot of ``area``."""
+        now = self.now()
+        key = (self.district.roster.shift_window(now)[0], area)
+        n = self._patrollers.get(key)
+        if n is None:
+            duty = self.district.roster.on_duty_ids(now)
+            n = sum(1 for m in self.district.roster.members
+                    if m.id in duty and m.area_id == area and m.role in self.p.patrol_roles)
+            self._patrollers[key] = n
+        road = self._area_road_m.get(area, 0.0)
+        if n == 0 or road <= 0:
+            return 0.0
+        speed = self.district.roads.speeds.ebike_mps
+        return n * self.p.patrol_share * speed / road
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self, days: float) -> RunResult:
+        """Simulate ``days`` days and return the records."""
+        horizon = days * DAY_S
+        self.env.process(self._demand_feed(horizon))
+        self.env.run(until=horizon)
+        for eid, tr in self.tracks.items():
+            if not tr.done:
+                self._record(eid, "open")
+        duty = self._duty_seconds(horizon)
+        patrol_km = 0.0
+        speed = self.district.roads.speeds.ebike_mps
+        for m in self.district.roster.members:
+            if m.id in self.busy_since:  # still busy at the end
+                self.busy_s[m.id] += self.env.now - self.busy_since[m.id]
+            if m.role in self.p.patrol_roles:
+                patrol_km += max(0.0, duty[m.id] - self.busy_s[m.id]) * self.p.patrol_share * speed / 1000
+        return RunResult(records=self.records, incidents=self.n_incidents, undiscovered=self.undiscovered,
+                         days=days, busy_s=dict(self.busy_s), duty_s=duty,
+                         roles={m.id: m.role.value for m in self.district.roster.members},
+                         areas={m.id: m.area_id for m in self.district.roster.members},
+                         patrol_km=patrol_km, max_queue=self.max_queue, audit=self.audit)
+
+    def _duty_seconds(self, horizon: float) -> dict[str, float]:
+        roster = self.district.roster
+        out = {m.id: 0.0 for m in roster.members}
+        t = 0.0
+        while t < horizon:
+            nxt = min(roster.next_change(self.epoch + t) - self.epoch, horizon)
+            for mid in roster.on_duty_ids(self.epoch + t):
+                out[mid] += nxt - t
+            t = nxt
+        return out
+
+    def _demand_feed(self, horizon: float) -> Any:
+        day = 0
+        while day * DAY_S < horizon:
+            start, end = day * DAY_S, min((day + 1) * DAY_S, horizon)
+            if self.env.now < start:
+                yield self.env.timeout(start - self.env.now)
+            for inc in self.demand.incidents(start, end):
+                self.n_incidents += 1
+                self.env.process(self._incident(inc))
+            day += 1
+            # Members coming on duty take waiting work at each shift change.
+            self.env.process(self._shift_changes(end))
+
+    def _shift_changes(self, until: float) -> Any:
+        while True:
+            nxt = self.district.roster.next_change(self.now()) - self.epoch
+            if nxt >= until:
+                return
+            yield self.env.timeout(nxt - self.env.now)
+            duty = self.district.roster.on_duty_ids(self.now())
+            for m in self.district.roster.members:  # incoming idle members start at their posts
+                if m.id in duty and not self.state[m.id].busy:
+                    self.state[m.id] = MemberState(m.post_node)
+            self._drain(None)
+
+    # --- an incident's life --------------------------------------------------------------------
+    def _discovery(self, inc: Incident, spec: ScenarioSpec) -> tuple[float, str]:
+        r = self.rng_disc
+        best, how = math.inf, ""
+        if Source.CAMERA in spec.sources and inc.cameras and spec.camera is not None:
+            for cid in inc.cameras:
+                cam = self._camera(cid)
+                if r.random() < cam.detect_p:
+                    t = spec.camera.dwell_s + r.exponential(cam.latency_s) if cam.latency_s else spec.camera.dwell_s
+                    if t < best:
+                        best, how = t, Source.CAMERA.value
+        if inc.sensor and spec.sensor is not None:
+            t = spec.sensor.threshold if spec.sensor.rule in ("no_activity", "offline") else 60.0
+            if t < best:
+                best, how = t, Source.SENSOR.value
+        if inc.referral and Source.REFERRAL_110 in spec.sources:
+            t = self.p.referral_s
+            if t < best:
+                best, how = t, Source.REFERRAL_110.value
+        if Source.CITIZEN in spec.sources and r.random() < self.p.citizen_p:
+            t = r.exponential(self.p.citizen_mean_s)
+            if t < best:
+                best, how = t, Source.CITIZEN.value
+        if Source.PATROL in spec.sources:
+            rate = self._patrol_rate(inc.location.area_id)
+            if rate > 0:
+                t = r.exponential(1.0 / rate)
+                if t < best:
+                    best, how = t, Source.PATROL.value
+        return best, how
+
+    def _camera(self, cid: str) -> Any:
+        cams = getattr(self, "_cams", None)
+        if cams is None:
+            cams = self._cams = {c.id: c for c in self.district.cameras}
+        return cams[cid]
+
+    def _incident(self, inc: Incident) -> Any:
+        if inc.t_s > self.env.now:
+            yield self.env.timeout(inc.t_s - self.env.now)
+        spec = self.district.catalog[inc.scenario]
+        delay, how = self._discovery(inc, spec)
+        if delay >= inc.duration_s or math.isinf(delay):
+            self.undiscovered += 1
+            self.demand.feedback(inc, "undiscovered", self.env.now)
+            return
+        yield self.env.timeout(delay)
+        eid = f"S{inc.id}"
+        now = self.now()
+        event, rec = report(event_id=eid, scenario=spec.code, category=spec.category,
+                            severity=spec.severity.value, source=how, location=inc.location, now=now,
+                            actor=f"{how}")
+        self._log(rec)
+        shift, _ = self.district.roster.shift_at(now)
+        tr = _Track(incident=inc, spec=spec, targets=targets_for(spec, self.p.mode), source=how, shift=shift.code,
+                    reported_s=self.env.now)
+        key = (spec.code, inc.agent_id or inc.location.road_id)
+        last = self._last_closed.get(key)
+        tr.repeat = last is not None and self.env.now - last <= 7 * DAY_S
+        self.events[eid], self.tracks[eid] = event, tr
+        dup = self.dups.find(event, spec)
+        if dup is not None:
+            self._apply(eid, Action.MERGE, actor="brain", reason="duplicate", into=dup.id)
+            self.demand.feedback(inc, "merged", self.env.now)
+            self._record(eid, "merged")
+            return
+        self.dups.add(event)
+        self._request_dispatch(eid)
+
+    # --- dispatch --------------------------------------------------------------------------------
+    def _choose(self, eid: str, exclude: Sequence[str] = (), spec: ScenarioSpec | None = None) -> Assignment | None:
+        event = self.events[eid]
+        if self.p.run_cards is not None and spec is None:
+            return dispatch_by_run_card(event, run_cards=self.p.run_cards, district=self.district,
+                                        members=self.state, now=self.now(), exclude=exclude)
+        return dispatch(event, spec=spec or self.tracks[eid].spec, district=self.district, members=self.state,
+                        now=self.now(), mode=self.p.mode, exclude=exclude)
+
+    def _request_dispatch(self, eid: str, exclude: Sequence[str] = ()) -> None:
+        a = self._choose(eid, exclude)
+        if a is None:
+            if not self.p.queue:
+                self._apply(eid, Action.WITHDRAW, actor="brain", reason="nobody free (loss system)")
+                self._record(eid, "lost")
+                return
+            tr = self.tracks[eid]
+            tr.queued = True
+            self._qseq += 1
+            heapq.heappush(self.queue, (-tr.spec.severity.rank, self.env.now, self._qseq, eid))
+            self.max_queue = max(self.max_queue, len(self.queue))
+            inc = tr.incident
+            if self.p.abandon and math.isfinite(inc.duration_s):
+                self.env.process(self._patience(eid, inc.t_s + inc.duration_s))
+            return
+        self._start(eid, a)
+
+    def _patience(self, eid: str, until_s: float) -> Any:
+        if until_s > self.env.now:
+            yield self.env.timeout(until_s - self.env.now)
+        tr = self.tracks[eid]
+        if tr.queued and not tr.done:
+            tr.queued = False  # lazily dropped from the heap
+            self._apply(eid, Action.WITHDRAW, actor="brain", reason="the problem went away while waiting")
+            self.demand.feedback(tr.incident, "abandoned", self.env.now)
+            self._record(eid, "abandoned")
+
+    def _drain(self, freed_role: Role | None) -> None:
+        """Give waiting events to members who became free (one member: at most one event).
+
+        An event is only tried if the freed member's role is still on its ladder; once a
+        dispatch for a role fails, every member of that role on duty is busy, so later
+        events needing that role are not tried again in this pass.
+        """
+        keep: list[tuple[int, float, int, str]] = []
+        failed: set[Role] = set()
+        while self.queue:
+            item = heapq.heappop(self.queue)
+            eid = item[3]
+            tr = self.tracks[eid]
+            if not tr.queued:
+                continue
+            chain = tr.spec.handler_chain[self.events[eid].tier:]
+            if (freed_role is not None and freed_role not in chain) or chain[0] in failed:
+                keep.append(item)
+                continue
+            a = self._choose(eid)
+            if a is None:
+                failed.add(chain[0])
+                keep.append(item)
+                continue
+            tr.queued = False
+            self._start(eid, a)
+            if freed_role is not None:
+                break
+        for item in keep:
+            heapq.heappush(self.queue, item)
+
+    def _busy(self, mid: str) -> None:
+        self.state[mid] = replace(self.state[mid], busy=True)
+        self.busy_since[mid] = self.env.now
+
+    def _free(self, mid: str, node: int | None = None) -> None:
+        st = self.state[mid]
+        self.state[mid] = MemberState(st.node if node is None else node, busy=False)
+        self.busy_s[mid] += self.env.now - self.busy_since.pop(mid, self.env.now)
+        if self.queue:
+            self._drain(self.district.roster.member(mid).role)
+
+    def _start(self, eid: str, a: Assignment) -> None:
+        tr = self.tracks[eid]
+        self._busy(a.member_id)
+        self._apply(eid, Action.DISPATCH, actor="brain", reason=a.reason, member=a.member_id,
+                    tier=a.tier, travel_s=round(a.travel_s, 1))
+        if math.isnan(tr.first_dispatch_s):
+            tr.first_dispatch_s = self.env.now
+        self.env.process(self._handle(eid, a))
+
+    # --- handling ------------------------------------------------------------------------------
+    def _travel(self, a: Assignment) -> float:
+        if self.p.fixed_travel_s is not None:
+            return self.p.fixed_travel_s
+        if self.p.travel_cv <= 0:
+            return a.travel_s
+        s2 = math.log(1 + self.p.travel_cv ** 2)
+        return a.travel_s * float(self.rng_resp.lognormal(-s2 / 2, math.sqrt(s2)))
+
+    def _handling(self, spec: ScenarioSpec) -> float:
+        mean = spec.handling_min * 60.0
+        if self.p.handling == "exponential":
+            return float(self.rng_resp.exponential(mean))
+        s2 = math.log(1 + 0.8 ** 2)
+        return mean * float(self.rng_resp.lognormal(-s2 / 2, math.sqrt(s2)))
+
+    def _handle(self, eid: str, a: Assignment) -> Any:
+        tr, spec, r = self.tracks[eid], self.tracks[eid].spec, self.rng_resp
+        member = a.member_id
+        # 1. Signing, against the respond deadline (reassign → escalate → supervise).
+        while True:
+            sign = float(r.exponential(self.p.sign_mean_s)) if self.p.sign_mean_s > 0 else 0.0
+            if not self.p.timers or sign <= tr.targets.respond_s:
+                yield self.env.timeout(sign)
+                break
+            yield self.env.timeout(tr.targets.respond_s)
+            event = self.events[eid]
+            what = remedy(event, Timer.SIGN, spec=spec, max_reassign=self.p.max_reassign)
+            if what is Remedy.REASSIGN:
+                alt = self._choose(eid, exclude=(member,))
+                if alt is not None:
+                    self._free(member)
+                    self._busy(alt.member_id)
+                    self._apply(eid, Action.REASSIGN, actor="timer", reason="not signed in time",
+                                member=alt.member_id, travel_s=round(alt.travel_s, 1))
+                    member, a = alt.member_id, alt
+                    continue
+            elif what is Remedy.ESCALATE and event.tier + 1 < len(spec.handler_chain):
+                self._free(member)
+                self._apply(eid, Action.ESCALATE, actor="timer", reason="not signed in time",
+                            chain_length=len(spec.handler_chain))
+                self._request_dispatch(eid)
+                return
+            self._supervise(eid, "not signed in time")
+            # The late handler signs eventually: the rest of the delay.
+            yield self.env.timeout(max(0.0, sign - tr.targets.respond_s))
+            break
+        self._apply(eid, Action.SIGN, actor=member)
+        if math.isnan(tr.first_sign_s):
+            tr.first_sign_s = self.env.now - tr.first_dispatch_s
+        role = self.district.roster.member(member).role
+        # 2a. The grid worker's remote reminder: the party may self-correct.
+        if role is Role.GRID_WORKER and self.events[eid].tier == 0 and spec.self_correct_p > 0:
+            yield self.env.timeout(self.p.reminder_s)
+            p = self.demand.self_correct_p(tr.incident, spec.self_correct_p)
+            if r.random() < p:
+                tr.self_corrected = True
+                self._apply(eid, Action.RESOLVE, actor=member, result="self-corrected after a reminder")
+                self._free(member)
+                self.env.process(self._verify(eid))
+                return
+            self._free(member)
+            self._apply(eid, Action.ESCALATE, actor=member, reason="not corrected after a reminder",
+                        chain_length=len(spec.handler_chain))
+            self._request_dispatch(eid)
+            return
+        # 2b. On site.
+        tr.needs_on_scene = True
+        travel = self._travel(a)
+        if math.isnan(tr.first_travel_s):
+            tr.first_travel_s = travel
+        deadline = tr.reported_s + tr.targets.on_scene_s
+        if self.p.timers and self.events[eid].on_scene_at is None and self.env.now + travel > deadline:
+            self.env.process(self._reinforce(eid, deadline, exclude=member))
+        yield self.env.timeout(travel)
+        if self.events[eid].state is not State.ON_SCENE:
+            self._apply(eid, Action.ARRIVE, actor=member)
+        yield self.env.timeout(self._handling(spec))
+        tier = self.events[eid].tier
+        top = tier + 1 >= len(spec.handler_chain)
+        if top or r.random() < self.p.resolve_p:
+            if top and spec.joint_departments and r.random() > self.p.resolve_p:
+                self._apply(eid, Action.CONSULT, actor=member, reason="needs a joint plan",
+                            departments=list(spec.joint_departments))
+                self._free(member, self.events[eid].location.node)
+                yield self.env.timeout(self.p.consult_s)
+                self._request_dispatch(eid)
+                return
+            self._apply(eid, Action.RESOLVE, actor=member, result="handled on site")
+            self._free(member, self.events[eid].location.node)
+            self.env.process(self._verify(eid))
+            return
+        self._apply(eid, Action.ESCALATE, actor=member, reason="could not be resolved at this tier",
+                    chain_length=len(spec.handler_chain))
+        self._free(member, self.events[eid].location.node)
+        self._request_dispatch(eid)
+
+    def _reinforce(self, eid: str, at_s: float, exclude: str) -> Any:
+        yield self.env.timeout(max(0.0, at_s - self.env.now))
+        event, tr = self.events[eid], self.tracks[eid]
+        if event.on_scene_at is not None or event.state not in (State.DISPATCHED, State.SIGNED):
+            return
+        chain_spec = replace(tr.spec, handler_chain=_REINFORCE_CHAIN) if tr.spec.handler_chain != _REINFORCE_CHAIN \
+            else tr.spec
+        a = self._choose(eid, exclude=(exclude,), spec=chain_spec)
+        if a is None:
+            self._supervise(eid, "nobody on scene and no reinforcement free")
+            return
+        self._busy(a.member_id)
+        self._apply(eid, Action.REQUEST_REINFORCEMENT, actor="timer", reason="nobody on scene in time",
+                    members=[a.member_id])
+        deadline = at_s + (tr.targets.reinforce_s - tr.targets.on_scene_s)
+        travel = self._travel(a)
+        if self.env.now + travel > deadline:
+            self.env.process(self._late_reinforcement(eid, deadline))
+        yield self.env.timeout(travel)
+        if self.events[eid].state is State.REINFORCEMENT_REQUESTED:
+            self._apply(eid, Action.REINFORCE, actor=a.member_id)
+        yield self.env.timeout(float(self.rng_resp.exponential(self.p.assist_mean_s)))
+        self._free(a.member_id, event.location.node)
+
+    def _late_reinforcement(self, eid: str, at_s: float) -> Any:
+        yield self.env.timeout(max(0.0, at_s - self.env.now))
+        if self.events[eid].reinforced_at is None and self.events[eid].is_open:
+            self._supervise(eid, "reinforcement not on scene in time")
+
+    def _supervise(self, eid: str, why: str) -> None:
+        if self.events[eid].is_open:
+            self._apply(eid, Action.SUPERVISE, actor="timer", reason=why)
+            self.tracks[eid].supervised = True
+
+    def _verify(self, eid: str) -> Any:
+        delay = float(self.rng_resp.exponential(self.p.verify_mean_s)) if self.p.verify_mean_s > 0 else 0.0
+        yield self.env.timeout(delay)
+        self._apply(eid, Action.VERIFY, actor="verifier")
+        tr = self.tracks[eid]
+        self.demand.feedback(tr.incident, "self_corrected" if tr.self_corrected else "handled", self.env.now)
+        self._last_closed[(tr.spec.code, tr.incident.agent_id or tr.incident.location.road_id)] = self.env.now
+        self._record(eid, "closed")
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+    def _apply(self, eid: str, action: Action, *, actor: str, reason: str = "", **data: Any) -> None:
+        event, rec = apply(self.events[eid], action, now=self.now(), actor=actor, reason=reason, **data)
+        self.events[eid] = event
+        self._log(rec)
+        if not event.is_open:
+            self.dups.discard(eid)
+
+    def _log(self, rec: AuditRecord) -> None:
+        if self.p.keep_audit:
+            self.audit.append(rec)
+
+    def _record(self, eid: str, outcome: str) -> None:
+        tr, e = self.tracks[eid], self.events[eid]
+        if tr.done:
+            return
+        tr.done = True
+        t0 = e.reported_at
+
+        def rel(t: float | None) -> float:
+            return math.nan if t is None else t - t0
+
+        on_scene = rel(e.on_scene_at)
+        reinforce = rel(e.reinforced_at)
+        tg = tr.targets
+        within = (outcome == "closed"
+                  and (math.isnan(tr.first_sign_s) or tr.first_sign_s <= tg.respond_s)
+                  and (not tr.needs_on_scene or (not math.isnan(on_scene) and on_scene <= tg.on_scene_s)))
+        member = e.assignee or ""
+        self.records.append(EventRecord(
+            event_id=eid, incident_id=tr.incident.id, scenario=tr.spec.code, category=tr.spec.category,
+            severity=tr.spec.severity.value, source=tr.source, area_id=e.location.area_id,
+            grid_id=e.location.grid_id, shift=tr.shift, day=int(tr.reported_s // DAY_S),
+            hour=int((tr.reported_s % DAY_S) // 3600), onset_s=tr.incident.t_s,
+            reported_s=tr.reported_s, discovery_delay_s=tr.reported_s - tr.incident.t_s,
+            wait_s=tr.first_dispatch_s - tr.reported_s,
+            respond_s=tr.first_sign_s, on_scene_s=on_scene, reinforce_s=reinforce,
+            resolved_s=rel(e.resolved_at), closed_s=rel(e.closed_at), travel_s=tr.first_travel_s,
+            handler=member, handler_role=self.district.roster.member(member).role.value if member else "",
+            tier=e.tier, escalations=e.escalations, reassignments=e.reassignments,
+            needs_on_scene=tr.needs_on_scene, reinforcement=e.reinforcement_requested_at is not None,
+            supervised=tr.supervised, self_corrected=tr.self_corrected, repeat=tr.repeat,
+            within_targets=within, outcome=outcome))
+
+
+def child_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+    """The ``k``-th child stream of ``ss``, the same however often it is asked for."""
+    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, k))
+
+
+def run_once(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,
+             seed: int | np.random.SeedSequence, params: ResponseParams | None = None,
+             start: datetime | None = None) -> RunResult:
+    """One run: the demand draws from the run's stream 0, the engine from streams 1 and 2."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    engine = Engine(district, demand_factory(child_seed(ss, 0)), params=params, seed=ss, start=start)
+    return engine.run(days)
