@@ -33,7 +33,6 @@ from typing import Any
 import mesa
 import numpy as np
 import shapely
-from mesa.agent import AgentSet
 
 from scenarios.engine import DAY_S, Incident
 from twin.catalog import Source
@@ -102,7 +101,11 @@ class DemandParams:
 
 
 class _Placed(mesa.Agent):  # type: ignore[misc]
-    """An agent at a fixed place with a propensity to cause incidents."""
+    """An agent at a fixed place with a propensity to cause incidents.
+
+    The propensity lives in its pool's arrays (one vector update a day for all agents of
+    a kind); the agent reads and writes its own entry.
+    """
 
     kind = "street"
 
@@ -112,21 +115,23 @@ class _Placed(mesa.Agent):  # type: ignore[misc]
         self.x, self.y = x, y
         self.base = weight * float(model.rng.lognormal(-model.params.propensity_sigma ** 2 / 2,
                                                        model.params.propensity_sigma))
-        self.propensity = self.base
         self.compliance = float(model.rng.beta(4.0, 2.0)) * 1.5  # mean 1.0
         self.incidents = 0
+        self._pool: _Pool | None = None
+        self._i = 0
 
-    def step(self) -> None:
-        """Drift back toward the baseline propensity."""
-        self.propensity += self.model.params.relax_per_day * (self.base - self.propensity)
+    @property
+    def propensity(self) -> float:
+        """Current propensity (relative rate of causing incidents)."""
+        return float(self._pool.prop[self._i]) if self._pool is not None else self.base
 
     def outcome(self, what: str) -> None:
-        """React to what became of an incident this agent caused."""
+        """React to what became of an incident this agent caused: caught, less; unseen, more."""
         p = self.model.params
         factor = {"handled": p.learn_handled, "self_corrected": p.learn_corrected,
                   "undiscovered": p.embolden, "abandoned": p.embolden}.get(what, 1.0)
-        self.propensity = min(max(self.propensity * factor, 0.2 * self.base), 5.0 * self.base)
-        self.model.moved.add(self)
+        if self._pool is not None:
+            self._pool.prop[self._i] = min(max(self.propensity * factor, 0.2 * self.base), 5.0 * self.base)
 
 
 class Merchant(_Placed):
@@ -165,12 +170,22 @@ class Venue(_Placed):
 
 @dataclass
 class _Pool:
+    """The agents of one kind, their places and their propensities as arrays."""
+
     agents: list[_Placed]
     xy: np.ndarray
     locations: list[Location | None] = field(default_factory=list)
+    base: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    prop: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        self.base = np.array([a.base for a in self.agents], dtype=np.float64)
+        self.prop = self.base.copy()
+        for i, a in enumerate(self.agents):
+            a._pool, a._i = self, i
 
     def weights(self) -> np.ndarray:
-        w = np.fromiter((a.propensity for a in self.agents), np.float64, len(self.agents))
+        w = np.where([loc is not None for loc in self.locations], self.prop, 0.0) if self.locations else self.prop
         return w / w.sum()
 
 
@@ -189,7 +204,6 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
         self.params = params or DemandParams()
         self._next_id = 0
         self._day = -1
-        self.moved: set[_Placed] = set()
         d, rng = district, self.rng
         pools: dict[str, _Pool] = {}
         shops_per_seg: dict[str, int] = {}
@@ -230,10 +244,10 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
         self.today_count = 0
 
     def step(self) -> None:
-        """A new day: agents whose propensity has moved drift back toward their baselines."""
-        moved = AgentSet(sorted(self.moved, key=lambda a: a.unique_id), random=self.random)
-        moved.do("step")
-        self.moved = {a for a in moved if abs(a.propensity - a.base) > 1e-3 * a.base}
+        """A new day: every agent's propensity drifts back toward its baseline."""
+        r = self.params.relax_per_day
+        for pool in self.pools.values():
+            pool.prop += r * (pool.base - pool.prop)
 
     # --- the Demand protocol -------------------------------------------------------------------
     def incidents(self, start_s: float, end_s: float) -> list[Incident]:
@@ -260,7 +274,7 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
             times = day * DAY_S + (hours + rng.random(n)) * 3600.0
             picks = rng.choice(len(pool.agents), size=n, p=weights[kind if kind in weights else "street"])
             for t, k in zip(times, picks):
-                if start_s <= t < end_s and pool.locations[int(k)] is not None:
+                if start_s <= t < end_s:
                     out.append((float(t), spec.code, pool.agents[int(k)], pool.locations[int(k)]))  # type: ignore[arg-type]
         out.sort(key=lambda o: (o[0], o[1]))
         incidents = self._materialise(out)

@@ -273,6 +273,7 @@ class Engine:
         self.audit: list[AuditRecord] = []
         self.undiscovered = 0
         self.n_incidents = 0
+        self.measure_from = 0.0
         self._last_closed: dict[tuple[str, str], float] = {}
         self._area_road_m = self._road_length_by_area()
         self._patrollers: dict[tuple[float, str], int] = {}
@@ -310,9 +311,16 @@ class Engine:
         return n * self.p.patrol_share * speed / road
 
     # --- the run -------------------------------------------------------------------------------
-    def run(self, days: float) -> RunResult:
-        """Simulate ``days`` days and return the records."""
+    def run(self, days: float, *, warmup_days: float = 0.0) -> RunResult:
+        """Simulate ``days`` days and return the records.
+
+        Args:
+            days: Length of the run.
+            warmup_days: Busy and duty time (utilisation, patrol) are measured after this;
+                every event is recorded (KPI functions filter by report time).
+        """
         horizon = days * DAY_S
+        self.measure_from = warmup_days * DAY_S
         self.env.process(self._demand_feed(horizon))
         self.env.run(until=horizon)
         for eid, tr in self.tracks.items():
@@ -320,10 +328,10 @@ class Engine:
                 self._record(eid, "open")
         duty = self._duty_seconds(horizon)
         patrol_km = 0.0
-        speed = self.district.roads.speeds.ebike_mps
+        speed = self.district.roads.speeds.walk_mps
         for m in self.district.roster.members:
             if m.id in self.busy_since:  # still busy at the end
-                self.busy_s[m.id] += self.env.now - self.busy_since[m.id]
+                self.busy_s[m.id] += self.env.now - max(self.busy_since[m.id], self.measure_from)
             if m.role in self.p.patrol_roles:
                 patrol_km += max(0.0, duty[m.id] - self.busy_s[m.id]) * self.p.patrol_share * speed / 1000
         return RunResult(records=self.records, incidents=self.n_incidents, undiscovered=self.undiscovered,
@@ -335,7 +343,7 @@ class Engine:
     def _duty_seconds(self, horizon: float) -> dict[str, float]:
         roster = self.district.roster
         out = {m.id: 0.0 for m in roster.members}
-        t = 0.0
+        t = self.measure_from
         while t < horizon:
             nxt = min(roster.next_change(self.epoch + t) - self.epoch, horizon)
             for mid in roster.on_duty_ids(self.epoch + t):
@@ -512,7 +520,8 @@ class Engine:
     def _free(self, mid: str, node: int | None = None) -> None:
         st = self.state[mid]
         self.state[mid] = MemberState(st.node if node is None else node, busy=False)
-        self.busy_s[mid] += self.env.now - self.busy_since.pop(mid, self.env.now)
+        since = self.busy_since.pop(mid, self.env.now)
+        self.busy_s[mid] += max(0.0, self.env.now - max(since, self.measure_from))
         if self.queue:
             self._drain(self.district.roster.member(mid).role)
 
@@ -584,7 +593,7 @@ class Engine:
                 tr.self_corrected = True
                 self._apply(eid, Action.RESOLVE, actor=member, result="self-corrected after a reminder")
                 self._free(member)
-                self.env.process(self._verify(eid))
+                self._verify(eid)
                 return
             self._free(member)
             self._apply(eid, Action.ESCALATE, actor=member, reason="not corrected after a reminder",
@@ -615,7 +624,7 @@ class Engine:
                 return
             self._apply(eid, Action.RESOLVE, actor=member, result="handled on site")
             self._free(member, self.events[eid].location.node)
-            self.env.process(self._verify(eid))
+            self._verify(eid)
             return
         self._apply(eid, Action.ESCALATE, actor=member, reason="could not be resolved at this tier",
                     chain_length=len(spec.handler_chain))
@@ -656,9 +665,12 @@ class Engine:
             self._apply(eid, Action.SUPERVISE, actor="timer", reason=why)
             self.tracks[eid].supervised = True
 
-    def _verify(self, eid: str) -> Any:
+    def _verify(self, eid: str) -> None:
+        """Verification (核销) after a delay; a callback, not a process (one per event)."""
         delay = float(self.rng_resp.exponential(self.p.verify_mean_s)) if self.p.verify_mean_s > 0 else 0.0
-        yield self.env.timeout(delay)
+        self.env.timeout(delay).callbacks.append(lambda _ev: self._close(eid))
+
+    def _close(self, eid: str) -> None:
         self._apply(eid, Action.VERIFY, actor="verifier")
         tr = self.tracks[eid]
         self.demand.feedback(tr.incident, "self_corrected" if tr.self_corrected else "handled", self.env.now)
@@ -717,8 +729,8 @@ def child_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
 
 def run_once(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,
              seed: int | np.random.SeedSequence, params: ResponseParams | None = None,
-             start: datetime | None = None) -> RunResult:
+             start: datetime | None = None, warmup_days: float = 0.0) -> RunResult:
     """One run: the demand draws from the run's stream 0, the engine from streams 1 and 2."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     engine = Engine(district, demand_factory(child_seed(ss, 0)), params=params, seed=ss, start=start)
-    return engine.run(days)
+    return engine.run(days, warmup_days=warmup_days)

@@ -305,11 +305,12 @@ def apply(
             escalation would climb past the top of the handler chain.
         ValidationError: a required detail is missing, or time runs backwards.
     """
-    try:
-        action = Action(action)
-    except ValueError:
-        raise ValidationError("action", f"unknown action '{action}'; known: "
-                              + ", ".join(a.value for a in Action if a is not Action.REPORT)) from None
+    if type(action) is not Action:
+        try:
+            action = Action(action)
+        except ValueError:
+            raise ValidationError("action", f"unknown action '{action}'; known: "
+                                  + ", ".join(a.value for a in Action if a is not Action.REPORT)) from None
     if action is Action.REPORT:
         raise IllegalTransition(event.id, action.value, event.state.value, allowed_actions(event.state))
     target = TRANSITIONS[action].get(event.state)

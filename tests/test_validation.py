@@ -1,0 +1,77 @@
+"""The simulator agrees with queueing theory where theory has an answer.
+
+Each classical system runs on the *normal engine* (scenarios.presets builds a small district
+for it) for 30 independent replications; the analytic value must lie inside the 95%
+confidence interval of the replication means. A test that checks several figures at once
+(p_wait, mean wait, abandonment; every unit's workload; the mean at every sampled hour)
+uses simultaneous intervals (Bonferroni: each at 1 - 0.05/k), so that the test as a whole
+holds at 95%. Workloads are measured after the warm-up; event figures from arrivals between
+the warm-up and a cool-down before the end. Seeds are fixed: the runs are bit-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from scenarios import presets
+from scenarios.results import estimate
+
+pytestmark = pytest.mark.slow
+
+
+def inside(values: Sequence[float], expected: float, family: int) -> tuple[bool, tuple[float, float, float]]:
+    """Whether ``expected`` lies in the simultaneous (1 - 0.05/family) t-interval of ``values``."""
+    e = estimate(values, confidence=1 - 0.05 / family)
+    return e.lo <= expected <= e.hi, (e.lo, e.mean, e.hi)
+
+
+
+def test_erlang_c() -> None:
+    r = presets.single_pool(arrival_rate_per_h=15.0, mean_handling_min=10.0, servers=3, days=8,
+                            warmup_days=0.5, replications=30, seed=11)
+    assert r.replications == 30
+    for name in ("p_wait", "mean_wait_s"):
+        ok, ci = inside(r.per_run[name], r.theory[name], family=2)
+        assert ok, (name, ci, r.theory[name])
+    assert abs(np.mean([w.mean for w in r.workloads]) - r.theory["utilisation"]) < 0.01
+
+
+def test_erlang_a_overloaded_with_abandonment() -> None:
+    r = presets.single_pool(arrival_rate_per_h=20.0, mean_handling_min=10.0, servers=3, patience_min=5.0,
+                            days=10, warmup_days=0.5, replications=30, seed=12)
+    assert r.theory["p_abandon"] > 0.1  # a regime where abandonment matters
+    for name in ("p_wait", "p_abandon", "mean_wait_s"):
+        ok, ci = inside(r.per_run[name], r.theory[name], family=3)
+        assert ok, (name, ci, r.theory[name])
+
+
+@pytest.mark.parametrize("queue", [True, False], ids=["fcfs", "loss"])
+def test_hypercube_workloads_and_interarea_fraction(queue: bool) -> None:
+    # Four atoms on a line, three units; each atom's run card prefers the nearer units.
+    rates = [2.0, 1.5, 1.0, 1.5]                     # events per hour
+    prefs = [[0, 1, 2], [1, 0, 2], [1, 2, 0], [2, 1, 0]]
+    r = presets.hypercube(rates, prefs, service_rate=2.5, queue=queue, days=10, warmup_days=0.5,
+                          replications=30, seed=13)
+    family = len(r.workloads) + 1 + (0 if queue else 1)
+    for k in range(len(r.workloads)):
+        ok, ci = inside(r.per_run["workloads"][k], r.theory["workloads"][k], family)
+        assert ok, (k, ci, r.theory["workloads"][k])
+    ok, ci = inside(r.per_run["interarea_fraction"], r.theory["interarea_fraction"], family)
+    assert ok, ("interarea", ci, r.theory["interarea_fraction"])
+    if not queue:
+        ok, ci = inside(r.per_run["p_loss"], r.theory["p_loss"], family)
+        assert ok, ("p_loss", ci, r.theory["p_loss"])
+
+
+def test_time_varying_arrivals_match_mt_m_inf() -> None:
+    samples = 12
+    r = presets.infinite_server(mean_rate_per_h=40.0, amplitude=0.6, period_h=24.0, mean_handling_min=45.0,
+                                servers=120, days=2.0, warmup_days=1.0, replications=30, samples=samples, seed=14)
+    for k, expected in enumerate(r.theory):
+        ok, ci = inside(r.per_run[k], float(expected), family=samples)
+        assert ok, (r.times_h[k], ci, expected)
+    peak, trough = int(np.argmax(r.theory)), int(np.argmin(r.theory))
+    assert r.simulated[peak].mean > 1.5 * r.simulated[trough].mean  # the wave is there, and lags the rate
