@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # Extras the tests need. torch is pinned to the CPU wheel before any extra asks for it.
-TEST_EXTRAS ?= sim,dev
+TEST_EXTRAS ?= sim,sweep,dev
 DEMO_EXTRAS ?= sim
 TORCH_PIN   ?= torch==2.13.0
 

@@ -8,9 +8,11 @@ Xiaohe's size for scale work. Every error names the file, the field and the reas
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -122,25 +124,60 @@ def catalog_from_file(path: Path) -> Catalog:
         raise exc.with_source(src) from None
 
 
-def load_params(path: Path) -> ScenarioFile:
-    """Load and validate ``scenario.toml`` (parameters only)."""
-    return parse(ScenarioFile, read_toml(path), source=str(path))
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+    """A copy of raw scenario data with dotted-path overrides applied.
+
+    ``{"staff.co_governance.count": 60, "assets.cameras": 420}`` sets those values; the
+    result goes through the same validation as the file, so a misspelt path or a bad value
+    fails with the same clear message.
+
+    Raises:
+        ValidationError: a path that runs through something that is not a table.
+    """
+    out = copy.deepcopy(data)
+    for path, value in overrides.items():
+        keys = path.split(".")
+        node = out
+        for i, key in enumerate(keys[:-1]):
+            nxt = node.setdefault(key, {})
+            if not isinstance(nxt, dict):
+                raise ValidationError(".".join(keys[: i + 1]), f"is not a table, cannot set '{path}'",
+                                      source=source)
+            node = nxt
+        node[keys[-1]] = value
+    return out
 
 
-def load(name_or_path: str | Path) -> District:
+def load_params(path: Path, overrides: Mapping[str, Any] | None = None) -> ScenarioFile:
+    """Load and validate ``scenario.toml`` (parameters only), with optional overrides."""
+    data = read_toml(path)
+    if overrides:
+        data = apply_overrides(data, overrides, source=f"{path} (overrides)")
+    return parse(ScenarioFile, data, source=f"{path} (overrides)" if overrides else str(path))
+
+
+def load(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> District:
     """Load a scenario: a built-in name, a folder, a ``scenario.toml``, or ``synthetic-Nx``.
+
+    Args:
+        name_or_path: What to load.
+        overrides: Dotted-path changes to ``scenario.toml`` (what-if variants), e.g.
+            ``{"staff.co_governance.count": 60}``; validated like the file.
 
     Raises:
         ValidationError: naming the file, the field and the reason.
     """
     m = _SYNTH.match(str(name_or_path))
     if m and not Path(name_or_path).exists():
+        if overrides:
+            raise ValidationError("overrides", "synthetic districts take no overrides; write one with "
+                                  "scenarios.synth.write_synthetic and edit it")
         from scenarios.synth import synthetic_district
 
         return synthetic_district(float(m.group(1) or 1.0))
     toml_path = resolve(name_or_path)
     folder = toml_path.parent
-    params = load_params(toml_path)
+    params = load_params(toml_path, overrides)
     g = params.geometry
     files = {"boundary": folder / g.boundary, "roads": folder / g.roads, "catalog": folder / g.catalog}
     boundary_data = read_geojson(files["boundary"], "geometry.boundary")
@@ -168,7 +205,13 @@ def load(name_or_path: str | Path) -> District:
         raise (exc if exc.source else exc.with_source(str(toml_path))) from None
 
 
-@lru_cache(maxsize=4)
-def load_cached(name_or_path: str) -> District:
-    """:func:`load`, memoised per name (for notebooks and tests; the district is shared)."""
-    return load(name_or_path)
+def load_cached(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> District:
+    """:func:`load`, memoised per name and overrides (the district is shared: treat it as
+    read-only)."""
+    key = tuple(sorted((overrides or {}).items()))
+    return _load_cached(str(name_or_path), key)
+
+
+@lru_cache(maxsize=16)
+def _load_cached(name_or_path: str, overrides: tuple[tuple[str, Any], ...]) -> District:
+    return load(name_or_path, dict(overrides))
