@@ -228,8 +228,25 @@ def _members(params: ScenarioFile, regions: RegionIndex, network: RoadNetwork,
     for role in (Role.CO_GOVERNANCE, Role.ENFORCEMENT):
         if role not in params.staff or params.staff[role].count == 0:
             continue
-        count = params.staff[role].count
-        n_shifts = len(params.staff[role].shifts)
+        spec_r = params.staff[role]
+        if spec_r.per_area is not None:  # explicit head count per area and shift
+            unknown = [a for a in spec_r.per_area if a not in area_pos]
+            if unknown:
+                raise ValidationError(f"staff.{role.value}.per_area", f"unknown area(s) {unknown}; the "
+                                      f"district's areas are {', '.join(area_pos)}")
+            k = 0
+            for area in areas:
+                area_grids = grids_of_area[area_pos[area.id]]
+                i = 0
+                for code, n in (spec_r.per_area.get(area.id) or {}).items():
+                    for _ in range(n):
+                        k += 1
+                        post = area_grids[(i * 7) % len(area_grids)]
+                        add(role, k, area.id, (), spec_r.shifts.index(code), grid_point(post))
+                        i += 1
+            continue
+        count = spec_r.count
+        n_shifts = len(spec_r.shifts)
         if count < len(areas):
             raise ValidationError(f"staff.{role.value}.count", f"{count} members cannot serve "
                                   f"{len(areas)} areas: at least one per area is needed")

@@ -233,6 +233,8 @@ class RunResult:
 
 
 _REINFORCE_CHAIN = (Role.CO_GOVERNANCE, Role.ENFORCEMENT)
+#: States in which the assignee is busy with the event.
+_HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
 
 
 class Engine:
@@ -274,6 +276,8 @@ class Engine:
         self.undiscovered = 0
         self.n_incidents = 0
         self.measure_from = 0.0
+        self.open_ids: set[str] = set()
+        self.samples: list[tuple[float, dict[str, int]]] = []
         self._last_closed: dict[tuple[str, str], float] = {}
         self._area_road_m = self._road_length_by_area()
         self._patrollers: dict[tuple[float, str], int] = {}
@@ -282,6 +286,32 @@ class Engine:
     def now(self) -> float:
         """POSIX time of the simulated clock."""
         return self.epoch + self.env.now
+
+    # --- load sampling (for the staffing optimiser) --------------------------------------------
+    def sample_load(self, role: Role, every_s: float = 600.0) -> None:
+        """Record, every ``every_s`` seconds, how many events per area are in system for
+        ``role``: being handled by a member of that role, or waiting for one.
+
+        The samples (``self.samples``: ``(t_s, {area: count})``) are the "number in system"
+        of the iterative staffing algorithm.
+        """
+        def sampler() -> Any:
+            while True:
+                yield self.env.timeout(every_s)
+                counts: dict[str, int] = {}
+                for eid in self.open_ids:
+                    e, tr = self.events[eid], self.tracks[eid]
+                    if e.assignee is not None and e.state in _HELD:
+                        need = self.district.roster.member(e.assignee).role
+                    elif tr.queued:
+                        need = tr.spec.handler_chain[min(e.tier, len(tr.spec.handler_chain) - 1)]
+                    else:
+                        continue
+                    if need is role:
+                        counts[e.location.area_id] = counts.get(e.location.area_id, 0) + 1
+                self.samples.append((self.env.now, counts))
+
+        self.env.process(sampler())
 
     # --- set-up helpers ------------------------------------------------------------------------
     def _road_length_by_area(self) -> dict[str, float]:
@@ -436,6 +466,7 @@ class Engine:
         last = self._last_closed.get(key)
         tr.repeat = last is not None and self.env.now - last <= 7 * DAY_S
         self.events[eid], self.tracks[eid] = event, tr
+        self.open_ids.add(eid)
         dup = self.dups.find(event, spec)
         if dup is not None:
             self._apply(eid, Action.MERGE, actor="brain", reason="duplicate", into=dup.id)
@@ -684,6 +715,7 @@ class Engine:
         self._log(rec)
         if not event.is_open:
             self.dups.discard(eid)
+            self.open_ids.discard(eid)
 
     def _log(self, rec: AuditRecord) -> None:
         if self.p.keep_audit:

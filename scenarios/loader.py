@@ -208,10 +208,10 @@ def load(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -
 def load_cached(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> District:
     """:func:`load`, memoised per name and overrides (the district is shared: treat it as
     read-only)."""
-    key = tuple(sorted((overrides or {}).items()))
+    key = json.dumps(overrides or {}, sort_keys=True)
     return _load_cached(str(name_or_path), key)
 
 
 @lru_cache(maxsize=16)
-def _load_cached(name_or_path: str, overrides: tuple[tuple[str, Any], ...]) -> District:
-    return load(name_or_path, dict(overrides))
+def _load_cached(name_or_path: str, overrides_json: str) -> District:
+    return load(name_or_path, json.loads(overrides_json) or None)

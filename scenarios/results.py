@@ -45,8 +45,15 @@ class Estimate:
         return {"mean": self.mean, "ci95_lo": self.lo, "ci95_hi": self.hi, "n": self.n}
 
 
-def estimate(values: Iterable[float], confidence: float = 0.95) -> Estimate:
-    """Mean and t-interval of independent replication values (``nan`` values are dropped)."""
+def estimate(values: Iterable[float], confidence: float = 0.95,
+             bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean and t-interval of independent replication values (``nan`` values are dropped).
+
+    Args:
+        values: One value per replication.
+        confidence: Coverage of the interval.
+        bounds: Clip the interval to these limits (e.g. ``(0, 1)`` for shares).
+    """
     v = np.array([x for x in values if x is not None and not math.isnan(x)], dtype=np.float64)
     if len(v) == 0:
         return Estimate(math.nan, math.nan, math.nan, 0)
@@ -54,7 +61,15 @@ def estimate(values: Iterable[float], confidence: float = 0.95) -> Estimate:
     if len(v) == 1:
         return Estimate(m, math.nan, math.nan, 1)
     half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return Estimate(m, m - half, m + half, len(v))
+    lo, hi = m - half, m + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return Estimate(m, lo, hi, len(v))
+
+
+def is_share(name: str) -> bool:
+    """Whether a KPI is a share (0-1) by its name."""
+    return "within" in name or name.endswith(("_share", "no_wait")) or name.startswith("utilisation")
 
 
 def _share(rows: Sequence[EventRecord], pick: Callable[[EventRecord], bool],
@@ -133,7 +148,7 @@ def summarize(per_run: Sequence[dict[str, Any]]) -> dict[str, Any]:
             out[key] = summarize([{k: run.get(key, {}).get(k, math.nan) if not isinstance(
                 run.get(key, {}).get(k), dict) else run[key][k] for k in keys} for run in per_run])
         elif isinstance(first, (int, float)):
-            out[key] = estimate(run[key] for run in per_run)
+            out[key] = estimate((run[key] for run in per_run), bounds=(0.0, 1.0) if is_share(key) else None)
     return out
 
 

@@ -120,11 +120,33 @@ class RosterParams(_Model):
 
 
 class RoleStaff(_Model):
-    """Head count and working pattern of one role."""
+    """Head count and working pattern of one role.
+
+    ``per_area`` (optional) fixes how many members each area has on each shift, e.g.
+    ``{A1 = {day = 4, evening = 3, night = 2}}``; it replaces the proportional spread of
+    ``count`` (which must then equal the total) and needs ``roster.rotation_days = 0``
+    (teams of unequal size cannot rotate). The staffing optimiser writes this table.
+    """
 
     count: int = Field(ge=0)
     shifts: tuple[str, ...] = Field(min_length=1)
     travel: Literal["walk", "ebike", "car"] = "ebike"
+    per_area: dict[str, dict[str, int]] | None = None
+
+    @model_validator(mode="after")
+    def _per_area(self) -> RoleStaff:
+        if self.per_area is not None:
+            total = 0
+            for area, shifts in self.per_area.items():
+                for code, n in shifts.items():
+                    if code not in self.shifts:
+                        raise ValueError(f"per_area.{area}.{code}: not one of this role's shifts {list(self.shifts)}")
+                    if n < 0:
+                        raise ValueError(f"per_area.{area}.{code}: must be >= 0, got {n}")
+                    total += n
+            if total != self.count:
+                raise ValueError(f"per_area totals {total} members but count is {self.count}")
+        return self
 
 
 class SquadParams(_Model):
@@ -160,6 +182,14 @@ class ScenarioFile(_Model):
     staff: dict[Role, RoleStaff]
     squads: tuple[SquadParams, ...] = ()
     policy: PolicyParams = PolicyParams()
+
+    @model_validator(mode="after")
+    def _rotation(self) -> ScenarioFile:
+        for role, spec in self.staff.items():
+            if spec.per_area is not None and self.roster.rotation_days:
+                raise ValueError(f"staff.{role.value}.per_area needs roster.rotation_days = 0: teams of "
+                                 "unequal size cannot rotate")
+        return self
 
     @field_validator("staff", mode="before")
     @classmethod

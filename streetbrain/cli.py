@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -111,6 +112,199 @@ def scenario_validate(name_or_path: NameOrPath) -> None:
     district = _load(name_or_path)
     typer.echo(f"OK: {district.name} ({len(district.catalog)} scenarios, "
                f"{len(district.roster.members)} members, {len(district.regions.grids)} grids)")
+
+
+class _Progress:
+    """A progress bar on stderr (quiet when not a terminal or with --json)."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label, self.enabled, self._bar = label, enabled and sys.stderr.isatty(), None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True, console=None)
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=None)
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+ScenarioOpt = Annotated[str, typer.Option("--scenario", "-s", help="Scenario name or folder.")]
+DaysOpt = Annotated[float, typer.Option("--days", min=0.01, help="Simulated days per replication.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Root seed (replication k uses its k-th child stream).")]
+RepsOpt = Annotated[int, typer.Option("--replications", "-r", min=1, help="Independent replications.")]
+WarmOpt = Annotated[float, typer.Option("--warmup-days", min=0.0, help="Days left out of the KPIs.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the KPIs as JSON.")]
+
+
+def _set(values: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values parsed as JSON where they can be (numbers, lists)."""
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            _fail(ValueError(f"--set: expected KEY=VALUE, got '{item}'"))
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+@app.command()
+def simulate(
+    scenario: ScenarioOpt = "xiaohe",
+    days: DaysOpt = 7.0,
+    seed: SeedOpt = 0,
+    replications: RepsOpt = 1,
+    warmup_days: WarmOpt = 0.0,
+    out: Annotated[str | None, typer.Option("--out", help="Write events.csv, kpis.json and report.html here.")] = None,
+    wartime: Annotated[bool, typer.Option("--wartime", help="Wartime mode: 60/180/300 s targets for all.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Scenario override, e.g. staff.co_governance.count=60 (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a what-if simulation and print its KPIs (shares 0-1, 95% CIs over replications)."""
+    from scenarios.engine import ResponseParams
+    from scenarios.loader import load
+    from scenarios.simulate import run
+    from twin.staff import Mode
+
+    try:
+        district = load(scenario, _set(set_ or []) or None)
+        params = ResponseParams(mode=Mode.WARTIME if wartime else Mode.PEACETIME)
+        with _Progress(f"simulating {district.name}", not as_json) as bar:
+            result = run(district, days=days, seed=seed, replications=replications, warmup_days=warmup_days,
+                         params=params, progress=bar)
+        summary = result.summary()
+        if out:
+            paths = result.write(Path(out), district=district)
+            summary["files"] = {k: str(v) for k, v in paths.items()}
+    except (TwinError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    ci = summary.get("ci95", {})
+
+    def pct(key: str) -> str:
+        v, c = summary.get(key), ci.get(key)
+        if v is None:
+            return "—"
+        return f"{100 * v:5.1f}%" + (f"  [{100 * c[0]:.1f}, {100 * c[1]:.1f}]" if c else "")
+
+    lines = [f"{summary['scenario']}: {days:g} days x {replications} replication(s), seed {seed}",
+             f"  events/replication      {summary['events']:.0f}  ({summary['incidents']:.0f} incidents, "
+             f"{summary['undiscovered']:.0f} never discovered)",
+             f"  responded within 60 s   {pct('responded_within_60s')}",
+             f"  on scene within 180 s   {pct('on_scene_within_180s')}",
+             f"  reinforced within 300 s {pct('reinforced_within_300s')}",
+             f"  within own targets      {pct('within_targets')}",
+             "  utilisation             " + ", ".join(f"{r} {100 * v:.1f}%" for r, v in summary["utilisation"].items()
+                                                      if v is not None)]
+    if out:
+        lines.append(f"  wrote {', '.join(summary['files'].values())}")
+    typer.echo("\n".join(lines))
+
+
+@app.command("sweep")
+def sweep_cmd(
+    param: Annotated[list[str], typer.Option("--param", "-p", help="NAME=V1,V2,... e.g. scenario.staff.co_governance.count=40,50,60 (repeatable).")],
+    scenario: ScenarioOpt = "xiaohe",
+    days: DaysOpt = 7.0,
+    seed: SeedOpt = 0,
+    replications: RepsOpt = 5,
+    warmup_days: WarmOpt = 0.0,
+    backend: Annotated[str, typer.Option("--backend", help="ray (one task per run) or local.")] = "ray",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster to join (default: start a local one).")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Write the runs as CSV here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sweep a grid of parameters x replications (one whole run per Ray task)."""
+    from scenarios.sweep import sweep
+
+    grid: dict[str, list[Any]] = {}
+    for item in param:
+        name, sep, raw = item.partition("=")
+        if not sep or not raw:
+            _fail(ValueError(f"--param: expected NAME=V1,V2,..., got '{item}'"))
+        values = []
+        for v in raw.split(","):
+            try:
+                values.append(json.loads(v))
+            except json.JSONDecodeError:
+                values.append(v)
+        grid[name.strip()] = values
+    try:
+        with _Progress("sweeping", not as_json) as bar:
+            result = sweep(scenario, grid, days=days, seed=seed, replications=replications,
+                           warmup_days=warmup_days, backend=backend, address=address, progress=bar)
+    except (TwinError, ValueError) as exc:
+        _fail(exc)
+    table = result.summary()
+    if out:
+        result.table.to_csv(out, index=False)
+    if as_json:
+        typer.echo(table.to_json(orient="records", force_ascii=False, indent=2))
+    else:
+        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+@app.command()
+def staff(
+    scenario: ScenarioOpt = "xiaohe",
+    role: Annotated[str, typer.Option("--role", help="co_governance or enforcement.")] = "co_governance",
+    kpi: Annotated[str, typer.Option("--kpi", help="no_wait, on_scene_within_180s or responded_within_60s (over the role's events).")] = "no_wait",
+    target: Annotated[float, typer.Option("--target", min=0.0, max=1.0, help="Share of the role's events to meet the KPI.")] = 0.9,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.001, max=0.999, help="Delay probability the ISA staffs for.")] = 0.1,
+    days: DaysOpt = 7.0,
+    seed: SeedOpt = 0,
+    replications: RepsOpt = 3,
+    warmup_days: WarmOpt = 1.0,
+    out: Annotated[str | None, typer.Option("--out", help="Write the roster (TOML) and the cost/service curve (CSV) here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fewest members per area and shift meeting a target (iterative staffing algorithm, verified by simulation)."""
+    from scenarios.staffing import optimise_staffing
+
+    lines: list[str] = []
+    try:
+        plan = optimise_staffing(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, seed=seed,
+                                 replications=replications, verify_replications=max(replications, 5),
+                                 warmup_days=min(warmup_days, days / 2),
+                                 progress=None if as_json else (lambda m: typer.echo(m, err=True)))
+    except (TwinError, ValueError) as exc:
+        _fail(exc)
+    curve = plan.curve()
+    if out:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "roster.toml").write_text(plan.to_toml())
+        import csv
+
+        with (folder / "cost_service_curve.csv").open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(curve[0]))
+            writer.writeheader()
+            writer.writerows(curve)
+    if as_json:
+        typer.echo(json.dumps({"role": plan.role, "kpi": plan.kpi, "target": plan.target, "met": plan.met,
+                               "reason": plan.reason, "members": plan.total, "per_area": plan.table,
+                               "curve": curve}, ensure_ascii=False, indent=2))
+        return
+    lines.append(f"{plan.role}: {plan.total} members, {plan.kpi} target {plan.target:.0%}: "
+                 + ("met" if plan.met else f"NOT met ({plan.reason or 'see the curve'})"))
+    for area, shifts in plan.table.items():
+        lines.append(f"  {area}: " + ", ".join(f"{s} {n}" for s, n in shifts.items()))
+    lines.append("  cost/service: " + "; ".join(f"{p['members']} -> {p['kpi']:.3f}" for p in curve))
+    typer.echo("\n".join(lines))
 
 
 def main() -> None:  # pragma: no cover - console entry point
