@@ -1,0 +1,169 @@
+"""The what-if engine on real scenarios: determinism, the workflow it drives, KPIs, sweeps,
+staffing, and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scenarios
+from scenarios.demand import DemandModel
+from scenarios.engine import Engine, ResponseParams, child_seed
+from twin.staff import Mode
+from twin.workflow import State, replay
+
+BIN = Path(sys.executable).parent / "streetbrain"
+
+
+def rows(result: scenarios.simulate.SimulationResult) -> list[tuple[object, ...]]:  # type: ignore[name-defined]
+    """Event records as tuples with nan made comparable (nan != nan otherwise)."""
+    return [tuple(None if isinstance(v, float) and v != v else v for v in r.__dict__.values())
+            for r in result.events]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_folder: Path) -> scenarios.simulate.SimulationResult:  # type: ignore[name-defined]
+    return scenarios.run(str(tiny_folder), days=3, seed=5, replications=2)
+
+
+def test_same_seed_same_run_bit_for_bit(tiny_folder: Path) -> None:
+    a = scenarios.run(str(tiny_folder), days=2, seed=9)
+    b = scenarios.run(str(tiny_folder), days=2, seed=9)
+    c = scenarios.run(str(tiny_folder), days=2, seed=10)
+    assert rows(a) == rows(b) and rows(a)
+    assert rows(a) != rows(c)
+
+
+def test_replications_are_child_streams(tiny_folder: Path) -> None:
+    both = scenarios.run(str(tiny_folder), days=2, seed=4, replications=2)
+    second = scenarios.run(str(tiny_folder), days=2, seed=4, replication_ids=[1])
+    assert rows(both)[len(both.runs[0].records):] == rows(second)
+
+
+def test_common_random_numbers_keep_demand_across_staffing(tiny_folder: Path) -> None:
+    """Two staffings compared with one seed face the very same incidents."""
+    base = scenarios.load(str(tiny_folder))
+    more = scenarios.load(str(tiny_folder), {"staff.co_governance.count": 6})
+    a = scenarios.run(base, days=2, seed=3)
+    b = scenarios.run(more, days=2, seed=3)
+    onsets = lambda res: sorted((r.incident_id, r.scenario, r.onset_s) for r in res.events)
+    assert a.runs[0].incidents == b.runs[0].incidents
+    shared = set(onsets(a)) & set(onsets(b))
+    assert len(shared) >= 0.9 * min(len(a.events), len(b.events))
+
+
+def test_the_audit_log_replays_to_the_engines_events(tiny_folder: Path) -> None:
+    district = scenarios.load(str(tiny_folder))
+    ss = np.random.SeedSequence(2)
+    engine = Engine(district, DemandModel(district, child_seed(ss, 0)), seed=ss,
+                    params=ResponseParams(keep_audit=True))
+    engine.run(2)
+    rebuilt = replay(engine.audit)
+    assert rebuilt == engine.events
+    closed = [e for e in rebuilt.values() if e.state is State.CLOSED]
+    assert closed and all(e.closed_at is not None for e in closed)
+
+
+def test_kpis_are_shares_and_cover_areas_and_shifts(tiny_run) -> None:  # type: ignore[no-untyped-def]
+    s = tiny_run.summary()
+    for key in ("responded_within_60s", "on_scene_within_180s", "within_targets"):
+        assert 0.0 <= s[key] <= 1.0
+        lo, hi = s["ci95"][key]
+        assert 0.0 <= lo <= s[key] <= hi <= 1.0
+    assert set(s["by_shift"]) <= {"day", "evening", "night"} and s["by_area"]
+    assert s["events"] > 0 and s["utilisation"]["co_governance"] > 0
+    df = tiny_run.to_pandas()
+    assert len(df) == len(tiny_run.events) and set(df["replication"]) == {0, 1}
+
+
+def test_wartime_gets_there_faster(tiny_folder: Path) -> None:
+    peace = scenarios.run(str(tiny_folder), days=3, seed=8)
+    war = scenarios.run(str(tiny_folder), days=3, seed=8, params=ResponseParams(mode=Mode.WARTIME))
+    assert war.kpis["within_targets"].mean <= 1.0
+    assert war.kpis["self_corrected"].mean < peace.kpis["self_corrected"].mean  # no reminder tier in wartime
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="^days: must be > 0"):
+        scenarios.run("xiaohe", days=0)
+    with pytest.raises(ValueError, match="^replications: must be an integer"):
+        scenarios.run("xiaohe", days=1, replications=0)
+
+
+def test_sweep_local_and_ray_agree(tiny_folder: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray not installed")
+    from scenarios.sweep import init_ray, sweep
+
+    ray = init_ray(num_cpus=2)  # before anything else imports ray: loopback only
+
+    grid = {"scenario.staff.co_governance.count": [2, 4], "response.mode": ["peacetime", "wartime"]}
+    local = sweep(str(tiny_folder), grid, days=1, replications=2, backend="local")
+    try:
+        remote = sweep(str(tiny_folder), grid, days=1, replications=2, backend="ray", num_cpus=2)
+        listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True, check=False).stdout
+    finally:
+        ray.shutdown()
+    assert local.rows == remote.rows
+    assert len(local.rows) == 8 and set(local.table.columns) >= {"on_scene_within_180s", "replication"}
+    summary = local.summary()
+    assert len(summary) == 4 and (summary["replications"] == 2).all()
+    # Ray listens on loopback only.
+    ours = [line for line in listening.splitlines() if any(p in line for p in ("raylet", "gcs_server", "ray::"))]
+    assert ours and all("127.0.0.1" in line for line in ours), ours
+
+
+def test_sweep_rejects_unknown_parameters(tiny_folder: Path) -> None:
+    from scenarios.sweep import sweep
+
+    with pytest.raises(ValueError, match="must start with one of"):
+        sweep(str(tiny_folder), {"cameras": [1]}, days=1, backend="local")
+    with pytest.raises(ValueError, match="'response.speed' is not a response parameter"):
+        sweep(str(tiny_folder), {"response.speed": [1]}, days=1, replications=1, backend="local")
+
+
+def test_staffing_optimiser_meets_its_target(tiny_folder: Path) -> None:
+    from scenarios.staffing import optimise_staffing
+
+    plan = optimise_staffing(str(tiny_folder), kpi="no_wait", target=0.9, days=2, warmup_days=0.5,
+                             replications=2, verify_replications=3, max_iterations=3, max_trims=2)
+    assert plan.met and plan.total >= 3  # at least one member per shift of the one area
+    assert set(plan.table) == {"A1"} and set(plan.table["A1"]) == {"day", "evening", "night"}
+    curve = plan.curve()
+    assert [p["members"] for p in curve] == sorted(p["members"] for p in curve)
+    district = scenarios.load(str(tiny_folder), plan.overrides())
+    assert len([m for m in district.roster.members if m.role.value == "co_governance"]) == plan.total
+    assert "per_area" in plan.to_toml()
+
+
+def test_an_unreachable_target_is_reported_not_chased(tiny_folder: Path) -> None:
+    from scenarios.staffing import optimise_staffing
+
+    plan = optimise_staffing(str(tiny_folder), kpi="on_scene_within_180s", target=1.0, days=1, warmup_days=0.2,
+                             replications=1)
+    assert not plan.met and "unreachable" in plan.reason and len(plan.evaluations) == 1
+
+
+def test_cli_simulate_json(tiny_folder: Path) -> None:
+    out = subprocess.run([str(BIN), "simulate", "--scenario", str(tiny_folder), "--days", "1", "--seed", "2",
+                          "--replications", "2", "--json"], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    for key in ("events", "responded_within_60s", "on_scene_within_180s", "reinforced_within_300s", "utilisation",
+                "by_area", "by_shift"):
+        assert key in data
+    assert data["replications"] == 2
+
+
+def test_cli_simulate_bad_override_is_one_line(tiny_folder: Path) -> None:
+    out = subprocess.run([str(BIN), "simulate", "--scenario", str(tiny_folder), "--days", "1",
+                          "--set", "staff.co_governance.cout=3"], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 2 and "staff.co_governance.cout: is not a known setting" in out.stderr
+    assert "Traceback" not in out.stderr
