@@ -9,7 +9,7 @@ TEST_EXTRAS ?= sim,sweep,dev
 DEMO_EXTRAS ?= sim
 TORCH_PIN   ?= torch==2.13.0
 
-.PHONY: demo test venv clean bench lint
+.PHONY: demo test venv clean bench lint browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,13 @@ venv: $(TEST_STAMP)
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/streetbrain scenario show xiaohe
 
-test: $(TEST_STAMP)
+# A real browser for the page tests (Debian chromium); skipped where apt is unavailable.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: chromium not installed; browser tests will be skipped"; }
+
+test: $(TEST_STAMP) browser
 	$(PY) -m pytest -q
 
 bench: $(TEST_STAMP)

@@ -113,8 +113,10 @@ class ResponseParams:
         citizen_p: Probability that a citizen reports an incident they can report.
         citizen_mean_s: Mean delay of a citizen report, seconds.
         referral_s: Delay of a 110 referral reaching the street brain, seconds.
-        patrol_share: Share of idle on-duty time that patrolling roles spend patrolling.
-        patrol_roles: Roles that patrol (and so discover incidents).
+        patrol_share: Share of on-duty time each role spends on street patrol (the brigade's
+            first task; grid workers patrol less, they have community work).
+        patrol_notice_p: Probability that a patroller passing a problem notices it.
+        patrol_effort: Multiplies street patrol manpower (what-if: more or fewer patrols).
         queue: Events wait for a free member (``False``: lost when nobody is free).
         abandon: Waiting events are withdrawn when their incident ends.
         timers: Apply the respond/on-scene/reinforce deadlines (``False`` for presets that
@@ -137,8 +139,10 @@ class ResponseParams:
     citizen_p: float = 0.35
     citizen_mean_s: float = 1800.0
     referral_s: float = 90.0
-    patrol_share: float = 0.5
-    patrol_roles: tuple[Role, ...] = (Role.GRID_WORKER, Role.CO_GOVERNANCE)
+    patrol_share: Mapping[Role, float] = field(default_factory=lambda: {Role.GRID_WORKER: 0.25,
+                                                                         Role.CO_GOVERNANCE: 0.6})
+    patrol_notice_p: float = 0.5
+    patrol_effort: float = 1.0
     queue: bool = True
     abandon: bool = True
     timers: bool = True
@@ -329,16 +333,16 @@ class Engine:
         now = self.now()
         key = (self.district.roster.shift_window(now)[0], area)
         n = self._patrollers.get(key)
-        if n is None:
+        if n is None:  # patrol manpower on duty in the area (members × their patrol share)
             duty = self.district.roster.on_duty_ids(now)
-            n = sum(1 for m in self.district.roster.members
-                    if m.id in duty and m.area_id == area and m.role in self.p.patrol_roles)
+            n = sum(self.p.patrol_share.get(m.role, 0.0) for m in self.district.roster.members
+                    if m.id in duty and m.area_id == area)
             self._patrollers[key] = n
         road = self._area_road_m.get(area, 0.0)
         if n == 0 or road <= 0:
             return 0.0
-        speed = self.district.roads.speeds.ebike_mps
-        return n * self.p.patrol_share * speed / road
+        # Patrols walk their streets; a spot is passed at rate (walkers × speed / road length).
+        return n * self.p.patrol_effort * self.district.roads.speeds.walk_mps * self.p.patrol_notice_p / road
 
     # --- the run -------------------------------------------------------------------------------
     def run(self, days: float, *, warmup_days: float = 0.0) -> RunResult:
@@ -362,8 +366,9 @@ class Engine:
         for m in self.district.roster.members:
             if m.id in self.busy_since:  # still busy at the end
                 self.busy_s[m.id] += self.env.now - max(self.busy_since[m.id], self.measure_from)
-            if m.role in self.p.patrol_roles:
-                patrol_km += max(0.0, duty[m.id] - self.busy_s[m.id]) * self.p.patrol_share * speed / 1000
+            share = self.p.patrol_share.get(m.role, 0.0) * self.p.patrol_effort
+            if share > 0:
+                patrol_km += min(share * duty[m.id], max(0.0, duty[m.id] - self.busy_s[m.id])) * speed / 1000
         return RunResult(records=self.records, incidents=self.n_incidents, undiscovered=self.undiscovered,
                          days=days, busy_s=dict(self.busy_s), duty_s=duty,
                          roles={m.id: m.role.value for m in self.district.roster.members},

@@ -129,7 +129,7 @@ class PoissonDemand:
 def _preset_params(*, queue: bool = True, travel_s: float = 0.0, abandon: bool = False,
                    run_cards: dict[str, list[str]] | None = None) -> ResponseParams:
     return ResponseParams(sign_mean_s=0.0, fixed_travel_s=travel_s, handling="exponential", resolve_p=1.0,
-                          verify_mean_s=0.0, citizen_p=0.0, referral_s=0.0, patrol_share=0.0, queue=queue,
+                          verify_mean_s=0.0, citizen_p=0.0, referral_s=0.0, patrol_share={}, queue=queue,
                           abandon=abandon, timers=False, run_cards=run_cards, keep_audit=False)
 
 

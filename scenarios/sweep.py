@@ -61,6 +61,10 @@ def _params(cls: type, values: Mapping[str, Any], what: str) -> Any:
     kwargs = dict(values)
     if "mode" in kwargs:
         kwargs["mode"] = Mode(kwargs["mode"])
+    if "patrol_share" in kwargs and isinstance(kwargs["patrol_share"], dict):
+        from twin.staff import Role
+
+        kwargs["patrol_share"] = {Role(k): float(v) for k, v in kwargs["patrol_share"].items()}
     return cls(**kwargs)
 
 
