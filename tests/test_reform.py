@@ -24,11 +24,11 @@ def test_joint_rounds_visit_less_and_find_more_with_equal_hours(xiaohe) -> None:
 
 def test_when_problems_never_fade_both_find_about_everything(xiaohe) -> None:  # type: ignore[no-untyped-def]
     slow = InspectionParams(self_resolve_days=10_000.0)
-    # Over four years (so problems still waiting for their next visit at the end matter little),
-    # frequency no longer changes how many are found, only how soon.
+    # If nothing fades, frequency changes how soon problems are found, not whether: over
+    # four years both find nearly all that arise (a problem can only arise where none is).
     sep = inspections(xiaohe, joint=False, days=4 * 365, seed=2, params=slow)
     jnt = inspections(xiaohe, joint=True, days=4 * 365, seed=2, params=slow)
-    assert jnt["found"] / sep["found"] == pytest.approx(1.0, abs=0.05)
+    assert sep["found"] / sep["arisen"] > 0.9 and jnt["found"] / jnt["arisen"] > 0.9
 
 
 def test_before_world_has_no_cameras_and_no_brigade(tiny_folder: Path) -> None:
