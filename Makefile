@@ -29,6 +29,12 @@ venv: $(TEST_STAMP)
 
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/streetbrain scenario show xiaohe
+	@echo
+	@echo "== What-if: three days of Xiaohe as it is, then with 40 instead of 50 brigade members =="
+	$(VENV)/bin/streetbrain simulate --days 3 --replications 2 --seed 1 --out out/demo/baseline
+	$(VENV)/bin/streetbrain simulate --days 3 --replications 2 --seed 1 --set staff.co_governance.count=40 --out out/demo/brigade-40
+	@echo
+	@echo "Reports: out/demo/baseline/report.html and out/demo/brigade-40/report.html (offline HTML)"
 
 # A real browser for the page tests (Debian chromium); skipped where apt is unavailable.
 browser:
