@@ -19,6 +19,7 @@ $(VENV)/bin/python:
 $(VENV)/.stamp-%: pyproject.toml | $(VENV)/bin/python
 	@if echo "$*" | grep -qE 'detection|all'; then $(PIP) install "$(TORCH_PIN)"; fi
 	$(PIP) install -e ".[$(subst +,$(comma),$*)]"
+	@if $(PY) -c "import ipykernel" 2>/dev/null; then $(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null; fi
 	@touch $@
 
 comma := ,

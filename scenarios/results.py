@@ -137,8 +137,13 @@ def kpis(result: RunResult, *, warmup_days: float = 0.0) -> dict[str, Any]:
     return out
 
 
-def summarize(per_run: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Estimates over replications of every numeric KPI (nested dicts kept nested)."""
+def summarize(per_run: Sequence[dict[str, Any]], *, shares: bool = False) -> dict[str, Any]:
+    """Estimates over replications of every numeric KPI (nested dicts kept nested).
+
+    Args:
+        per_run: KPIs of each replication.
+        shares: Treat every figure as a share (clip intervals to [0, 1]), e.g. utilisation.
+    """
     if not per_run:
         return {}
     out: dict[str, Any] = {}
@@ -146,9 +151,11 @@ def summarize(per_run: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if isinstance(first, dict):
             keys = sorted({k for run in per_run for k in run.get(key, {})})
             out[key] = summarize([{k: run.get(key, {}).get(k, math.nan) if not isinstance(
-                run.get(key, {}).get(k), dict) else run[key][k] for k in keys} for run in per_run])
+                run.get(key, {}).get(k), dict) else run[key][k] for k in keys} for run in per_run],
+                shares=shares or key == "utilisation")
         elif isinstance(first, (int, float)):
-            out[key] = estimate((run[key] for run in per_run), bounds=(0.0, 1.0) if is_share(key) else None)
+            out[key] = estimate((run[key] for run in per_run),
+                                bounds=(0.0, 1.0) if shares or is_share(key) else None)
     return out
 
 
