@@ -328,9 +328,9 @@ class Engine:
                 out[area] = out.get(area, 0.0) + d.roads.segments[int(i)].length_m
         return out
 
-    def _patrol_rate(self, area: str) -> float:
-        """Rate (per second) at which some patrol passes a given spot of ``area``."""
-        now = self.now()
+    def _patrol_rate(self, area: str, at_s: float) -> float:
+        """Rate (per second) at which some patrol passes a given spot of ``area`` at ``at_s``."""
+        now = self.epoch + at_s
         key = (self.district.roster.shift_window(now)[0], area)
         n = self._patrollers.get(key)
         if n is None:  # patrol manpower on duty in the area (members × their patrol share)
@@ -394,7 +394,7 @@ class Engine:
                 yield self.env.timeout(start - self.env.now)
             for inc in self.demand.incidents(start, end):
                 self.n_incidents += 1
-                self.env.process(self._incident(inc))
+                self._schedule(inc)
             day += 1
             # Members coming on duty take waiting work at each shift change.
             self.env.process(self._shift_changes(end))
@@ -435,7 +435,7 @@ class Engine:
             if t < best:
                 best, how = t, Source.CITIZEN.value
         if Source.PATROL in spec.sources:
-            rate = self._patrol_rate(inc.location.area_id)
+            rate = self._patrol_rate(inc.location.area_id, inc.t_s)
             if rate > 0:
                 t = r.exponential(1.0 / rate)
                 if t < best:
@@ -448,16 +448,24 @@ class Engine:
             cams = self._cams = {c.id: c for c in self.district.cameras}
         return cams[cid]
 
-    def _incident(self, inc: Incident) -> Any:
-        if inc.t_s > self.env.now:
-            yield self.env.timeout(inc.t_s - self.env.now)
+    def _schedule(self, inc: Incident) -> None:
+        """Draw how (and whether) an incident is discovered, and schedule its report.
+
+        Discovery is decided when the day's incidents arrive, from the patrol strength at
+        the onset; a timeout callback then reports it (no process per incident), or tells
+        the agent at the onset that nobody noticed.
+        """
         spec = self.district.catalog[inc.scenario]
         delay, how = self._discovery(inc, spec)
         if delay >= inc.duration_s or math.isinf(delay):
             self.undiscovered += 1
-            self.demand.feedback(inc, "undiscovered", self.env.now)
+            self.env.timeout(max(0.0, inc.t_s - self.env.now)).callbacks.append(
+                lambda _ev: self.demand.feedback(inc, "undiscovered", self.env.now))
             return
-        yield self.env.timeout(delay)
+        self.env.timeout(max(0.0, inc.t_s + delay - self.env.now)).callbacks.append(
+            lambda _ev: self._report(inc, spec, how))
+
+    def _report(self, inc: Incident, spec: ScenarioSpec, how: str) -> None:
         eid = f"S{inc.id}"
         now = self.now()
         event, rec = report(event_id=eid, scenario=spec.code, category=spec.category,
