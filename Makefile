@@ -48,6 +48,8 @@ test: $(TEST_STAMP) browser
 
 bench: $(TEST_STAMP)
 	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/bench_sweep.py
 
 lint: $(TEST_STAMP)
 	$(PY) -m mypy
