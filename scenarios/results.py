@@ -72,53 +72,70 @@ def is_share(name: str) -> bool:
     return "within" in name or name.endswith(("_share", "no_wait")) or name.startswith("utilisation")
 
 
-def _share(rows: Sequence[EventRecord], pick: Callable[[EventRecord], bool],
-           ok: Callable[[EventRecord], bool]) -> float:
-    sel = [r for r in rows if pick(r)]
-    return sum(1 for r in sel if ok(r)) / len(sel) if sel else math.nan
+_NUM = ("respond_s", "on_scene_s", "reinforce_s", "wait_s", "travel_s", "escalations", "reported_s")
+_FLAG = ("needs_on_scene", "reinforcement", "supervised", "self_corrected", "repeat", "within_targets")
 
 
-def _pct(values: list[float], q: float) -> float:
-    v = [x for x in values if not math.isnan(x)]
-    return float(np.percentile(v, q)) if v else math.nan
+def _columns(rows: Sequence[EventRecord]) -> dict[str, np.ndarray]:
+    """The records as numpy columns (one pass), for vectorised KPIs."""
+    n = len(rows)
+    cols: dict[str, np.ndarray] = {k: np.fromiter((getattr(r, k) for r in rows), np.float64, n) for k in _NUM}
+    cols.update({k: np.fromiter((getattr(r, k) for r in rows), bool, n) for k in _FLAG})
+    for k in ("outcome", "area_id", "shift", "category"):
+        cols[k] = np.array([getattr(r, k) for r in rows], dtype=object)
+    return cols
 
 
-def _core(rows: Sequence[EventRecord]) -> dict[str, float]:
-    dispatched = lambda r: not math.isnan(r.respond_s)
-    waits = [r.wait_s for r in rows]
-    travel = [r.travel_s for r in rows]
-    return {
-        "events": float(len(rows)),
-        "responded_within_60s": _share(rows, dispatched, lambda r: r.respond_s <= 60.0),
-        "on_scene_within_180s": _share(rows, lambda r: r.needs_on_scene,
-                                       lambda r: not math.isnan(r.on_scene_s) and r.on_scene_s <= 180.0),
-        "reinforced_within_300s": _share(rows, lambda r: r.reinforcement,
-                                         lambda r: not math.isnan(r.reinforce_s) and r.reinforce_s <= 300.0),
-        "within_targets": _share(rows, lambda r: r.outcome == "closed", lambda r: r.within_targets),
-        "closed_share": _share(rows, lambda r: True, lambda r: r.outcome == "closed"),
-        "merged": float(sum(r.outcome == "merged" for r in rows)),
-        "abandoned": float(sum(r.outcome == "abandoned" for r in rows)),
-        "escalations": float(sum(r.escalations for r in rows)),
-        "reinforcements": float(sum(r.reinforcement for r in rows)),
-        "supervision_alerts": float(sum(r.supervised for r in rows)),
-        "self_corrected": float(sum(r.self_corrected for r in rows)),
-        "repeat_alarms": float(sum(r.repeat for r in rows)),
-        "wait_mean_s": float(np.nanmean(waits)) if any(not math.isnan(w) for w in waits) else math.nan,
-        "wait_p90_s": _pct(waits, 90),
-        "travel_mean_s": float(np.nanmean(travel)) if any(not math.isnan(t) for t in travel) else math.nan,
-        "travel_p90_s": _pct(travel, 90),
-        "on_scene_p50_s": _pct([r.on_scene_s for r in rows], 50),
-        "on_scene_p90_s": _pct([r.on_scene_s for r in rows], 90),
-    }
+def _frac(ok: np.ndarray, of: np.ndarray) -> float:
+    n = int(of.sum())
+    return float((ok & of).sum()) / n if n else math.nan
+
+
+def _stat(values: np.ndarray, fn: Callable[[np.ndarray], Any]) -> float:
+    v = values[~np.isnan(values)]
+    return float(fn(v)) if len(v) else math.nan
+
+
+def _core(c: dict[str, np.ndarray], m: np.ndarray) -> dict[str, float]:
+    """KPIs of the events selected by mask ``m``."""
+    with np.errstate(invalid="ignore"):
+        respond, on_scene, reinf = c["respond_s"], c["on_scene_s"], c["reinforce_s"]
+        closed = c["outcome"] == "closed"
+        return {
+            "events": float(m.sum()),
+            "responded_within_60s": _frac(respond <= 60.0, m & ~np.isnan(respond)),
+            "on_scene_within_180s": _frac(on_scene <= 180.0, m & c["needs_on_scene"]),
+            "reinforced_within_300s": _frac(reinf <= 300.0, m & c["reinforcement"]),
+            "within_targets": _frac(c["within_targets"], m & closed),
+            "closed_share": _frac(closed, m),
+            "merged": float((m & (c["outcome"] == "merged")).sum()),
+            "abandoned": float((m & (c["outcome"] == "abandoned")).sum()),
+            "escalations": float(c["escalations"][m].sum()),
+            "reinforcements": float((m & c["reinforcement"]).sum()),
+            "supervision_alerts": float((m & c["supervised"]).sum()),
+            "self_corrected": float((m & c["self_corrected"]).sum()),
+            "repeat_alarms": float((m & c["repeat"]).sum()),
+            "wait_mean_s": _stat(c["wait_s"][m], np.mean),
+            "wait_p90_s": _stat(c["wait_s"][m], lambda v: np.percentile(v, 90)),
+            "travel_mean_s": _stat(c["travel_s"][m], np.mean),
+            "travel_p90_s": _stat(c["travel_s"][m], lambda v: np.percentile(v, 90)),
+            "on_scene_p50_s": _stat(on_scene[m], lambda v: np.percentile(v, 50)),
+            "on_scene_p90_s": _stat(on_scene[m], lambda v: np.percentile(v, 90)),
+        }
+
+
+_GROUP_KEYS = ("events", "responded_within_60s", "on_scene_within_180s", "reinforced_within_300s",
+               "within_targets", "wait_mean_s")
 
 
 def kpis(result: RunResult, *, warmup_days: float = 0.0) -> dict[str, Any]:
     """KPIs of one run (events reported in the warm-up are left out of the event figures)."""
-    rows = [r for r in result.records if r.reported_s >= warmup_days * 86_400.0]
-    out: dict[str, Any] = _core(rows)
+    c = _columns(result.records)
+    m = c["reported_s"] >= warmup_days * 86_400.0
+    out: dict[str, Any] = _core(c, m)
     out["incidents"] = float(result.incidents)
     out["undiscovered"] = float(result.undiscovered)
-    out["events_per_day"] = len(rows) / max(result.days - warmup_days, 1e-9)
+    out["events_per_day"] = float(m.sum()) / max(result.days - warmup_days, 1e-9)
     out["patrol_km"] = result.patrol_km
     out["max_backlog"] = float(result.max_queue)
     by_role: dict[str, list[float]] = {}
@@ -126,14 +143,9 @@ def kpis(result: RunResult, *, warmup_days: float = 0.0) -> dict[str, Any]:
         if duty > 0:
             by_role.setdefault(result.roles[mid], []).append(min(1.0, result.busy_s[mid] / duty))
     out["utilisation"] = {role: float(np.mean(v)) for role, v in sorted(by_role.items())}
-    for key, attr in (("by_area", "area_id"), ("by_shift", "shift"), ("by_category", "category")):
-        groups: dict[str, list[EventRecord]] = {}
-        for r in rows:
-            groups.setdefault(getattr(r, attr), []).append(r)
-        out[key] = {g: {k: v for k, v in _core(rs).items()
-                        if k in ("events", "responded_within_60s", "on_scene_within_180s",
-                                 "reinforced_within_300s", "within_targets", "wait_mean_s")}
-                    for g, rs in sorted(groups.items())}
+    for key, col in (("by_area", "area_id"), ("by_shift", "shift"), ("by_category", "category")):
+        groups = sorted(set(c[col][m].tolist()))
+        out[key] = {g: {k: v for k, v in _core(c, m & (c[col] == g)).items() if k in _GROUP_KEYS} for g in groups}
     return out
 
 
