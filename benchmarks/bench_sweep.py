@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -47,7 +48,9 @@ def main() -> None:
     par = sweep("xiaohe", grid, backend="ray", **kw)
     t_par = time.perf_counter() - t0
     ray.shutdown()
-    same = seq.rows == par.rows
+    norm = lambda rows: [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+                         for r in rows]  # nan != nan: compare with nan as None
+    same = norm(seq.rows) == norm(par.rows)
     eff = t_seq / (cores * t_par)
     result = {"benchmark": "sweep", "machine": describe(("numpy", "simpy", "mesa", "ray")), "runs": total,
               "days_per_run": args.days, "cores": cores, "sequential_s": round(t_seq, 2), "ray_start_s": round(t_start, 2),

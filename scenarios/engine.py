@@ -601,7 +601,8 @@ class Engine:
         while True:
             sign = float(r.exponential(self.p.sign_mean_s)) if self.p.sign_mean_s > 0 else 0.0
             if not self.p.timers or sign <= tr.targets.respond_s:
-                yield self.env.timeout(sign)
+                if sign > 0:
+                    yield self.env.timeout(sign)
                 break
             yield self.env.timeout(tr.targets.respond_s)
             event = self.events[eid]
@@ -652,7 +653,8 @@ class Engine:
         deadline = tr.reported_s + tr.targets.on_scene_s
         if self.p.timers and self.events[eid].on_scene_at is None and self.env.now + travel > deadline:
             self.env.process(self._reinforce(eid, deadline, exclude=member))
-        yield self.env.timeout(travel)
+        if travel > 0:
+            yield self.env.timeout(travel)
         if self.events[eid].state is not State.ON_SCENE:
             self._apply(eid, Action.ARRIVE, actor=member)
         yield self.env.timeout(self._handling(spec))
