@@ -228,6 +228,7 @@ class RunResult:
     patrol_km: float
     max_queue: int
     audit: list[AuditRecord] = field(default_factory=list)
+    samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
     def to_pandas(self) -> Any:
         """The event records as a pandas DataFrame (one row per event)."""
@@ -373,7 +374,7 @@ class Engine:
                          days=days, busy_s=dict(self.busy_s), duty_s=duty,
                          roles={m.id: m.role.value for m in self.district.roster.members},
                          areas={m.id: m.area_id for m in self.district.roster.members},
-                         patrol_km=patrol_km, max_queue=self.max_queue, audit=self.audit)
+                         patrol_km=patrol_km, max_queue=self.max_queue, audit=self.audit, samples=self.samples)
 
     def _duty_seconds(self, horizon: float) -> dict[str, float]:
         roster = self.district.roster
@@ -776,8 +777,30 @@ def child_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
 
 def run_once(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,
              seed: int | np.random.SeedSequence, params: ResponseParams | None = None,
-             start: datetime | None = None, warmup_days: float = 0.0) -> RunResult:
-    """One run: the demand draws from the run's stream 0, the engine from streams 1 and 2."""
+             start: datetime | None = None, warmup_days: float = 0.0, sample_role: Role | None = None) -> RunResult:
+    """One run: the demand draws from the run's stream 0, the engine from streams 1 and 2.
+
+    With ``sample_role``, the number of events in system per area for that role is sampled
+    every 10 minutes into ``RunResult.samples`` (see :meth:`Engine.sample_load`).
+    """
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     engine = Engine(district, demand_factory(child_seed(ss, 0)), params=params, seed=ss, start=start)
+    if sample_role is not None:
+        engine.sample_load(sample_role)
     return engine.run(days, warmup_days=warmup_days)
+
+
+def replicate(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,
+              seed: int, replication_ids: Sequence[int], params: ResponseParams | None = None,
+              start: datetime | None = None, warmup_days: float = 0.0, sample_role: Role | None = None,
+              progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+    """Replications ``replication_ids`` of ``seed``: replication ``k`` runs on the ``k``-th child
+    stream of ``SeedSequence(seed)``, whichever process runs it and in whatever order."""
+    root = np.random.SeedSequence(seed)
+    runs = []
+    for done, k in enumerate(replication_ids, 1):
+        runs.append(run_once(district, demand_factory, days=days, seed=child_seed(root, k), params=params,
+                             start=start, warmup_days=warmup_days, sample_role=sample_role))
+        if progress is not None:
+            progress(done, len(replication_ids))
+    return runs

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from shapely.geometry import box
 
-from scenarios.engine import DAY_S, Demand, Incident, ResponseParams, RunResult, run_once
+from scenarios.engine import DAY_S, Demand, Incident, ResponseParams, RunResult, replicate
 from scenarios.results import Estimate, estimate
 from twin.catalog import Catalog, Category, ScenarioSpec, Severity, Source
 from twin.district import District
@@ -165,10 +165,10 @@ class PresetResult:
 
 
 def _replicate(district: District, demand: Callable[[np.random.SeedSequence], Demand], params: ResponseParams,
-               *, days: float, replications: int, seed: int, warmup_days: float) -> list[RunResult]:
-    root = np.random.SeedSequence(seed)
-    return [run_once(district, demand, days=days, seed=child, params=params, warmup_days=warmup_days)
-            for child in root.spawn(replications)]
+               *, days: float, replications: int, seed: int, warmup_days: float,
+               sample_role: Role | None = None) -> list[RunResult]:
+    return replicate(district, demand, days=days, seed=seed, replication_ids=range(replications), params=params,
+                     warmup_days=warmup_days, sample_role=sample_role)
 
 
 def _measure(runs: Sequence[RunResult], *, warmup_days: float, homes: dict[str, str] | None = None,
@@ -360,8 +360,6 @@ def time_varying_staffing(mean_rate_per_h: float, amplitude: float, mean_handlin
     probability in every hour of the day.
     """
     from scenarios import theory as th
-    from scenarios.engine import Engine, child_seed
-
     lam, mu = mean_rate_per_h / 3600.0, 1.0 / (mean_handling_min * 60.0)
     rate = lambda t: lam * (1.0 + amplitude * math.sin(2 * math.pi * (t - 6 * 3600) / DAY_S))
 
@@ -373,16 +371,10 @@ def time_varying_staffing(mean_rate_per_h: float, amplitude: float, mean_handlin
 
     def simulate(per_shift: dict[str, int]) -> tuple[list[Any], list[list[tuple[float, dict[str, int]]]]]:
         district = pool_district(0, per_shift=per_shift, handling_min=mean_handling_min)
-        root = np.random.SeedSequence(seed)
-        runs, samples = [], []
-        for k in range(replications):
-            ss = np.random.SeedSequence(root.entropy, spawn_key=(k,))
-            engine = Engine(district, PoissonDemand(district, rate, lam * (1 + abs(amplitude)), np.ones(1),
-                                                    child_seed(ss, 0)), params=_preset_params(), seed=ss)
-            engine.sample_load(Role.CO_GOVERNANCE, 600.0)
-            runs.append(engine.run(days, warmup_days=warmup_days))
-            samples.append(engine.samples)
-        return runs, samples
+        runs = _replicate(district, lambda ss: PoissonDemand(district, rate, lam * (1 + abs(amplitude)), np.ones(1), ss),
+                          _preset_params(), days=days, replications=replications, seed=seed,
+                          warmup_days=warmup_days, sample_role=Role.CO_GOVERNANCE)
+        return runs, [run.samples for run in runs]
 
     def p_wait_by_hour(runs: list[Any]) -> tuple[Estimate, ...]:
         per_hour: list[list[float]] = [[] for _ in range(24)]

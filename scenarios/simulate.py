@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.engine import EventRecord, ResponseParams, RunResult, run_once
+from scenarios.engine import EventRecord, ResponseParams, RunResult, replicate
 from scenarios.results import Estimate, kpis, summarize, to_jsonable
 from twin.district import District
 
@@ -162,14 +162,8 @@ def run(
         def factory(ss: np.random.SeedSequence) -> Any:
             return demand(district, ss)
     ids = list(replication_ids) if replication_ids is not None else list(range(replications))
-    root = np.random.SeedSequence(seed)
-    runs = []
-    for done, k in enumerate(ids, 1):
-        child = np.random.SeedSequence(root.entropy, spawn_key=(k,))
-        runs.append(run_once(district, factory, days=days, seed=child, params=params, start=start,
-                             warmup_days=warmup_days))
-        if progress is not None:
-            progress(done, len(ids))
+    runs = replicate(district, factory, days=days, seed=seed, replication_ids=ids, params=params, start=start,
+                     warmup_days=warmup_days, progress=progress)
     per_run = [kpis(r, warmup_days=warmup_days) for r in runs]
     return SimulationResult(scenario=name, days=days, warmup_days=warmup_days, seed=seed, runs=runs,
                             per_run=per_run, kpis=summarize(per_run))

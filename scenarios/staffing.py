@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.engine import Engine, RunResult, child_seed
+from scenarios.engine import RunResult, replicate
 from scenarios.results import Estimate, estimate
 from scenarios.theory import halfin_whitt_beta, square_root_staffing
 from twin.district import District
@@ -118,16 +118,10 @@ def _simulate(scenario: str, overrides: Mapping[str, Any], *, role: Role, days: 
 
     district = load_cached(scenario, dict(overrides))
     district.roads.precompute_travel()
-    root = np.random.SeedSequence(seed)
-    runs, samples = [], []
-    for k in range(replications):
-        ss = np.random.SeedSequence(root.entropy, spawn_key=(k,))
-        engine = Engine(district, DemandModel(district, child_seed(ss, 0)), seed=ss)
-        if sample:
-            engine.sample_load(role)
-        runs.append(engine.run(days, warmup_days=warmup_days))
-        samples.append(engine.samples)
-    return runs, samples, district
+    runs = replicate(district, lambda ss: DemandModel(district, ss), days=days, seed=seed,
+                     replication_ids=range(replications), warmup_days=warmup_days,
+                     sample_role=role if sample else None)
+    return runs, [run.samples for run in runs], district
 
 
 def _hourly(samples: list[list[tuple[float, dict[str, int]]]], areas: list[str], warmup_days: float
