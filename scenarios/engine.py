@@ -285,6 +285,7 @@ class Engine:
         self.samples: list[tuple[float, dict[str, int]]] = []
         self._last_closed: dict[tuple[str, str], float] = {}
         self._area_road_m = self._road_length_by_area()
+        self._cams = {c.id: c for c in district.cameras}
         self._patrollers: dict[tuple[float, str], int] = {}
 
     # --- clock ---------------------------------------------------------------------------------
@@ -418,7 +419,7 @@ class Engine:
         best, how = math.inf, ""
         if Source.CAMERA in spec.sources and inc.cameras and spec.camera is not None:
             for cid in inc.cameras:
-                cam = self._camera(cid)
+                cam = self._cams[cid]
                 if r.random() < cam.detect_p:
                     t = spec.camera.dwell_s + r.exponential(cam.latency_s) if cam.latency_s else spec.camera.dwell_s
                     if t < best:
@@ -443,11 +444,6 @@ class Engine:
                     best, how = t, Source.PATROL.value
         return best, how
 
-    def _camera(self, cid: str) -> Any:
-        cams = getattr(self, "_cams", None)
-        if cams is None:
-            cams = self._cams = {c.id: c for c in self.district.cameras}
-        return cams[cid]
 
     def _schedule(self, inc: Incident) -> None:
         """Draw how (and whether) an incident is discovered, and schedule its report.
