@@ -20,9 +20,10 @@ random numbers), and a rerun with the same seed is bit-identical.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import simpy
+from simpy.events import Timeout
 
 from twin.catalog import ScenarioSpec, Source
 from twin.district import District
@@ -47,14 +49,16 @@ from twin.policy import (
     targets_for,
 )
 from twin.staff import Mode, Role
-from twin.workflow import Action, AuditRecord, Event, State, apply, report
+from twin.workflow import TERMINAL, Action, AuditRecord, Event, State, advance, apply, new_event, report
 
 DAY_S = 86_400.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Incident:
     """Something that happens in the street (ground truth), whether or not anyone sees it.
+
+    Read-only by convention (see :class:`EventRecord`).
 
     Args:
         id: Unique id within a run.
@@ -152,9 +156,13 @@ class ResponseParams:
     keep_audit: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EventRecord:
-    """One flat record per event (times in seconds; ``nan`` where it did not happen)."""
+    """One flat record per event (times in seconds; ``nan`` where it did not happen).
+
+    Read-only by convention (not frozen: a frozen dataclass of 33 fields takes several
+    microseconds to build, and the engine builds one per event).
+    """
 
     event_id: str
     incident_id: int
@@ -191,7 +199,7 @@ class EventRecord:
     outcome: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _Track:
     """Mutable bookkeeping of one event during a run (the twin Event stays immutable)."""
 
@@ -234,7 +242,77 @@ class RunResult:
         """The event records as a pandas DataFrame (one row per event)."""
         import pandas as pd
 
-        return pd.DataFrame([r.__dict__ for r in self.records], columns=list(EventRecord.__dataclass_fields__))
+        cols = list(EventRecord.__dataclass_fields__)
+        return pd.DataFrame([[getattr(r, c) for c in cols] for r in self.records], columns=cols)
+
+
+class Draws:
+    """Scalar random draws from one numpy Generator, taken in blocks.
+
+    Each of numpy's scalar calls costs about a microsecond; the engine makes several per
+    event. Drawing 1,024 standard variates at a time and scaling them is the same
+    distribution, and just as reproducible: each kind of draw has its own block, so the
+    sequence depends only on the seed and the order of the calls.
+    """
+
+    __slots__ = ("_e", "_ei", "_n", "_ni", "_u", "_ui", "rng")
+    BLOCK = 1024
+
+    def __init__(self, seed: np.random.SeedSequence) -> None:
+        self.rng = np.random.default_rng(seed)
+        self._u: list[float] = []
+        self._e: list[float] = []
+        self._n: list[float] = []
+        self._ui = self._ei = self._ni = 0
+
+    def random(self) -> float:
+        """Uniform on [0, 1)."""
+        i = self._ui
+        if i == len(self._u):
+            self._u, i = self.rng.random(self.BLOCK).tolist(), 0
+        self._ui = i + 1
+        return self._u[i]
+
+    def exponential(self, mean: float) -> float:
+        """Exponential with this mean."""
+        i = self._ei
+        if i == len(self._e):
+            self._e, i = self.rng.standard_exponential(self.BLOCK).tolist(), 0
+        self._ei = i + 1
+        return mean * self._e[i]
+
+    def lognormal(self, mu: float, sigma: float) -> float:
+        """``exp(N(mu, sigma))``."""
+        i = self._ni
+        if i == len(self._n):
+            self._n, i = self.rng.standard_normal(self.BLOCK).tolist(), 0
+        self._ni = i + 1
+        return math.exp(mu + sigma * self._n[i])
+
+
+class _Process:
+    """A light SimPy process: a generator that yields delays (seconds) instead of events.
+
+    It runs at once up to its first positive delay (zero delays do not wait), then is
+    resumed by a SimPy timeout, one per wait. ``env.process`` would add an initialisation
+    event and a generic resume per step; the engine starts a process per dispatch, so this
+    roughly halves its event count.
+    """
+
+    __slots__ = ("env", "gen")
+
+    def __init__(self, env: simpy.Environment, gen: Generator[float, None, None]) -> None:
+        self.env, self.gen = env, gen
+
+    def __call__(self, _ev: object = None) -> None:
+        gen = self.gen
+        try:
+            delay = next(gen)
+            while delay <= 0:
+                delay = next(gen)
+        except StopIteration:
+            return
+        Timeout(self.env, delay).callbacks.append(self)  # type: ignore[union-attr]
 
 
 _REINFORCE_CHAIN = (Role.CO_GOVERNANCE, Role.ENFORCEMENT)
@@ -261,8 +339,8 @@ class Engine:
         self.p = params or ResponseParams()
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         # Stream 0 belongs to demand (see run_once); 1 to discovery, 2 to response.
-        self.rng_disc = np.random.default_rng(child_seed(ss, 1))
-        self.rng_resp = np.random.default_rng(child_seed(ss, 2))
+        self.rng_disc = Draws(child_seed(ss, 1))
+        self.rng_resp = Draws(child_seed(ss, 2))
         tz = ZoneInfo(district.roster.timezone_name)
         start = start or datetime(2026, 1, 5)
         self.epoch = (start if start.tzinfo else start.replace(tzinfo=tz)).timestamp()
@@ -287,6 +365,13 @@ class Engine:
         self._area_road_m = self._road_length_by_area()
         self._cams = {c.id: c for c in district.cameras}
         self._patrollers: dict[tuple[float, str], int] = {}
+        self._spec_info: dict[str, tuple[Targets, str, bool]] = {}  # targets, severity, merges
+        self._role = {m.id: m.role for m in district.roster.members}
+        self._role_name = {m.id: m.role.value for m in district.roster.members}
+
+    def _spawn(self, gen: Generator[float, None, None]) -> None:
+        """Start a process (see :class:`_Process`); it runs until its first wait now."""
+        _Process(self.env, gen)()
 
     # --- clock ---------------------------------------------------------------------------------
     def now(self) -> float:
@@ -303,7 +388,7 @@ class Engine:
         """
         def sampler() -> Any:
             while True:
-                yield self.env.timeout(every_s)
+                yield every_s
                 counts: dict[str, int] = {}
                 for eid in self.open_ids:
                     e, tr = self.events[eid], self.tracks[eid]
@@ -317,7 +402,7 @@ class Engine:
                         counts[e.location.area_id] = counts.get(e.location.area_id, 0) + 1
                 self.samples.append((self.env.now, counts))
 
-        self.env.process(sampler())
+        self._spawn(sampler())
 
     # --- set-up helpers ------------------------------------------------------------------------
     def _road_length_by_area(self) -> dict[str, float]:
@@ -357,8 +442,17 @@ class Engine:
         """
         horizon = days * DAY_S
         self.measure_from = warmup_days * DAY_S
-        self.env.process(self._demand_feed(horizon))
-        self.env.run(until=horizon)
+        self._spawn(self._demand_feed(horizon))
+        # The run builds hundreds of thousands of long-lived objects (events, records) and no
+        # reference cycles of its own; the cyclic collector would rescan them all again and
+        # again (a quarter of the run time). It is paused for the run and restored after.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.env.run(until=horizon)
+        finally:
+            if collecting:
+                gc.enable()
         for eid, tr in self.tracks.items():
             if not tr.done:
                 self._record(eid, "open")
@@ -393,20 +487,20 @@ class Engine:
         while day * DAY_S < horizon:
             start, end = day * DAY_S, min((day + 1) * DAY_S, horizon)
             if self.env.now < start:
-                yield self.env.timeout(start - self.env.now)
+                yield start - self.env.now
             for inc in self.demand.incidents(start, end):
                 self.n_incidents += 1
                 self._schedule(inc)
             day += 1
             # Members coming on duty take waiting work at each shift change.
-            self.env.process(self._shift_changes(end))
+            self._spawn(self._shift_changes(end))
 
     def _shift_changes(self, until: float) -> Any:
         while True:
             nxt = self.district.roster.next_change(self.now()) - self.epoch
             if nxt >= until:
                 return
-            yield self.env.timeout(nxt - self.env.now)
+            yield nxt - self.env.now
             duty = self.district.roster.on_duty_ids(self.now())
             for m in self.district.roster.members:  # incoming idle members start at their posts
                 if m.id in duty and not self.state[m.id].busy:
@@ -465,25 +559,33 @@ class Engine:
     def _report(self, inc: Incident, spec: ScenarioSpec, how: str) -> None:
         eid = f"S{inc.id}"
         now = self.now()
-        event, rec = report(event_id=eid, scenario=spec.code, category=spec.category,
-                            severity=spec.severity.value, source=how, location=inc.location, now=now,
-                            actor=f"{how}")
-        self._log(rec)
+        info = self._spec_info.get(spec.code)
+        if info is None:
+            info = self._spec_info[spec.code] = (targets_for(spec, self.p.mode), spec.severity.value,
+                                                 spec.merge_radius_m > 0 and spec.merge_window_s > 0)
+        targets, severity, merging = info
+        if self.p.keep_audit:
+            event, rec = report(event_id=eid, scenario=spec.code, category=spec.category, severity=severity,
+                                source=how, location=inc.location, now=now, actor=how)
+            self.audit.append(rec)
+        else:
+            event = new_event(event_id=eid, scenario=spec.code, category=spec.category, severity=severity,
+                              source=how, location=inc.location, now=now)
         shift, _ = self.district.roster.shift_at(now)
-        tr = _Track(incident=inc, spec=spec, targets=targets_for(spec, self.p.mode), source=how, shift=shift.code,
-                    reported_s=self.env.now)
-        key = (spec.code, inc.agent_id or inc.location.road_id)
-        last = self._last_closed.get(key)
+        tr = _Track(inc, spec, targets, how, shift.code, self.env.now)
+        last = self._last_closed.get((spec.code, inc.agent_id or inc.location.road_id))
         tr.repeat = last is not None and self.env.now - last <= 7 * DAY_S
-        self.events[eid], self.tracks[eid] = event, tr
+        self.events[eid] = event
+        self.tracks[eid] = tr
         self.open_ids.add(eid)
-        dup = self.dups.find(event, spec)
-        if dup is not None:
-            self._apply(eid, Action.MERGE, actor="brain", reason="duplicate", into=dup.id)
-            self.demand.feedback(inc, "merged", self.env.now)
-            self._record(eid, "merged")
-            return
-        self.dups.add(event)
+        if merging:
+            dup = self.dups.find(event, spec)
+            if dup is not None:
+                self._apply(eid, Action.MERGE, actor="brain", reason="duplicate", into=dup.id)
+                self.demand.feedback(inc, "merged", self.env.now)
+                self._record(eid, "merged")
+                return
+            self.dups.add(event)
         self._request_dispatch(eid)
 
     # --- dispatch --------------------------------------------------------------------------------
@@ -509,13 +611,13 @@ class Engine:
             self.max_queue = max(self.max_queue, len(self.queue))
             inc = tr.incident
             if self.p.abandon and math.isfinite(inc.duration_s):
-                self.env.process(self._patience(eid, inc.t_s + inc.duration_s))
+                self._spawn(self._patience(eid, inc.t_s + inc.duration_s))
             return
         self._start(eid, a)
 
     def _patience(self, eid: str, until_s: float) -> Any:
         if until_s > self.env.now:
-            yield self.env.timeout(until_s - self.env.now)
+            yield until_s - self.env.now
         tr = self.tracks[eid]
         if tr.queued and not tr.done:
             tr.queued = False  # lazily dropped from the heap
@@ -555,16 +657,17 @@ class Engine:
             heapq.heappush(self.queue, item)
 
     def _busy(self, mid: str) -> None:
-        self.state[mid] = replace(self.state[mid], busy=True)
+        self.state[mid] = MemberState(self.state[mid].node, True)
         self.busy_since[mid] = self.env.now
 
     def _free(self, mid: str, node: int | None = None) -> None:
-        st = self.state[mid]
-        self.state[mid] = MemberState(st.node if node is None else node, busy=False)
-        since = self.busy_since.pop(mid, self.env.now)
-        self.busy_s[mid] += max(0.0, self.env.now - max(since, self.measure_from))
+        self.state[mid] = MemberState(self.state[mid].node if node is None else node, False)
+        now = self.env.now
+        since = self.busy_since.pop(mid, now)
+        if now > self.measure_from:
+            self.busy_s[mid] += now - (since if since > self.measure_from else self.measure_from)
         if self.queue:
-            self._drain(self.district.roster.member(mid).role)
+            self._drain(self._role[mid])
 
     def _start(self, eid: str, a: Assignment) -> None:
         tr = self.tracks[eid]
@@ -573,7 +676,7 @@ class Engine:
                     tier=a.tier, travel_s=round(a.travel_s, 1))
         if math.isnan(tr.first_dispatch_s):
             tr.first_dispatch_s = self.env.now
-        self.env.process(self._handle(eid, a))
+        self._spawn(self._handle(eid, a))
 
     # --- handling ------------------------------------------------------------------------------
     def _travel(self, a: Assignment) -> float:
@@ -582,26 +685,26 @@ class Engine:
         if self.p.travel_cv <= 0:
             return a.travel_s
         s2 = math.log(1 + self.p.travel_cv ** 2)
-        return a.travel_s * float(self.rng_resp.lognormal(-s2 / 2, math.sqrt(s2)))
+        return a.travel_s * self.rng_resp.lognormal(-s2 / 2, math.sqrt(s2))
 
     def _handling(self, spec: ScenarioSpec) -> float:
         mean = spec.handling_min * 60.0
         if self.p.handling == "exponential":
-            return float(self.rng_resp.exponential(mean))
+            return self.rng_resp.exponential(mean)
         s2 = math.log(1 + 0.8 ** 2)
-        return mean * float(self.rng_resp.lognormal(-s2 / 2, math.sqrt(s2)))
+        return mean * self.rng_resp.lognormal(-s2 / 2, math.sqrt(s2))
 
     def _handle(self, eid: str, a: Assignment) -> Any:
         tr, spec, r = self.tracks[eid], self.tracks[eid].spec, self.rng_resp
         member = a.member_id
         # 1. Signing, against the respond deadline (reassign → escalate → supervise).
         while True:
-            sign = float(r.exponential(self.p.sign_mean_s)) if self.p.sign_mean_s > 0 else 0.0
+            sign = r.exponential(self.p.sign_mean_s) if self.p.sign_mean_s > 0 else 0.0
             if not self.p.timers or sign <= tr.targets.respond_s:
                 if sign > 0:
-                    yield self.env.timeout(sign)
+                    yield sign
                 break
-            yield self.env.timeout(tr.targets.respond_s)
+            yield tr.targets.respond_s
             event = self.events[eid]
             what = remedy(event, Timer.SIGN, spec=spec, max_reassign=self.p.max_reassign)
             if what is Remedy.REASSIGN:
@@ -621,15 +724,15 @@ class Engine:
                 return
             self._supervise(eid, "not signed in time")
             # The late handler signs eventually: the rest of the delay.
-            yield self.env.timeout(max(0.0, sign - tr.targets.respond_s))
+            yield max(0.0, sign - tr.targets.respond_s)
             break
         self._apply(eid, Action.SIGN, actor=member)
         if math.isnan(tr.first_sign_s):
             tr.first_sign_s = self.env.now - tr.first_dispatch_s
-        role = self.district.roster.member(member).role
+        role = self._role[member]
         # 2a. The grid worker's remote reminder: the party may self-correct.
         if role is Role.GRID_WORKER and self.events[eid].tier == 0 and spec.self_correct_p > 0:
-            yield self.env.timeout(self.p.reminder_s)
+            yield self.p.reminder_s
             p = self.demand.self_correct_p(tr.incident, spec.self_correct_p)
             if r.random() < p:
                 tr.self_corrected = True
@@ -649,12 +752,12 @@ class Engine:
             tr.first_travel_s = travel
         deadline = tr.reported_s + tr.targets.on_scene_s
         if self.p.timers and self.events[eid].on_scene_at is None and self.env.now + travel > deadline:
-            self.env.process(self._reinforce(eid, deadline, exclude=member))
+            self._spawn(self._reinforce(eid, deadline, exclude=member))
         if travel > 0:
-            yield self.env.timeout(travel)
+            yield travel
         if self.events[eid].state is not State.ON_SCENE:
             self._apply(eid, Action.ARRIVE, actor=member)
-        yield self.env.timeout(self._handling(spec))
+        yield self._handling(spec)
         tier = self.events[eid].tier
         top = tier + 1 >= len(spec.handler_chain)
         if top or r.random() < self.p.resolve_p:
@@ -662,7 +765,7 @@ class Engine:
                 self._apply(eid, Action.CONSULT, actor=member, reason="needs a joint plan",
                             departments=list(spec.joint_departments))
                 self._free(member, self.events[eid].location.node)
-                yield self.env.timeout(self.p.consult_s)
+                yield self.p.consult_s
                 self._request_dispatch(eid)
                 return
             self._apply(eid, Action.RESOLVE, actor=member, result="handled on site")
@@ -675,7 +778,7 @@ class Engine:
         self._request_dispatch(eid)
 
     def _reinforce(self, eid: str, at_s: float, exclude: str) -> Any:
-        yield self.env.timeout(max(0.0, at_s - self.env.now))
+        yield max(0.0, at_s - self.env.now)
         event, tr = self.events[eid], self.tracks[eid]
         if event.on_scene_at is not None or event.state not in (State.DISPATCHED, State.SIGNED):
             return
@@ -691,15 +794,15 @@ class Engine:
         deadline = at_s + (tr.targets.reinforce_s - tr.targets.on_scene_s)
         travel = self._travel(a)
         if self.env.now + travel > deadline:
-            self.env.process(self._late_reinforcement(eid, deadline))
-        yield self.env.timeout(travel)
+            self._spawn(self._late_reinforcement(eid, deadline))
+        yield travel
         if self.events[eid].state is State.REINFORCEMENT_REQUESTED:
             self._apply(eid, Action.REINFORCE, actor=a.member_id)
-        yield self.env.timeout(float(self.rng_resp.exponential(self.p.assist_mean_s)))
+        yield self.rng_resp.exponential(self.p.assist_mean_s)
         self._free(a.member_id, event.location.node)
 
     def _late_reinforcement(self, eid: str, at_s: float) -> Any:
-        yield self.env.timeout(max(0.0, at_s - self.env.now))
+        yield max(0.0, at_s - self.env.now)
         if self.events[eid].reinforced_at is None and self.events[eid].is_open:
             self._supervise(eid, "reinforcement not on scene in time")
 
@@ -710,8 +813,11 @@ class Engine:
 
     def _verify(self, eid: str) -> None:
         """Verification (核销) after a delay; a callback, not a process (one per event)."""
-        delay = float(self.rng_resp.exponential(self.p.verify_mean_s)) if self.p.verify_mean_s > 0 else 0.0
-        self.env.timeout(delay).callbacks.append(lambda _ev: self._close(eid))
+        delay = self.rng_resp.exponential(self.p.verify_mean_s) if self.p.verify_mean_s > 0 else 0.0
+        if delay > 0:
+            self.env.timeout(delay).callbacks.append(lambda _ev: self._close(eid))
+        else:
+            self._close(eid)
 
     def _close(self, eid: str) -> None:
         self._apply(eid, Action.VERIFY, actor="verifier")
@@ -722,16 +828,16 @@ class Engine:
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _apply(self, eid: str, action: Action, *, actor: str, reason: str = "", **data: Any) -> None:
-        event, rec = apply(self.events[eid], action, now=self.now(), actor=actor, reason=reason, **data)
+        if self.p.keep_audit:
+            event, rec = apply(self.events[eid], action, now=self.epoch + self.env.now, actor=actor, reason=reason,
+                               **data)
+            self.audit.append(rec)
+        else:  # the same transition, without building a record nobody keeps
+            event = advance(self.events[eid], action, self.epoch + self.env.now, reason, data)
         self.events[eid] = event
-        self._log(rec)
-        if not event.is_open:
+        if event.state in TERMINAL:
             self.dups.discard(eid)
             self.open_ids.discard(eid)
-
-    def _log(self, rec: AuditRecord) -> None:
-        if self.p.keep_audit:
-            self.audit.append(rec)
 
     def _record(self, eid: str, outcome: str) -> None:
         tr, e = self.tracks[eid], self.events[eid]
@@ -739,31 +845,24 @@ class Engine:
             return
         tr.done = True
         t0 = e.reported_at
-
-        def rel(t: float | None) -> float:
-            return math.nan if t is None else t - t0
-
-        on_scene = rel(e.on_scene_at)
-        reinforce = rel(e.reinforced_at)
+        nan = math.nan
+        on_scene = nan if e.on_scene_at is None else e.on_scene_at - t0
         tg = tr.targets
         within = (outcome == "closed"
-                  and (math.isnan(tr.first_sign_s) or tr.first_sign_s <= tg.respond_s)
-                  and (not tr.needs_on_scene or (not math.isnan(on_scene) and on_scene <= tg.on_scene_s)))
+                  and (tr.first_sign_s != tr.first_sign_s or tr.first_sign_s <= tg.respond_s)  # nan: never signed
+                  and (not tr.needs_on_scene or on_scene <= tg.on_scene_s))  # nan compares False
         member = e.assignee or ""
+        inc, spec, loc = tr.incident, tr.spec, e.location
         self.records.append(EventRecord(
-            event_id=eid, incident_id=tr.incident.id, scenario=tr.spec.code, category=tr.spec.category,
-            severity=tr.spec.severity.value, source=tr.source, area_id=e.location.area_id,
-            grid_id=e.location.grid_id, shift=tr.shift, day=int(tr.reported_s // DAY_S),
-            hour=int((tr.reported_s % DAY_S) // 3600), onset_s=tr.incident.t_s,
-            reported_s=tr.reported_s, discovery_delay_s=tr.reported_s - tr.incident.t_s,
-            wait_s=tr.first_dispatch_s - tr.reported_s,
-            respond_s=tr.first_sign_s, on_scene_s=on_scene, reinforce_s=reinforce,
-            resolved_s=rel(e.resolved_at), closed_s=rel(e.closed_at), travel_s=tr.first_travel_s,
-            handler=member, handler_role=self.district.roster.member(member).role.value if member else "",
-            tier=e.tier, escalations=e.escalations, reassignments=e.reassignments,
-            needs_on_scene=tr.needs_on_scene, reinforcement=e.reinforcement_requested_at is not None,
-            supervised=tr.supervised, self_corrected=tr.self_corrected, repeat=tr.repeat,
-            within_targets=within, outcome=outcome))
+            eid, inc.id, spec.code, spec.category, e.severity, tr.source, loc.area_id, loc.grid_id, tr.shift,
+            int(tr.reported_s // DAY_S), int((tr.reported_s % DAY_S) // 3600), inc.t_s, tr.reported_s,
+            tr.reported_s - inc.t_s, tr.first_dispatch_s - tr.reported_s, tr.first_sign_s, on_scene,
+            nan if e.reinforced_at is None else e.reinforced_at - t0,
+            nan if e.resolved_at is None else e.resolved_at - t0,
+            nan if e.closed_at is None else e.closed_at - t0,
+            tr.first_travel_s, member, self._role_name[member] if member else "", e.tier, e.escalations,
+            e.reassignments, tr.needs_on_scene, e.reinforcement_requested_at is not None, tr.supervised,
+            tr.self_corrected, tr.repeat, within, outcome))
 
 
 def child_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:

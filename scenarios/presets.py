@@ -127,11 +127,10 @@ class PoissonDemand:
         atoms = self.rng.choice(len(self._locs), size=len(times), p=self.weights)
         patience = (self.rng.exponential(self.patience_s, size=len(times)) if self.patience_s
                     else np.full(len(times), math.inf))
-        out = []
-        for t, a, dur in zip(times, atoms, patience):
-            self._next_id += 1
-            out.append(Incident(self._next_id, float(t), "P01", self._locs[int(a)], duration_s=float(dur), referral=True))
-        return out
+        locs, first = self._locs, self._next_id + 1
+        self._next_id += len(times)
+        return [Incident(first + k, t, "P01", locs[a], dur, None, (), False, True)
+                for k, (t, a, dur) in enumerate(zip(times.tolist(), atoms.tolist(), patience.tolist()))]
 
     def feedback(self, incident: Incident, outcome: str, now_s: float) -> None:
         """Poisson arrivals do not react."""

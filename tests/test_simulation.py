@@ -3,6 +3,7 @@ staffing, and the command line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -22,7 +23,7 @@ BIN = Path(sys.executable).parent / "streetbrain"
 
 def rows(result: scenarios.simulate.SimulationResult) -> list[tuple[object, ...]]:  # type: ignore[name-defined]
     """Event records as tuples with nan made comparable (nan != nan otherwise)."""
-    return [tuple(None if isinstance(v, float) and v != v else v for v in r.__dict__.values())
+    return [tuple(None if isinstance(v, float) and v != v else v for v in dataclasses.astuple(r))
             for r in result.events]
 
 

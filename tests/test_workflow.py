@@ -8,7 +8,21 @@ import pytest
 
 from twin.errors import IllegalTransition, TwinError, ValidationError
 from twin.geo import Location
-from twin.workflow import TRANSITIONS, Action, AuditRecord, Event, State, allowed_actions, apply, replay, report
+from twin.workflow import (
+    TRANSITIONS,
+    Action,
+    AuditRecord,
+    Event,
+    State,
+    advance,
+    allowed_actions,
+    apply,
+    replay,
+    report,
+)
+from twin.workflow import (
+    new_event as open_event,
+)
 
 LOC = Location(lon=120.13, lat=30.31, x=0.0, y=0.0, road_id="r1", node=0, grid_id="G001",
                community_id="C01", area_id="A1", road_distance_m=3.0)
@@ -57,6 +71,29 @@ def test_every_transition(action: Action, state: State) -> None:
         assert (rec.from_state, rec.to_state, rec.action) == (state, target, action)
         assert rec.seq == new.version == event.version + 1
         assert rec.at == new.updated_at == T0 + 20
+
+
+@pytest.mark.parametrize(("action", "state"), CASES, ids=[f"{a.value}-from-{s.value}" for a, s in CASES])
+def test_advance_is_apply_without_the_record(action: Action, state: State) -> None:
+    """The simulator's record-less path makes the same event, or refuses with the same error."""
+    event = in_state(state)
+    data = DATA.get(action, {})
+    if TRANSITIONS[action].get(state) is None:
+        with pytest.raises(IllegalTransition):
+            advance(event, action, T0 + 20, "test", data)
+        return
+    assert advance(event, action, T0 + 20, "test", data) == apply(event, action, now=T0 + 20, actor="x",
+                                                                reason="test", **data)[0]
+
+
+def test_new_event_equals_the_reported_one() -> None:
+    kw = {"event_id": "E1", "scenario": "CM01", "category": "city_management", "severity": "low",
+          "source": "camera", "location": LOC, "now": T0}
+    assert open_event(**kw) == report(**kw, actor="camera:K0001")[0] == Event(
+        id="E1", scenario="CM01", category="city_management", severity="low", source="camera",
+        reported_at=T0, location=LOC, updated_at=T0)
+    with pytest.raises(ValidationError, match="event_id"):
+        open_event(**{**kw, "event_id": ""})
 
 
 def test_terminal_states_allow_nothing() -> None:

@@ -181,7 +181,7 @@ class TravelTimes:
     def to_node(self, dst: int) -> np.ndarray:
         """Travel times from every node to ``dst`` (seconds; ``inf`` where unreachable)."""
         if self._table is not None:
-            return np.asarray(self._table[dst])
+            return self._table[dst]  # type: ignore[no-any-return]
         row = self._rows_to.get(dst)
         if row is None:
             row = dijkstra(self._graph_t, directed=True, indices=dst, limit=self._limit).astype(np.float32)
@@ -349,9 +349,9 @@ class RoadNetwork:
 
     def travel(self, mode: TravelMode | str) -> TravelTimes:
         """The travel-time oracle for ``mode`` (built on first use)."""
-        mode = TravelMode(mode)
-        tt = self._travel.get(mode)
+        tt = self._travel.get(mode)  # type: ignore[arg-type]  # hot path: a str-valued enum hashes as its value
         if tt is None:
+            mode = TravelMode(mode)
             tt = TravelTimes(self.graph(mode))
             self._travel[mode] = tt
         return tt

@@ -96,15 +96,6 @@ class Assignment:
     reason: str
 
 
-def _start_tier(spec: ScenarioSpec, tier: int, mode: Mode) -> int:
-    # Wartime (平战结合): emergencies skip the grid worker's reminder and go straight to the
-    # brigade, the emergency force, when the chain has one.
-    if (mode is Mode.WARTIME and tier == 0 and spec.handler_chain[0] is Role.GRID_WORKER
-            and len(spec.handler_chain) > 1):
-        return 1
-    return tier
-
-
 def dispatch(
     event: Event,
     *,
@@ -130,22 +121,29 @@ def dispatch(
     Returns:
         The assignment, or ``None`` if everybody who could take it is busy (queue it).
     """
-    excluded = set(exclude)
-    dst = event.location.node
-    duty = district.roster.on_duty_ids(now)
+    excluded = set(exclude) if exclude else ()
     loc = event.location
-    for tier in range(_start_tier(spec, event.tier, mode), len(spec.handler_chain)):
-        role = spec.handler_chain[tier]
+    dst = loc.node
+    duty = district.roster.on_duty_ids(now)
+    chain = spec.handler_chain
+    start = event.tier
+    # Wartime (平战结合): emergencies skip the grid worker's reminder and go straight to the
+    # brigade, the emergency force, when the chain has one.
+    if mode is Mode.WARTIME and start == 0 and chain[0] is Role.GRID_WORKER and len(chain) > 1:
+        start = 1
+    for tier in range(start, len(chain)):
+        role = chain[tier]
         anyone_on_duty = False
         # Preference levels (own grid / area squad, same area, other areas), walked lazily:
         # most events find a free member at the first level and look no further.
         for label, group in district.dispatch_levels(role, loc.grid_id, loc.area_id):
-            best: tuple[float, str] | None = None
+            best_t, best_id = math.inf, ""
             rows: dict[TravelMode, np.ndarray] = {}
             for m in group:
-                if m.id not in duty or m.id in excluded:
+                mid = m.id
+                if mid not in duty or mid in excluded:
                     continue
-                st = members.get(m.id)
+                st = members.get(mid)
                 if st is None:
                     continue
                 anyone_on_duty = True
@@ -155,13 +153,13 @@ def dispatch(
                 if row is None:
                     row = rows[m.travel_mode] = district.roads.travel(m.travel_mode).to_node(dst)
                 t = float(row[st.node])
-                if math.isinf(t):  # the road data does not connect them: estimate
+                if t == math.inf:  # the road data does not connect them: estimate
                     t = district.roads.crow_fly_s(m.travel_mode, st.node, dst)
-                if best is None or (t, m.id) < best:
-                    best = (t, m.id)
-            if best is not None:
-                why = label if tier == event.tier else f"{label}; no {spec.handler_chain[event.tier].value} on duty"
-                return Assignment(best[1], role, tier, best[0], why)
+                if not best_id or t < best_t or (t == best_t and mid < best_id):
+                    best_t, best_id = t, mid
+            if best_id:
+                why = label if tier == event.tier else f"{label}; no {chain[event.tier].value} on duty"
+                return Assignment(best_id, role, tier, best_t, why)
         if anyone_on_duty:
             return None  # everybody who could go is busy: the event waits
     return None

@@ -21,7 +21,7 @@ day is re-watched.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
@@ -231,6 +231,33 @@ class AuditRecord:
         )
 
 
+def new_event(
+    *,
+    event_id: str,
+    scenario: str,
+    category: str,
+    severity: str,
+    source: str,
+    location: Location,
+    now: float,
+    description: str = "",
+    external_id: str | None = None,
+) -> Event:
+    """An event in state ``reported`` (no audit record: see :func:`report`)."""
+    if not event_id:
+        raise ValidationError("event_id", "must not be empty")
+    event = object.__new__(Event)  # Event(...) without __init__'s 28 frozen setattrs (see _transition)
+    d = event.__dict__
+    d.update(_EVENT_DEFAULTS)
+    d.update(id=event_id, scenario=scenario, category=category, severity=severity, source=source,
+             reported_at=now, location=location, description=description, external_id=external_id,
+             updated_at=now)
+    return event
+
+
+_EVENT_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Event) if f.default is not MISSING}
+
+
 def report(
     *,
     event_id: str,
@@ -245,11 +272,8 @@ def report(
     external_id: str | None = None,
 ) -> tuple[Event, AuditRecord]:
     """Create an event in state ``reported``, with its first audit record."""
-    if not event_id:
-        raise ValidationError("event_id", "must not be empty")
-    event = Event(id=event_id, scenario=scenario, category=category, severity=severity,
-                  source=source, reported_at=now, location=location, description=description,
-                  external_id=external_id, updated_at=now)
+    event = new_event(event_id=event_id, scenario=scenario, category=category, severity=severity, source=source,
+                      location=location, now=now, description=description, external_id=external_id)
     data = {"scenario": scenario, "category": category, "severity": severity, "source": source,
             "location": dict(location.__dict__), "description": description, "external_id": external_id}
     record = AuditRecord(event_id, 1, now, actor, Action.REPORT, None, State.REPORTED,
@@ -262,18 +286,6 @@ def _require(data: Mapping[str, Any], key: str, action: Action) -> Any:
     if value in (None, "", ()):
         raise ValidationError(key, f"is required to '{action.value}'")
     return value
-
-
-def _evolve(event: Event, **changes: Any) -> Event:
-    """``dataclasses.replace`` for :class:`Event`, without re-running ``__init__``.
-
-    Event has no ``__post_init__`` and every field is a plain value, so copying the field
-    dict is equivalent and about twenty times faster (the simulator applies millions).
-    """
-    new = object.__new__(Event)
-    new.__dict__.update(event.__dict__)
-    new.__dict__.update(changes)
-    return new
 
 
 def apply(
@@ -305,79 +317,127 @@ def apply(
             escalation would climb past the top of the handler chain.
         ValidationError: a required detail is missing, or time runs backwards.
     """
+    rec: dict[str, Any] = {k: v for k, v in data.items() if v is not None}
+    new, action = _transition(event, action, now, reason, data, rec)
+    record = AuditRecord(event.id, new.version, now, actor, action, event.state, new.state, reason,
+                         MappingProxyType(rec))
+    return new, record
+
+
+def advance(event: Event, action: Action | str, now: float, reason: str = "",
+            data: Mapping[str, Any] | None = None) -> Event:
+    """:func:`apply` without building the audit record: the same checks, the same new event.
+
+    For callers that keep no log (a simulation run nobody will replay); everything that is
+    recorded or served must go through :func:`apply`. Positional, with the details as one
+    mapping (``data``, the keyword arguments of :func:`apply`): it is the simulator's
+    innermost call.
+    """
+    return _transition(event, action, now, reason, data or _NO_DATA, None)[0]
+
+
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
+
+
+def _transition(event: Event, action: Action | str, now: float, reason: str, data: Mapping[str, Any],
+                rec: dict[str, Any] | None) -> tuple[Event, Action]:
+    """The checks and the new event of :func:`apply` (and the action, parsed); fills ``rec``
+    with the audit record's details.
+
+    Hot: the simulator runs it millions of times, hence module-level aliases of the enum
+    members (a class attribute lookup on an Enum costs as much as the rest of a branch) and
+    the new event written straight into its ``__dict__``.
+    """
     if type(action) is not Action:
         try:
             action = Action(action)
         except ValueError:
             raise ValidationError("action", f"unknown action '{action}'; known: "
                                   + ", ".join(a.value for a in Action if a is not Action.REPORT)) from None
-    if action is Action.REPORT:
+    old = event.__dict__
+    target = _TABLE.get((action, old["state"]))
+    if target is None:  # includes 'report', which only report() performs
         raise IllegalTransition(event.id, action.value, event.state.value, allowed_actions(event.state))
-    target = TRANSITIONS[action].get(event.state)
-    if target is None:
-        raise IllegalTransition(event.id, action.value, event.state.value, allowed_actions(event.state))
-    if now < event.updated_at:
+    if now < old["updated_at"]:
         raise ValidationError("now", f"time runs backwards for event {event.id}: {now} is before "
                               f"its last transition at {event.updated_at}")
-    changes: dict[str, Any] = {}
-    rec: dict[str, Any] = {k: v for k, v in data.items() if v is not None}
-    if action in (Action.DISPATCH, Action.REASSIGN):
+    # dataclasses.replace without re-running __init__: Event has no __post_init__ and every
+    # field is a plain value, so copying the field dict is equivalent and about twenty times
+    # faster. The event is new; nothing else sees it until it is returned.
+    new = object.__new__(Event)
+    d = new.__dict__
+    d.update(old)
+    d["state"] = target
+    d["version"] = old["version"] + 1
+    d["updated_at"] = now
+    if action is _SIGN:
+        if old["signed_at"] is None:
+            d["signed_at"] = now
+    elif action is _ARRIVE:
+        if old["on_scene_at"] is None:
+            d["on_scene_at"] = now
+    elif action is _DISPATCH or action is _REASSIGN:
         member = _require(data, "member", action)
-        if action is Action.REASSIGN:
-            if member == event.assignee:
+        if action is _REASSIGN:
+            if member == old["assignee"]:
                 raise ValidationError("member", f"event {event.id} is already assigned to {member}")
-            changes["reassignments"] = event.reassignments + 1
-        changes.update(assignee=str(member), dispatched_at=now, signed_at=None)
+            d["reassignments"] = old["reassignments"] + 1
+        d["assignee"] = str(member)
+        d["dispatched_at"] = now
+        d["signed_at"] = None
         tier = data.get("tier")
         if tier is not None:
-            if isinstance(tier, bool) or not isinstance(tier, int) or tier < event.tier:
+            if isinstance(tier, bool) or not isinstance(tier, int) or tier < old["tier"]:
                 raise ValidationError("tier", f"must be an integer >= the event's tier "
                                       f"{event.tier}, got {tier!r}")
-            changes["tier"] = tier
-    elif action is Action.SIGN:
-        if event.signed_at is None:
-            changes["signed_at"] = now
-    elif action is Action.ARRIVE:
-        if event.on_scene_at is None:
-            changes["on_scene_at"] = now
-    elif action is Action.REQUEST_REINFORCEMENT:
-        members = tuple(str(m) for m in _require(data, "members", action))
-        rec["members"] = list(members)
-        changes.update(reinforcements=event.reinforcements + members,
-                       reinforcement_requested_at=event.reinforcement_requested_at or now)
-    elif action is Action.REINFORCE:
-        changes["reinforced_at"] = now
-        if event.on_scene_at is None:
-            changes["on_scene_at"] = now
-    elif action is Action.RESOLVE:
+            d["tier"] = tier
+    elif action is _RESOLVE:
         evidence = tuple(str(e) for e in data.get("evidence") or ())
-        rec["evidence"] = list(evidence)
-        changes.update(resolved_at=now, result=str(data.get("result") or reason),
-                       evidence=event.evidence + evidence)
-    elif action in (Action.VERIFY, Action.WITHDRAW):
-        changes["closed_at"] = now
-    elif action is Action.REOPEN:
-        changes.update(assignee=None, resolved_at=None, signed_at=None, dispatched_at=None)
-    elif action is Action.ESCALATE:
+        if rec is not None:
+            rec["evidence"] = list(evidence)
+        d["resolved_at"] = now
+        d["result"] = str(data.get("result") or reason)
+        if evidence:
+            d["evidence"] = old["evidence"] + evidence
+    elif action is _VERIFY or action is _WITHDRAW:
+        d["closed_at"] = now
+    elif action is _REQUEST_REINFORCEMENT:
+        members = tuple(str(m) for m in _require(data, "members", action))
+        if rec is not None:
+            rec["members"] = list(members)
+        d["reinforcements"] = old["reinforcements"] + members
+        d["reinforcement_requested_at"] = old["reinforcement_requested_at"] or now
+    elif action is _REINFORCE:
+        d["reinforced_at"] = now
+        if old["on_scene_at"] is None:
+            d["on_scene_at"] = now
+    elif action is _REOPEN:
+        d.update(assignee=None, resolved_at=None, signed_at=None, dispatched_at=None)
+    elif action is _ESCALATE:
         chain_len = int(_require(data, "chain_length", action))
-        if event.tier + 1 >= chain_len:
+        if old["tier"] + 1 >= chain_len:
             raise IllegalTransition(event.id, action.value, event.state.value,
                                     tuple(a for a in allowed_actions(event.state) if a != "escalate"))
-        changes.update(tier=event.tier + 1, escalations=event.escalations + 1, assignee=None,
-                       signed_at=None, dispatched_at=None)
-    elif action is Action.CONSULT:
+        d.update(tier=old["tier"] + 1, escalations=old["escalations"] + 1, assignee=None,
+                 signed_at=None, dispatched_at=None)
+    elif action is _CONSULT:
         depts = data.get("departments") or ()
-        rec["departments"] = list(depts)
-        changes.update(assignee=None, signed_at=None, dispatched_at=None)
-    elif action is Action.MERGE:
+        if rec is not None:
+            rec["departments"] = list(depts)
+        d.update(assignee=None, signed_at=None, dispatched_at=None)
+    elif action is _MERGE:
         into = str(_require(data, "into", action))
         if into == event.id:
             raise ValidationError("into", "an event cannot be merged into itself")
-        changes["merged_into"] = into
-    new = _evolve(event, state=target, version=event.version + 1, updated_at=now, **changes)
-    record = AuditRecord(event.id, new.version, now, actor, action, event.state, target, reason,
-                         MappingProxyType(rec))
-    return new, record
+        d["merged_into"] = into
+    return new, action
+
+
+_TABLE: dict[tuple[Action, State], State] = {(a, s): t for a, table in TRANSITIONS.items() for s, t in table.items()}
+(_DISPATCH, _REASSIGN, _SIGN, _ARRIVE, _REQUEST_REINFORCEMENT, _REINFORCE, _RESOLVE, _VERIFY, _REOPEN, _ESCALATE,
+ _CONSULT, _MERGE, _WITHDRAW) = (
+    Action.DISPATCH, Action.REASSIGN, Action.SIGN, Action.ARRIVE, Action.REQUEST_REINFORCEMENT, Action.REINFORCE,
+    Action.RESOLVE, Action.VERIFY, Action.REOPEN, Action.ESCALATE, Action.CONSULT, Action.MERGE, Action.WITHDRAW)
 
 
 def event_from_report(record: AuditRecord) -> Event:
