@@ -24,7 +24,7 @@ import gc
 import heapq
 import math
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -45,6 +45,7 @@ from twin.policy import (
     Timer,
     dispatch,
     dispatch_by_run_card,
+    dispatch_reinforcement,
     remedy,
     targets_for,
 )
@@ -315,7 +316,6 @@ class _Process:
         Timeout(self.env, delay).callbacks.append(self)  # type: ignore[union-attr]
 
 
-_REINFORCE_CHAIN = (Role.CO_GOVERNANCE, Role.ENFORCEMENT)
 #: States in which the assignee is busy with the event.
 _HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
 
@@ -589,12 +589,12 @@ class Engine:
         self._request_dispatch(eid)
 
     # --- dispatch --------------------------------------------------------------------------------
-    def _choose(self, eid: str, exclude: Sequence[str] = (), spec: ScenarioSpec | None = None) -> Assignment | None:
+    def _choose(self, eid: str, exclude: Sequence[str] = ()) -> Assignment | None:
         event = self.events[eid]
-        if self.p.run_cards is not None and spec is None:
+        if self.p.run_cards is not None:
             return dispatch_by_run_card(event, run_cards=self.p.run_cards, district=self.district,
                                         members=self.state, now=self.now(), exclude=exclude)
-        return dispatch(event, spec=spec or self.tracks[eid].spec, district=self.district, members=self.state,
+        return dispatch(event, spec=self.tracks[eid].spec, district=self.district, members=self.state,
                         now=self.now(), mode=self.p.mode, exclude=exclude)
 
     def _request_dispatch(self, eid: str, exclude: Sequence[str] = ()) -> None:
@@ -782,9 +782,8 @@ class Engine:
         event, tr = self.events[eid], self.tracks[eid]
         if event.on_scene_at is not None or event.state not in (State.DISPATCHED, State.SIGNED):
             return
-        chain_spec = replace(tr.spec, handler_chain=_REINFORCE_CHAIN) if tr.spec.handler_chain != _REINFORCE_CHAIN \
-            else tr.spec
-        a = self._choose(eid, exclude=(exclude,), spec=chain_spec)
+        a = dispatch_reinforcement(event, spec=tr.spec, district=self.district, members=self.state, now=self.now(),
+                                   exclude=(exclude,))
         if a is None:
             self._supervise(eid, "nobody on scene and no reinforcement free")
             return

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
@@ -163,6 +163,28 @@ def dispatch(
         if anyone_on_duty:
             return None  # everybody who could go is busy: the event waits
     return None
+
+
+#: Who may reinforce: the brigade first, then enforcement (the handler chain of a reinforcement).
+REINFORCE_CHAIN = (Role.CO_GOVERNANCE, Role.ENFORCEMENT)
+
+
+def dispatch_reinforcement(
+    event: Event,
+    *,
+    spec: ScenarioSpec,
+    district: District,
+    members: Mapping[str, MemberState],
+    now: float,
+    exclude: Iterable[str] = (),
+) -> Assignment | None:
+    """Choose who reinforces ``event`` (the 180-second rule): the nearest free member of the
+    brigade responsible for the spot, else of enforcement, by the same preference levels as
+    :func:`dispatch`; ``None`` if nobody is free."""
+    if spec.handler_chain != REINFORCE_CHAIN:
+        spec = replace(spec, handler_chain=REINFORCE_CHAIN)
+    return dispatch(replace(event, tier=0) if event.tier else event, spec=spec, district=district,
+                    members=members, now=now, exclude=exclude)
 
 
 def dispatch_by_run_card(
