@@ -5,11 +5,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # Extras the tests need. torch is pinned to the CPU wheel before any extra asks for it.
-TEST_EXTRAS ?= sim,sweep,dev
+TEST_EXTRAS ?= sim,sweep,live,dev
 DEMO_EXTRAS ?= sim
 TORCH_PIN   ?= torch==2.13.0
 
-.PHONY: demo test venv clean bench lint browser
+.PHONY: demo test venv clean bench lint browser postgres
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,16 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "note: chromium not installed; browser tests will be skipped"; }
 
-test: $(TEST_STAMP) browser
+# PostgreSQL for the event-log tests (Debian postgresql; its binaries live in
+# /usr/lib/postgresql/<version>/bin, off PATH); skipped where apt is unavailable.
+postgres:
+	@{ command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; } || \
+	  ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	  || echo "note: PostgreSQL not installed; PostgreSQL event-log tests will be skipped"; }
+
+test: $(TEST_STAMP) browser postgres
 	$(PY) -m pytest -q
 
 bench: $(TEST_STAMP)
@@ -53,7 +62,7 @@ bench: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(PY) -m mypy
-	$(PY) -m ruff check twin scenarios streetbrain tests benchmarks
+	$(PY) -m ruff check twin scenarios actors api streetbrain tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -138,3 +139,84 @@ def tiny() -> District:
 
 def hypot(a: tuple[float, float], b: tuple[float, float]) -> float:
     return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+# --- a private, throwaway PostgreSQL cluster for the event-log tests ----------------------------
+
+
+def _pg_bindir() -> Path | None:
+    """The folder holding PostgreSQL's ``initdb`` and ``pg_ctl`` (Debian keeps them in
+    /usr/lib/postgresql/<version>/bin, off PATH), newest version first; ``None`` if absent."""
+    import glob
+    import os
+
+    candidates = []
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(Path(os.path.realpath(on_path)).parent)
+    versions = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += [Path(p) for p in sorted(versions, key=lambda p: [int(v) for v in p.split("/")[-2].split(".")
+                                                                    if v.isdigit()], reverse=True)]
+    for folder in candidates:
+        if all(os.access(folder / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "createdb")):
+            return folder
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of an empty database in a private PostgreSQL cluster started for this test session.
+
+    The cluster lives in a temporary folder, listens only on 127.0.0.1 (a free port; its unix
+    socket in the folder), trusts every local connection, and is stopped and deleted at the end.
+    PostgreSQL refuses to run as root: as root, it runs as the ``postgres`` user. Skips the
+    tests that use it when PostgreSQL is not installed (``make postgres`` installs it).
+    """
+    import os
+    import pwd
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin); "
+                    "`make postgres` installs it")
+    as_owner: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="streetbrain-pg-"))
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root)
+            pytest.skip("PostgreSQL refuses to run as root and there is no 'postgres' user to run it as")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        as_owner = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else []
+        if not as_owner:
+            shutil.rmtree(root)
+            pytest.skip("running as root without runuser: cannot start PostgreSQL as the 'postgres' user")
+    data, logfile = root / "data", root / "server.log"
+
+    def run(*cmd: str | Path) -> None:
+        out = subprocess.run([*as_owner, *map(str, cmd)], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            server_log = logfile.read_text(errors="replace") if logfile.exists() else ""
+            pytest.fail(f"{' '.join(map(str, cmd))} failed:\n{out.stdout}{out.stderr}{server_log}")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = False
+    try:
+        run(bindir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C",
+            "--no-sync")
+        run(bindir / "pg_ctl", "-D", data, "-l", logfile, "-w", "-t", "60", "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root}", "start")
+        started = True
+        run(bindir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "streetbrain_test")
+        yield f"postgresql://postgres@127.0.0.1:{port}/streetbrain_test"
+    finally:
+        if started:
+            subprocess.run([*as_owner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,305 @@
+"""The brain's JSON face: what the API and the Ray host call, in plain dicts.
+
+:class:`Brain` wraps one :class:`~actors.live.LiveTwin` and its event log and speaks only
+JSON-ready values, so the same object serves in-process (tests, notebooks) and inside a Ray
+actor (nothing but dicts crosses the process boundary). Errors are :mod:`twin.errors`
+exceptions; the API turns them into 4xx answers.
+
+Idempotency: a write carries ``(key, principal, request_hash)``; the response is stored in
+the same transaction as the records it wrote, so a retry gets the first answer back and
+writes nothing, and a different request under a used key is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from actors.eventlog import EventLog
+from actors.live import HUMAN_ACTIONS, Clock, LiveTwin, iso
+from twin.district import District
+from twin.errors import TwinError, ValidationError
+from twin.staff import Role
+from twin.workflow import Action, AuditRecord, Event
+
+ROLES = ("admin", "dispatcher", "handler", "ingest", "viewer")
+
+
+class Conflict(TwinError):
+    """An idempotency key reused for a different request."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key '{key}' was already used for a different request")
+        self.key = key
+
+
+def token_hash(token: str) -> str:
+    """How bearer tokens are stored: SHA-256 of the token (tokens are 256-bit random)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Brain:
+    """The live street brain of one district behind a JSON interface.
+
+    Args:
+        district: The district.
+        log: Its durable event log.
+        clock: The twin's clock.
+    """
+
+    def __init__(self, district: District, log: EventLog, clock: Clock | None = None) -> None:
+        self.district = district
+        self.log = log
+        self.twin = LiveTwin(district, log, clock)
+        self.tz = district.roster.tz
+
+    # --- views -------------------------------------------------------------------------------------
+    def event_view(self, e: Event, *, history: bool = False) -> dict[str, Any]:
+        """An event as the API shows it."""
+        tz = self.tz
+        spec = self.district.catalog[e.scenario]
+        loc = e.location
+        out: dict[str, Any] = {
+            "id": e.id, "scenario": e.scenario, "scenario_name": spec.name_en, "scenario_name_zh": spec.name_zh,
+            "category": e.category, "severity": e.severity, "source": e.source, "state": e.state.value,
+            "tier": e.tier, "handler_role": spec.handler_chain[min(e.tier, len(spec.handler_chain) - 1)].value,
+            "assignee": e.assignee, "reinforcements": list(e.reinforcements),
+            "location": {"type": "Point", "coordinates": [round(loc.lon, 7), round(loc.lat, 7)]},
+            "road_id": loc.road_id, "grid_id": loc.grid_id, "community_id": loc.community_id,
+            "area_id": loc.area_id, "description": e.description, "external_id": e.external_id,
+            "reported_at": iso(e.reported_at, tz), "dispatched_at": iso(e.dispatched_at, tz),
+            "signed_at": iso(e.signed_at, tz), "on_scene_at": iso(e.on_scene_at, tz),
+            "reinforcement_requested_at": iso(e.reinforcement_requested_at, tz),
+            "reinforced_at": iso(e.reinforced_at, tz), "resolved_at": iso(e.resolved_at, tz),
+            "closed_at": iso(e.closed_at, tz), "escalations": e.escalations, "reassignments": e.reassignments,
+            "merged_into": e.merged_into, "result": e.result, "evidence": list(e.evidence), "version": e.version,
+            "updated_at": iso(e.updated_at, tz),
+        }
+        if history:
+            out["history"] = [self.record_view(seq, r) for seq, r in self.twin.history(e.id)]
+        return out
+
+    def record_view(self, seq: int, r: AuditRecord) -> dict[str, Any]:
+        """One audit record as the API and the streams show it, with the event's current
+        assignee and area (what stream filters select on)."""
+        d = r.to_dict()
+        d["log_seq"] = seq
+        d["at_iso"] = iso(r.at, self.tz)
+        e = self.twin.events.get(r.event_id)
+        d["assignee"] = e.assignee if e is not None else None
+        d["area_id"] = e.location.area_id if e is not None else None
+        return d
+
+    # --- idempotent writes ---------------------------------------------------------------------------
+    def _replay(self, idem: tuple[str, str, str] | None) -> dict[str, Any] | None:
+        if idem is None:
+            return None
+        key, principal, req_hash = idem
+        found = self.log.idempotent(key, principal)
+        if found is None:
+            return None
+        if found[0] != req_hash:
+            raise Conflict(key)
+        return {**found[1], "idempotent_replay": True}
+
+    def create_event(self, body: Mapping[str, Any], *, actor: str, idem: tuple[str, str, str] | None = None
+                     ) -> dict[str, Any]:
+        """Report an event (``scenario``, ``lon``/``lat`` or ``location`` GeoJSON point, ``source``,
+        optional ``description`` and ``external_id``); returns it, dispatched if someone was free."""
+        old = self._replay(idem)
+        if old is not None:
+            return old
+        lon, lat = _point(body)
+        kw = {
+            "scenario": _text(body, "scenario", required=True),
+            "source": _text(body, "source", required=False) or "citizen",
+            "description": _text(body, "description", required=False, limit=2000) or "",
+            "external_id": _text(body, "external_id", required=False, limit=200) or None,
+        }
+        respond = (lambda new: {"event": self.event_view(next(iter(new.values())))})
+        out = self.twin.report(lon=lon, lat=lat, actor=actor, **kw,
+                               idempotency=(*idem, respond) if idem else None)
+        view = {"event": self.event_view(out.event)}
+        if out.replayed:
+            view["duplicate_of_external_id"] = True
+        return view
+
+    def act(self, event_id: str, action: str, body: Mapping[str, Any], *, actor: str,
+            idem: tuple[str, str, str] | None = None) -> dict[str, Any]:
+        """A person's action on an event (``sign``, ``arrive``, ``resolve``, ...)."""
+        old = self._replay(idem)
+        if old is not None:
+            return old
+        try:
+            act = Action(action)
+        except ValueError:
+            raise ValidationError("action", f"unknown action '{action}'; one of "
+                                  + ", ".join(sorted(a.value for a in HUMAN_ACTIONS))) from None
+        data = {k: v for k, v in body.items() if k not in ("reason",)}
+        reason = _text(body, "reason", required=False, limit=500) or ""
+        for k, v in data.items():
+            if k not in _ACTION_FIELDS:
+                raise ValidationError(k, f"unknown field for '{act.value}'; allowed: " + ", ".join(sorted(_ACTION_FIELDS)))
+            if k in ("result", "into", "member") and v is not None and not isinstance(v, str):
+                raise ValidationError(k, f"must be a string, got {type(v).__name__}")
+        respond = (lambda new: {"event": self.event_view(new[event_id])})
+        out = self.twin.act(event_id, act, actor=actor, reason=reason,
+                            idempotency=(*idem, respond) if idem else None, **data)
+        return {"event": self.event_view(out.event)}
+
+    # --- reads ---------------------------------------------------------------------------------------
+    def get_event(self, event_id: str) -> dict[str, Any]:
+        """One event with its full history."""
+        return self.event_view(self.twin.event(event_id), history=True)
+
+    def event_of(self, event_id: str) -> dict[str, Any]:
+        """One event without history (for permission checks)."""
+        return self.event_view(self.twin.event(event_id))
+
+    def list_events(self, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Events by ``state``, ``area_id``, ``category``, ``since``/``until`` (POSIX), ``assignee``."""
+        return [self.event_view(e) for e in self.twin.list_events(**filters)]
+
+    def members(self) -> list[dict[str, Any]]:
+        """Every member with role, area, squad, grids and whether on duty now."""
+        duty = self.district.roster.on_duty_ids(self.twin.now())
+        return [{"id": m.id, "name": m.name, "role": m.role.value, "area_id": m.area_id, "squad_id": m.squad_id,
+                 "grid_ids": list(m.grid_ids), "travel_mode": m.travel_mode.value, "on_duty": m.id in duty,
+                 "busy": self.twin.members[m.id].busy, "event_id": self.twin.holding.get(m.id)}
+                for m in self.district.roster.members]
+
+    def teams(self) -> list[dict[str, Any]]:
+        """The three teams (by role) and the road squads with their head counts."""
+        by_role: dict[str, int] = {}
+        for m in self.district.roster.members:
+            by_role[m.role.value] = by_role.get(m.role.value, 0) + 1
+        squads = [{"id": s.id, "name": s.name, "area_ids": list(s.area_ids),
+                   "members": sum(1 for m in self.district.roster.members if m.squad_id == s.id)}
+                  for s in self.district.squads]
+        return [{"role": r.value, "members": by_role.get(r.value, 0)} for r in Role if by_role.get(r.value)] + \
+            [{"squad": s} for s in squads]
+
+    def roster(self) -> dict[str, Any]:
+        """The shift in force, its window, the mode and who is on duty."""
+        now = self.twin.now()
+        roster = self.district.roster
+        shift, _ = roster.shift_at(now)
+        lo, hi = roster.shift_window(now)
+        duty = roster.on_duty_ids(now)
+        return {"now": iso(now, self.tz), "shift": shift.code, "shift_start": iso(lo, self.tz),
+                "shift_end": iso(hi, self.tz), "mode": self.twin.mode.value, "on_duty": sorted(duty),
+                "shifts": [{"code": s.code, "start_s": s.start_s, "duration_s": s.duration_s}
+                           for s in roster.plan]}
+
+    def set_mode(self, mode: str, *, actor: str) -> dict[str, Any]:
+        """Peacetime or wartime."""
+        self.twin.set_mode(mode, actor=actor)
+        return self.roster()
+
+    def positions(self) -> list[dict[str, Any]]:
+        """Where every member is."""
+        return self.twin.positions()
+
+    def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+        """KPIs now, or for a window of report times."""
+        return self.twin.kpis(since, until)
+
+    def changes(self, since: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Log records after global sequence ``since`` (what the streams send)."""
+        return [self.record_view(seq, r) for seq, r in self.log.records(since=since, limit=limit)]
+
+    def last_seq(self) -> int:
+        """The newest log sequence number."""
+        return self.twin.last_seq
+
+    def tick(self) -> int:
+        """Fire due timers; returns the number of records written."""
+        return len(self.twin.tick())
+
+    def health(self) -> dict[str, Any]:
+        """Liveness facts."""
+        return {"status": "ok", "district": self.district.name, "events": len(self.twin.events),
+                "last_seq": self.twin.last_seq, "now": iso(self.twin.now(), self.tz), "mode": self.twin.mode.value,
+                "speed": self.twin.clock.speed, "db": self.log.safe_url}
+
+    # --- credentials and evidence ---------------------------------------------------------------------
+    def create_token(self, role: str, *, member_id: str | None = None, name: str = "") -> dict[str, Any]:
+        """A new bearer token (returned once; only its hash is kept)."""
+        if role not in ROLES:
+            raise ValidationError("role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+        if role == "handler":
+            if not member_id or member_id not in self.twin.members:
+                raise ValidationError("member_id", f"a handler token needs an existing member id, got {member_id!r}")
+        elif member_id is not None:
+            raise ValidationError("member_id", "only handler tokens are bound to a member")
+        token = secrets.token_urlsafe(32)
+        self.log.put_token(token_hash(token), role, member_id, name[:100])
+        return {"token": token, "role": role, "member_id": member_id, "name": name[:100]}
+
+    def ensure_token(self, token: str, role: str, name: str) -> None:
+        """Register a given token (the admin token from the environment) if not yet known."""
+        h = token_hash(token)
+        if self.log.token(h) is None:
+            self.log.put_token(h, role, None, name)
+
+    def principal(self, token: str) -> dict[str, Any] | None:
+        """Who holds this bearer token, or ``None``."""
+        found = self.log.token(token_hash(token))
+        if found is None:
+            return None
+        role, member_id, name = found
+        return {"role": role, "member_id": member_id, "name": name, "id": token_hash(token)[:16]}
+
+    def put_evidence(self, event_id: str, content_type: str, data: bytes) -> str:
+        """Store evidence for an event; returns its id."""
+        self.twin.event(event_id)
+        return self.log.put_evidence(event_id, content_type, data)
+
+    def evidence(self, evidence_id: str) -> tuple[str, str, bytes] | None:
+        """Stored evidence: ``(event id, content type, bytes)``."""
+        return self.log.evidence(evidence_id)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The live state for a what-if fork."""
+        return self.twin.snapshot()
+
+
+_ACTION_FIELDS = frozenset({"member", "members", "tier", "travel_s", "into", "result", "evidence", "departments",
+                            "reason", "chain_length"})
+
+
+def _text(body: Mapping[str, Any], name: str, *, required: bool, limit: int = 100) -> str | None:
+    v = body.get(name)
+    if v is None:
+        if required:
+            raise ValidationError(name, "is required")
+        return None
+    if not isinstance(v, str):
+        raise ValidationError(name, f"must be a string, got {type(v).__name__}")
+    if required and not v.strip():
+        raise ValidationError(name, "must not be empty")
+    if len(v) > limit:
+        raise ValidationError(name, f"must be at most {limit} characters")
+    return v
+
+
+def _point(body: Mapping[str, Any]) -> tuple[float, float]:
+    """``lon``/``lat`` fields or a GeoJSON ``location`` point."""
+    loc = body.get("location")
+    if loc is not None:
+        if not isinstance(loc, Mapping) or loc.get("type") != "Point":
+            raise ValidationError("location", "must be a GeoJSON Point {\"type\": \"Point\", \"coordinates\": [lon, lat]}")
+        coords = loc.get("coordinates")
+        if not isinstance(coords, (list, tuple)) or len(coords) != 2:
+            raise ValidationError("location.coordinates", "must be [lon, lat]")
+        lon, lat = coords
+    else:
+        if "lon" not in body or "lat" not in body:
+            raise ValidationError("lon", "lon and lat (or a GeoJSON location) are required")
+        lon, lat = body["lon"], body["lat"]
+    for name, v in (("lon", lon), ("lat", lat)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValidationError(name, f"must be a number, got {type(v).__name__}")
+    return float(lon), float(lat)

@@ -1,0 +1,663 @@
+"""The live street brain: events in, assignments, timers and escalations out, every step logged.
+
+:class:`LiveTwin` is a plain class over :mod:`twin` (the same ``workflow`` and ``policy``
+code the simulator runs); it runs in-process in tests and notebooks and inside a Ray actor
+in a deployment (:mod:`actors.host`). It is the single writer of event state: each
+operation computes its transitions with :func:`twin.workflow.apply`, appends the audit
+records to the durable :class:`~actors.eventlog.EventLog` in one transaction, and only then
+changes memory and answers. After a crash a new instance rebuilds everything from the log
+(:meth:`LiveTwin.recover`): events by :func:`twin.workflow.replay`, who is busy from the
+open assignments, the waiting queue, the timers still pending and the ones already fired.
+
+Timers (the 1/3/5-minute rule, :mod:`twin.policy`): not signed ``respond_s`` after dispatch
+→ reassign once, then escalate, then supervise (督办); nobody on scene ``on_scene_s`` after
+the report → reinforcement; reinforcement not on scene by ``reinforce_s`` → supervise. They
+fire in :meth:`LiveTwin.tick`, which the host calls a few times a second with the clock's
+``now``. Wartime caps every target at 60/180/300 s and sends emergencies straight to the
+brigade. At each shift change unsigned work held by members going off duty moves to the
+incoming shift (signed work stays: overtime), and idle members coming on take waiting work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from actors.eventlog import EventLog
+from twin.catalog import ScenarioSpec, Source
+from twin.district import District
+from twin.errors import NotFound, ValidationError
+from twin.policy import (
+    Assignment,
+    DuplicateIndex,
+    MemberState,
+    Remedy,
+    Targets,
+    Timer,
+    deadlines,
+    dispatch,
+    dispatch_reinforcement,
+    remedy,
+    targets_for,
+)
+from twin.staff import Mode
+from twin.workflow import TERMINAL, Action, AuditRecord, Event, State, apply, replay, report
+
+#: Actions a person may take through the API (the rest belong to the brain and its timers).
+HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VERIFY, Action.ESCALATE,
+                           Action.REQUEST_REINFORCEMENT, Action.REINFORCE, Action.FALSE_ALARM, Action.MERGE,
+                           Action.REOPEN, Action.WITHDRAW, Action.DISPATCH, Action.REASSIGN, Action.CONSULT})
+#: States in which the assignee is busy with the event.
+HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
+
+
+class Clock:
+    """The wall clock, optionally sped up (like ``simpy.rt``): ``now`` advances ``speed``
+    twin seconds per wall second from ``origin`` (default: the wall time at creation).
+
+    Args:
+        speed: Twin seconds per wall second (> 0); 60 lives an hour in a minute.
+        origin: POSIX time the twin starts at.
+    """
+
+    def __init__(self, speed: float = 1.0, origin: float | None = None) -> None:
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
+            raise ValidationError("speed", f"must be a positive number, got {speed!r}")
+        self.speed = float(speed)
+        self._wall0 = time.time()
+        self._mono0 = time.monotonic()
+        self.origin = self._wall0 if origin is None else float(origin)
+
+    def now(self) -> float:
+        """POSIX seconds of twin time."""
+        return self.origin + (time.monotonic() - self._mono0) * self.speed
+
+    def wall_seconds_until(self, t: float) -> float:
+        """Wall seconds until twin time ``t`` (0 if it has passed)."""
+        return max(0.0, (t - self.now()) / self.speed)
+
+
+def iso(t: float | None, tz: Any) -> str | None:
+    """ISO 8601 with the district's UTC offset, or ``None``."""
+    return None if t is None else datetime.fromtimestamp(t, UTC).astimezone(tz).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class _Firsts:
+    """First dispatch / sign / on-scene times of an event (KPIs count the first, not the last)."""
+
+    dispatched: float | None = None
+    signed: float | None = None
+    fired: set[tuple[str, float]] = field(default_factory=set)  # timers already acted on
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an operation did: the event afterwards and the records it appended."""
+
+    event: Event
+    records: tuple[AuditRecord, ...]
+    seqs: tuple[int, ...]
+    replayed: bool = False  # answered from an idempotency key: nothing new was written
+
+
+class LiveTwin:
+    """The street brain of one district, live.
+
+    Args:
+        district: The district (shared with the simulator).
+        log: The durable event log; its records are the truth.
+        clock: Where ``now`` comes from.
+        recover: Rebuild state from ``log`` at once (default).
+    """
+
+    def __init__(self, district: District, log: EventLog, clock: Clock | None = None, *, recover: bool = True) -> None:
+        self.district = district
+        self.log = log
+        self.clock = clock or Clock()
+        self.tz = district.roster.tz
+        self._lock = threading.RLock()
+        self.events: dict[str, Event] = {}
+        self.members: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
+        self.holding: dict[str, str] = {}  # member id → event id they work on (handler or reinforcement)
+        self.firsts: dict[str, _Firsts] = {}
+        self.dups = DuplicateIndex(cell_m=100.0)
+        self.queue: list[tuple[int, float, str]] = []  # (-severity rank, reported_at, event id)
+        self.timers: list[tuple[float, str, str]] = []  # (due at, event id, timer)
+        self.mode = Mode.PEACETIME
+        self.last_seq = 0
+        self._shift_start: float | None = None
+        self._next_id = 0
+        self.listeners: list[Callable[[int, AuditRecord], None]] = []
+        self.by_external: dict[tuple[str, str], str] = {}  # (source, external id) → event id
+        self._freed = False  # a member became free since the last drain
+        if recover:
+            self.recover()
+
+    # --- reading ---------------------------------------------------------------------------------
+    def now(self) -> float:
+        """POSIX seconds of twin time."""
+        return self.clock.now()
+
+    def event(self, event_id: str) -> Event:
+        """The event with this id.
+
+        Raises:
+            NotFound: no such event.
+        """
+        e = self.events.get(event_id)
+        if e is None:
+            raise NotFound("event", event_id)
+        return e
+
+    def spec(self, event: Event) -> ScenarioSpec:
+        """The catalog scenario of an event."""
+        return self.district.catalog[event.scenario]
+
+    def targets(self, event: Event) -> Targets:
+        """The targets in force for an event (wartime caps them)."""
+        return targets_for(self.spec(event), self.mode)
+
+    def history(self, event_id: str) -> list[tuple[int, AuditRecord]]:
+        """The event's audit records from the log, oldest first."""
+        self.event(event_id)
+        return self.log.records(event_id=event_id)
+
+    def list_events(self, *, state: str | None = None, area_id: str | None = None, category: str | None = None,
+                    since: float | None = None, until: float | None = None, assignee: str | None = None,
+                    limit: int = 100, offset: int = 0) -> list[Event]:
+        """Events matching every filter given, newest report first."""
+        out = [e for e in self.events.values()
+               if (state is None or e.state.value == state or (state == "open" and e.is_open))
+               and (area_id is None or e.location.area_id == area_id)
+               and (category is None or e.category == category)
+               and (since is None or e.reported_at >= since)
+               and (until is None or e.reported_at < until)
+               and (assignee is None or e.assignee == assignee or assignee in e.reinforcements)]
+        out.sort(key=lambda e: (-e.reported_at, e.id))
+        return out[offset:offset + limit]
+
+    def positions(self) -> list[dict[str, Any]]:
+        """Where every member is now (their post, or the last event they reached), and whether busy."""
+        roads = self.district.roads
+        duty = self.district.roster.on_duty_ids(self.now())
+        out = []
+        for m in self.district.roster.members:
+            st = self.members[m.id]
+            x, y = roads.node_xy[st.node]
+            lon, lat = self.district.projection.to_lonlat(float(x), float(y))
+            out.append({"member_id": m.id, "role": m.role.value, "area_id": m.area_id, "node": int(st.node),
+                        "lon": round(float(lon), 7), "lat": round(float(lat), 7), "busy": st.busy,
+                        "on_duty": m.id in duty, "event_id": self.holding.get(m.id)})
+        return out
+
+    # --- writing: the one path ---------------------------------------------------------------------
+    def _commit(self, records: list[AuditRecord], new: Mapping[str, Event], *,
+                idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None
+                ) -> tuple[int, ...]:
+        """Append ``records`` durably, then make ``new`` the current events (nothing changes in
+        memory if the append fails)."""
+        idem = None
+        if idempotency is not None:
+            key, principal, req_hash, respond = idempotency
+            idem = (key, principal, req_hash, respond(new))
+        if records:
+            seqs = tuple(self.log.append(records, idempotency=idem))
+        else:
+            seqs = ()
+            if idem is not None:
+                self.log.put_idempotent(*idem)
+        for eid, e in new.items():
+            self.events[eid] = e
+        for seq, rec in zip(seqs, records):
+            self.last_seq = max(self.last_seq, seq)
+            self._absorb(rec)
+            for fn in list(self.listeners):
+                try:
+                    fn(seq, rec)
+                except Exception:  # a broken listener must not break the brain
+                    self.listeners.remove(fn)
+        return seqs
+
+    def _absorb(self, rec: AuditRecord) -> None:
+        """Bookkeeping that follows from one record: busy members, firsts, timers, duplicates."""
+        e = self.events[rec.event_id]
+        f = self.firsts.setdefault(rec.event_id, _Firsts())
+        timer = rec.data.get("timer") if rec.data else None
+        if timer is not None:
+            f.fired.add((str(timer), float(rec.data.get("due_at", 0.0))))
+        if rec.action is Action.REPORT:
+            self._next_id = max(self._next_id, _serial(rec.event_id))
+            self.dups.add(e)
+            if rec.data.get("external_id"):
+                self.by_external[(str(rec.data["source"]), str(rec.data["external_id"]))] = rec.event_id
+        elif rec.action in (Action.DISPATCH, Action.REASSIGN):
+            f.dispatched = f.dispatched if f.dispatched is not None else rec.at
+            self._hold(str(rec.data["member"]), e.id)
+        elif rec.action is Action.SIGN:
+            f.signed = f.signed if f.signed is not None else rec.at
+        elif rec.action is Action.REQUEST_REINFORCEMENT:
+            for m in rec.data.get("members", ()):
+                self._hold(str(m), e.id)
+        elif rec.action is Action.ARRIVE and e.assignee:
+            self.members[e.assignee] = MemberState(e.location.node, True)
+        elif rec.action is Action.REINFORCE:
+            for m in e.reinforcements:
+                if self.holding.get(m) == e.id:
+                    self.members[m] = MemberState(e.location.node, True)
+        # Whoever no longer holds this event is free again (at the event if they reached it).
+        keep = {e.assignee} | set(e.reinforcements) if e.state in HELD else set()
+        for mid, held in list(self.holding.items()):
+            if held == e.id and mid not in keep:
+                self._release(mid, e.location.node if e.on_scene_at is not None else None)
+        if e.state in TERMINAL:
+            self.dups.discard(e.id)
+        self._schedule_timers(e)
+
+    def _hold(self, mid: str, eid: str) -> None:
+        self.holding[mid] = eid
+        self.members[mid] = MemberState(self.members[mid].node, True)
+
+    def _release(self, mid: str, node: int | None) -> None:
+        self.holding.pop(mid, None)
+        self._freed = True
+        st = self.members[mid]
+        self.members[mid] = MemberState(st.node if node is None else node, False)
+
+    def _schedule_timers(self, e: Event) -> None:
+        fired = self.firsts.get(e.id, _Firsts()).fired
+        for due_at, timer in deadlines(e, self.targets(e)):
+            if (timer.value, due_at) not in fired:
+                heapq.heappush(self.timers, (due_at, e.id, timer.value))
+
+    # --- recovery ----------------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Rebuild the whole state from the log; returns the number of records read."""
+        with self._lock:
+            setting = self.log.setting("mode")
+            self.mode = Mode(setting["mode"]) if setting else Mode.PEACETIME
+            rows = self.log.records()
+            self.events = replay(rec for _, rec in rows)
+            self.firsts.clear()
+            self.by_external.clear()
+            last_node: dict[str, int] = {}
+            for seq, rec in rows:
+                self.last_seq = max(self.last_seq, seq)
+                f = self.firsts.setdefault(rec.event_id, _Firsts())
+                timer = rec.data.get("timer") if rec.data else None
+                if timer is not None:
+                    f.fired.add((str(timer), float(rec.data.get("due_at", 0.0))))
+                if rec.action is Action.REPORT:
+                    self._next_id = max(self._next_id, _serial(rec.event_id))
+                    if rec.data.get("external_id"):
+                        self.by_external[(str(rec.data["source"]), str(rec.data["external_id"]))] = rec.event_id
+                elif rec.action in (Action.DISPATCH, Action.REASSIGN) and f.dispatched is None:
+                    f.dispatched = rec.at
+                elif rec.action is Action.SIGN and f.signed is None:
+                    f.signed = rec.at
+                if rec.action in (Action.ARRIVE, Action.REINFORCE, Action.RESOLVE) and rec.actor in self.members:
+                    last_node[rec.actor] = self.events[rec.event_id].location.node
+            self.members = {m.id: MemberState(last_node.get(m.id, m.post_node)) for m in self.district.roster.members}
+            self.holding.clear()
+            self.dups = DuplicateIndex(cell_m=100.0)
+            self.queue = []
+            self.timers = []
+            for e in self.events.values():
+                if not e.is_open:
+                    continue
+                self.dups.add(e)
+                if e.state in HELD:
+                    for mid in (e.assignee, *e.reinforcements):
+                        if mid is not None and mid in self.members:
+                            self._hold(mid, e.id)
+                self._requeue(e)
+                self._schedule_timers(e)
+            self._shift_start = self.district.roster.shift_window(self.now())[0]
+            self._freed = True
+            return len(rows)
+
+    def _member_field(self, name: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.members:
+            raise ValidationError(name, f"no member '{value}'")
+        return value
+
+    def _rank(self, e: Event) -> int:
+        return self.spec(e).severity.rank
+
+    # --- operations --------------------------------------------------------------------------------
+    def report(self, *, scenario: str, lon: float, lat: float, source: str, actor: str, description: str = "",
+               external_id: str | None = None, now: float | None = None,
+               idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None
+               ) -> Outcome:
+        """A new event: located, merged into an open duplicate or dispatched, in one append.
+
+        Raises:
+            ValidationError: unknown scenario or source, a point outside the district, an
+                empty text where one is needed.
+        """
+        if scenario not in self.district.catalog:
+            raise ValidationError("scenario", f"unknown scenario '{scenario}'; see GET /api/v1/scenarios")
+        spec = self.district.catalog[scenario]
+        try:
+            src = Source(source)
+        except ValueError:
+            raise ValidationError("source", f"unknown source '{source}'; one of "
+                                  + ", ".join(s.value for s in Source)) from None
+        if len(description) > 2000:
+            raise ValidationError("description", "must be at most 2000 characters")
+        loc = self.district.locate(lon, lat)
+        with self._lock:
+            known = self.by_external.get((src.value, external_id)) if external_id else None
+            if known is not None:  # the same camera object or citizen ticket again: one event
+                return Outcome(self.events[known], (), (), replayed=True)
+            now = self.now() if now is None else now
+            eid = f"E{self._next_id + 1:07d}"
+            event, rec = report(event_id=eid, scenario=spec.code, category=spec.category,
+                                severity=spec.severity.value, source=src.value, location=loc, now=now, actor=actor,
+                                description=description, external_id=external_id)
+            records, new = [rec], {eid: event}
+            dup = self.dups.find(event, spec)
+            if dup is not None:
+                merged, mrec = apply(event, Action.MERGE, now=now, actor="brain", reason="duplicate of an open event",
+                                     into=dup.id)
+                records.append(mrec)
+                new[eid] = merged
+            else:
+                self._plan_dispatch(new, records, eid, now, spec)
+            seqs = self._commit(records, new, idempotency=idempotency)
+            self._requeue(new[eid])
+            return Outcome(new[eid], tuple(records), seqs)
+
+    def _plan_dispatch(self, new: dict[str, Event], records: list[AuditRecord], eid: str, now: float,
+                       spec: ScenarioSpec, exclude: Sequence[str] = (), reason: str = "") -> Assignment | None:
+        """Add a dispatch of ``new[eid]`` to the pending records if someone is free."""
+        members = self._members_after(records)
+        a = dispatch(new[eid], spec=spec, district=self.district, members=members, now=now, mode=self.mode,
+                     exclude=exclude)
+        if a is None:
+            return None
+        e, rec = apply(new[eid], Action.DISPATCH, now=now, actor="brain", reason=reason or a.reason,
+                       member=a.member_id, tier=a.tier, travel_s=round(a.travel_s, 1))
+        new[eid] = e
+        records.append(rec)
+        return a
+
+    def _members_after(self, records: Sequence[AuditRecord]) -> Mapping[str, MemberState]:
+        """Member states with the pending records' new assignments counted as busy."""
+        taken = [str(r.data["member"]) for r in records if r.action in (Action.DISPATCH, Action.REASSIGN)]
+        taken += [str(m) for r in records if r.action is Action.REQUEST_REINFORCEMENT for m in r.data["members"]]
+        if not taken:
+            return self.members
+        out = dict(self.members)
+        for mid in taken:
+            out[mid] = MemberState(out[mid].node, True)
+        return out
+
+    def _requeue(self, e: Event) -> None:
+        if e.is_open and e.assignee is None and e.state in (State.REPORTED, State.ESCALATED):
+            heapq.heappush(self.queue, (-self._rank(e), e.reported_at, e.id))
+
+    def act(self, event_id: str, action: Action | str, *, actor: str, reason: str = "", now: float | None = None,
+            idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None,
+            **data: Any) -> Outcome:
+        """A person's action on an event, with what follows from it in the same append: an
+        escalation is re-dispatched to the next tier, a reinforcement request picks the
+        nearest free brigade member (unless ``members`` names them), a resolution frees the
+        handler for waiting work.
+
+        Raises:
+            NotFound: no such event or member.
+            IllegalTransition: the action is not allowed in the event's state.
+            ValidationError: a missing or malformed detail.
+        """
+        try:
+            action = Action(action)
+        except ValueError:
+            raise ValidationError("action", f"unknown action '{action}'") from None
+        if action not in HUMAN_ACTIONS:
+            raise ValidationError("action", f"'{action.value}' is not an action people take")
+        with self._lock:
+            now = self.now() if now is None else now
+            e = self.event(event_id)
+            spec = self.spec(e)
+            if data.get("member") is not None:
+                mid = self._member_field("member", data["member"])
+                if action in (Action.DISPATCH, Action.REASSIGN) and self.members[mid].busy:
+                    raise ValidationError("member", f"{mid} is busy with event {self.holding.get(mid)}")
+            if action is Action.ESCALATE:
+                data.setdefault("chain_length", len(spec.handler_chain))
+            if action is Action.MERGE:
+                into = str(data.get("into") or "")
+                other = self.events.get(into) if into else None
+                if into and other is None:
+                    raise ValidationError("into", f"no event '{into}'")
+                if other is not None and not other.is_open:
+                    raise ValidationError("into", f"event {into} is {other.state.value}; merge into an open event")
+            if action is Action.REQUEST_REINFORCEMENT and not data.get("members"):
+                a = dispatch_reinforcement(e, spec=spec, district=self.district, members=self.members, now=now,
+                                           exclude=[m for m in (e.assignee,) if m])
+                if a is None:
+                    raise ValidationError("members", "nobody of the brigade or enforcement is free to reinforce; "
+                                          "name members explicitly or wait")
+                data["members"] = [a.member_id]
+            if action is Action.REQUEST_REINFORCEMENT:
+                if isinstance(data["members"], (str, bytes)) or not isinstance(data["members"], (list, tuple)):
+                    raise ValidationError("members", "must be a list of member ids")
+                data["members"] = [self._member_field("members", m) for m in data["members"]]
+            new_e, rec = apply(e, action, now=now, actor=actor, reason=reason, **data)
+            records, new = [rec], {event_id: new_e}
+            if action is Action.ESCALATE or (action is Action.REOPEN):
+                self._plan_dispatch(new, records, event_id, now, spec, reason="")
+            seqs = self._commit(records, new, idempotency=idempotency)
+            self._requeue(new[event_id])
+            if action in (Action.RESOLVE, Action.FALSE_ALARM, Action.ESCALATE, Action.MERGE, Action.WITHDRAW,
+                          Action.CONSULT, Action.REASSIGN):
+                self._drain(now)
+            return Outcome(self.events[event_id], tuple(records), seqs)
+
+    def dispatch_waiting(self, now: float | None = None) -> int:
+        """Give waiting events to free members; returns how many were dispatched."""
+        with self._lock:
+            return self._drain(self.now() if now is None else now)
+
+    def _drain(self, now: float) -> int:
+        self._freed = False
+        done, keep = 0, []
+        while self.queue:
+            item = heapq.heappop(self.queue)
+            e = self.events.get(item[2])
+            if e is None or not e.is_open or e.assignee is not None or e.state not in (
+                    State.REPORTED, State.ESCALATED):
+                continue
+            records: list[AuditRecord] = []
+            new = {e.id: e}
+            if self._plan_dispatch(new, records, e.id, now, self.spec(e)) is None:
+                keep.append(item)
+                continue
+            self._commit(records, new)
+            done += 1
+        for item in keep:
+            heapq.heappush(self.queue, item)
+        return done
+
+    # --- time ----------------------------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> list[AuditRecord]:
+        """Fire the timers due at ``now`` and handle a shift change; returns the records written."""
+        with self._lock:
+            now = self.now() if now is None else now
+            written: list[AuditRecord] = []
+            start = self.district.roster.shift_window(now)[0]
+            if self._shift_start is not None and start != self._shift_start:
+                written += self._handover(now)
+                self._freed = True
+            self._shift_start = start
+            while self.timers and self.timers[0][0] <= now:
+                due_at, eid, timer = heapq.heappop(self.timers)
+                e = self.events.get(eid)
+                if e is None or not e.is_open:
+                    continue
+                pending = {t.value: at for at, t in deadlines(e, self.targets(e))}
+                if pending.get(timer) != due_at or (timer, due_at) in self.firsts[eid].fired:
+                    continue  # stale: the event moved on, or this deadline was already handled
+                written += self._fire(e, Timer(timer), due_at, now)
+            if self._freed and self.queue:
+                self._drain(now)
+            return written
+
+    def _fire(self, e: Event, timer: Timer, due_at: float, now: float) -> list[AuditRecord]:
+        spec = self.spec(e)
+        tag = {"timer": timer.value, "due_at": due_at}
+        records: list[AuditRecord] = []
+        new = {e.id: e}
+        what = remedy(e, timer, spec=spec)
+        if what is Remedy.REASSIGN:
+            members = self.members
+            a = dispatch(e, spec=spec, district=self.district, members=members, now=now, mode=self.mode,
+                         exclude=[m for m in (e.assignee,) if m])
+            if a is not None and a.tier == e.tier:
+                ne, rec = apply(e, Action.REASSIGN, now=now, actor="timer", reason="not signed in time",
+                                member=a.member_id, travel_s=round(a.travel_s, 1), **tag)
+                records.append(rec)
+                new[e.id] = ne
+            else:
+                what = Remedy.ESCALATE if e.tier + 1 < len(spec.handler_chain) else Remedy.SUPERVISE
+        if what is Remedy.ESCALATE:
+            ne, rec = apply(e, Action.ESCALATE, now=now, actor="timer", reason="not signed in time",
+                            chain_length=len(spec.handler_chain), **tag)
+            records.append(rec)
+            new[e.id] = ne
+            self._plan_dispatch(new, records, e.id, now, spec)
+        elif what is Remedy.REINFORCE:
+            a = dispatch_reinforcement(e, spec=spec, district=self.district, members=self.members, now=now,
+                                       exclude=[m for m in (e.assignee,) if m])
+            if a is not None and e.state in (State.DISPATCHED, State.SIGNED, State.ON_SCENE):
+                ne, rec = apply(e, Action.REQUEST_REINFORCEMENT, now=now, actor="timer",
+                                reason="nobody on scene in time", members=[a.member_id], **tag)
+                records.append(rec)
+                new[e.id] = ne
+            else:
+                what = Remedy.SUPERVISE
+                tag["why"] = "nobody on scene and no reinforcement free"
+        if what is Remedy.SUPERVISE:
+            why = {"sign": "not signed in time", "arrive": "nobody on scene in time",
+                   "reinforce": "reinforcement not on scene in time"}[timer.value]
+            ne, rec = apply(e, Action.SUPERVISE, now=now, actor="timer", reason=f"督办: {why}", **tag)
+            records.append(rec)
+            new[e.id] = ne
+        self._commit(records, new)
+        self._requeue(self.events[e.id])
+        return records
+
+    def _handover(self, now: float) -> list[AuditRecord]:
+        """Unsigned work of members going off duty moves to the incoming shift."""
+        work = [(e.id, e.assignee, e.state is not State.DISPATCHED) for e in self.events.values()
+                if e.is_open and e.assignee is not None and e.state in HELD]
+        written: list[AuditRecord] = []
+        roster = self.district.roster
+        for eid, outgoing in roster.handover_reassignments([(a, str(b), c) for a, b, c in work], now):
+            e = self.events[eid]
+            a = dispatch(e, spec=self.spec(e), district=self.district, members=self.members, now=now,
+                         mode=self.mode, exclude=[outgoing])
+            if a is None:
+                continue
+            ne, rec = apply(e, Action.REASSIGN, now=now, actor="brain", reason="shift handover",
+                            member=a.member_id, travel_s=round(a.travel_s, 1))
+            self._commit([rec], {eid: ne})
+            written.append(rec)
+        # Incoming members start at their posts.
+        duty = roster.on_duty_ids(now)
+        for m in roster.members:
+            if m.id in duty and not self.members[m.id].busy:
+                self.members[m.id] = MemberState(m.post_node)
+        return written
+
+    def set_mode(self, mode: Mode | str, *, actor: str) -> Mode:
+        """Switch peacetime/wartime (persisted); pending timers follow the new targets."""
+        try:
+            mode = Mode(mode)
+        except ValueError:
+            raise ValidationError("mode", f"must be one of {', '.join(m.value for m in Mode)}, got {mode!r}") from None
+        with self._lock:
+            self.log.put_setting("mode", {"mode": mode.value, "by": actor, "at": self.now()})
+            self.mode = mode
+            self.timers = []
+            for e in self.events.values():
+                if e.is_open:
+                    self._schedule_timers(e)
+            return mode
+
+    # --- KPIs ----------------------------------------------------------------------------------------
+    def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+        """The 1/3/5-minute KPIs of events reported in ``[since, until)`` (all if omitted)."""
+        with self._lock:
+            evs = [e for e in self.events.values()
+                   if (since is None or e.reported_at >= since) and (until is None or e.reported_at < until)]
+            resp_ok = resp_n = scene_ok = scene_n = reinf_ok = reinf_n = 0
+            by_state: dict[str, int] = {}
+            now = self.now()
+            for e in evs:
+                by_state[e.state.value] = by_state.get(e.state.value, 0) + 1
+                f = self.firsts.get(e.id, _Firsts())
+                if f.dispatched is not None:
+                    if f.signed is not None:
+                        resp_n += 1
+                        resp_ok += f.signed - f.dispatched <= 60.0
+                    elif now - f.dispatched > 60.0 and e.is_open:
+                        resp_n += 1
+                if e.state is State.MERGED or e.state is State.FALSE_ALARM:
+                    continue
+                if e.on_scene_at is not None:
+                    scene_n += 1
+                    scene_ok += e.on_scene_at - e.reported_at <= 180.0
+                elif e.is_open and now - e.reported_at > 180.0 and f.dispatched is not None:
+                    scene_n += 1
+                if e.reinforcement_requested_at is not None:
+                    reinf_n += 1
+                    reinf_ok += e.reinforced_at is not None and e.reinforced_at - e.reported_at <= 300.0
+            busy = sum(1 for st in self.members.values() if st.busy)
+            duty = self.district.roster.on_duty_ids(now)
+            return {
+                "since": iso(since, self.tz), "until": iso(until, self.tz), "now": iso(now, self.tz),
+                "events": len(evs), "by_state": dict(sorted(by_state.items())),
+                "responded_within_60s": resp_ok / resp_n if resp_n else None,
+                "on_scene_within_180s": scene_ok / scene_n if scene_n else None,
+                "reinforced_within_300s": reinf_ok / reinf_n if reinf_n else None,
+                "waiting": sum(1 for _ in self._waiting()), "members_on_duty": len(duty), "members_busy": busy,
+                "mode": self.mode.value,
+            }
+
+    def _waiting(self) -> Iterable[str]:
+        seen = set()
+        for _, _, eid in self.queue:
+            e = self.events.get(eid)
+            if eid not in seen and e is not None and e.is_open and e.assignee is None:
+                seen.add(eid)
+                yield eid
+
+    # --- snapshot (what-if fork) ---------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Open events and member states now: the starting point of a what-if fork."""
+        with self._lock:
+            return {"now": self.now(), "mode": self.mode.value, "last_seq": self.last_seq,
+                    "open_events": [e for e in self.events.values() if e.is_open],
+                    "members": dict(self.members), "holding": dict(self.holding)}
+
+
+def _serial(event_id: str) -> int:
+    digits = "".join(ch for ch in event_id if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    """Fingerprint of a request, to tell a retry from a different request with the same key."""
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+__all__ = ["HELD", "HUMAN_ACTIONS", "Clock", "LiveTwin", "Outcome", "iso", "request_hash"]

@@ -1,0 +1,546 @@
+"""The dispatch API: FastAPI over the brain (in this process or in a Ray actor).
+
+Native API under ``/api/v1`` (events and their actions, evidence, members, teams, roster,
+positions, KPIs, tokens, camera ingest, a server-sent-event stream), Open311 GeoReport v2
+under ``/open311/v2``, ``GET /health`` without a token, OpenAPI docs at ``/docs``.
+
+Access: ``Authorization: Bearer <token>``; roles admin, dispatcher, handler (bound to one
+member: acts only on their own assignments), ingest (cameras, sensors, citizen apps),
+viewer. Every POST honours an ``Idempotency-Key`` header. Bad input is a 4xx whose body
+names the field and the reason: ``{"error": {"field", "reason", "message"}}``.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from actors.brain import Conflict
+from actors.client import BrainClient
+from actors.live import request_hash
+from twin.errors import IllegalTransition, NotFound, TwinError, ValidationError
+
+if TYPE_CHECKING:
+    from actors.cameras import CameraShard
+
+log = logging.getLogger("streetbrain.api")
+
+MAX_JSON_BYTES = 64 * 1024
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+EVIDENCE_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4")
+
+
+class ApiError(Exception):
+    """An error answer: status, the field at fault (or ``None``) and the reason."""
+
+    def __init__(self, status: int, field: str | None, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.field, self.reason, self.headers = status, field, reason, headers
+
+
+def error_body(status: int, field: str | None, reason: str) -> dict[str, Any]:
+    """The one error shape of the native API."""
+    message = f"{field}: {reason}" if field else reason
+    return {"error": {"status": status, "field": field, "reason": reason, "message": message}}
+
+
+# --- request bodies (documented in OpenAPI; unknown fields are refused) -----------------------------
+class Point(BaseModel):
+    """A GeoJSON point."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(pattern="^Point$")
+    coordinates: list[float] = Field(min_length=2, max_length=2)
+
+
+class NewEvent(BaseModel):
+    """A report: a catalog scenario at a place (``lon``/``lat`` or a GeoJSON ``location``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    scenario: str = Field(min_length=1, max_length=20, description="Catalog scenario code, e.g. CM01")
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    location: Point | None = None
+    source: str = Field(default="citizen", max_length=20)
+    description: str = Field(default="", max_length=2000)
+    external_id: str | None = Field(default=None, max_length=200)
+
+
+class ActionBody(BaseModel):
+    """Details of an action; which apply depends on the action."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500)
+    member: str | None = Field(default=None, max_length=40, description="dispatch / reassign: who")
+    members: list[str] | None = Field(default=None, max_length=10, description="reinforcement: who (default: nearest)")
+    into: str | None = Field(default=None, max_length=40, description="merge: the event this one duplicates")
+    result: str | None = Field(default=None, max_length=2000, description="result: what was done")
+    evidence: list[str] | None = Field(default=None, max_length=20, description="result: evidence ids")
+    departments: list[str] | None = Field(default=None, max_length=10, description="consult: departments")
+    tier: int | None = Field(default=None, ge=0, le=5)
+
+
+class ModeBody(BaseModel):
+    """Peacetime or wartime."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: str = Field(pattern="^(peacetime|wartime)$")
+
+
+class TokenBody(BaseModel):
+    """A new bearer token."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: str = Field(pattern="^(admin|dispatcher|handler|ingest|viewer)$")
+    member_id: str | None = Field(default=None, max_length=40)
+    name: str = Field(default="", max_length=100)
+
+
+#: URL action name → (workflow action, roles allowed; a handler only on their own event).
+ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "sign": ("sign", frozenset({"admin", "dispatcher", "handler"})),
+    "arrive": ("arrive", frozenset({"admin", "dispatcher", "handler"})),
+    "result": ("resolve", frozenset({"admin", "dispatcher", "handler"})),
+    "verify": ("verify", frozenset({"admin", "dispatcher"})),
+    "escalate": ("escalate", frozenset({"admin", "dispatcher", "handler"})),
+    "reinforcement": ("request_reinforcement", frozenset({"admin", "dispatcher", "handler"})),
+    "reinforce": ("reinforce", frozenset({"admin", "dispatcher", "handler"})),
+    "false-alarm": ("false_alarm", frozenset({"admin", "dispatcher", "handler"})),
+    "merge": ("merge", frozenset({"admin", "dispatcher"})),
+    "dispatch": ("dispatch", frozenset({"admin", "dispatcher"})),
+    "reassign": ("reassign", frozenset({"admin", "dispatcher"})),
+    "reopen": ("reopen", frozenset({"admin", "dispatcher"})),
+    "withdraw": ("withdraw", frozenset({"admin", "dispatcher"})),
+    "consult": ("consult", frozenset({"admin", "dispatcher"})),
+}
+READERS = frozenset({"admin", "dispatcher", "handler", "viewer"})
+REPORTERS = frozenset({"admin", "dispatcher", "ingest"})
+
+
+class Streams:
+    """Fans the log's new records out to stream subscribers (one poll for all of them)."""
+
+    def __init__(self, client: BrainClient, interval_s: float = 0.2) -> None:
+        self.client = client
+        self.interval_s = interval_s
+        self.subscribers: set[tuple[asyncio.Queue[dict[str, Any]], Callable[[dict[str, Any]], bool]]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.seq = 0
+
+    async def start(self) -> None:
+        self.seq = int(await self.client.call("last_seq"))
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self.subscribers:
+                    batch = await self.client.call("changes", self.seq, 500)
+                    for rec in batch:
+                        self.seq = max(self.seq, int(rec["log_seq"]))
+                        for q, keep in list(self.subscribers):
+                            if keep(rec) and q.qsize() < 10_000:
+                                q.put_nowait(rec)
+                    if len(batch) == 500:
+                        continue
+                else:
+                    self.seq = int(await self.client.call("last_seq"))
+            except Exception as exc:  # keep streaming through a brain restart
+                log.warning("stream poll failed: %s", exc)
+            await asyncio.sleep(self.interval_s)
+
+
+def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, title: str = "streetbrain",
+               tick_s: float | None = 0.25) -> FastAPI:
+    """The API app over ``client``.
+
+    Args:
+        client: The brain (local or Ray).
+        cameras: Frigate mapping for ``/api/v1/ingest/frigate`` (default: every camera).
+        title: OpenAPI title.
+        tick_s: Wall seconds between timer ticks (``None``: the host ticks instead).
+    """
+    streams = Streams(client)
+    principals: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await streams.start()
+        ticker = asyncio.create_task(_ticker()) if tick_s else None
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+            await streams.stop()
+
+    async def _ticker() -> None:
+        while True:
+            try:
+                await client.call("tick")
+            except Exception as exc:
+                log.warning("timer tick failed: %s", exc)
+            await asyncio.sleep(tick_s or 0.25)
+
+    app = FastAPI(title=title, version="1", lifespan=lifespan,
+                  description="Live dispatch of the street brain: events, 1/3/5-minute timers, escalation, "
+                              "a durable event log. Errors name the field and the reason.")
+    app.state.client = client
+    app.state.streams = streams
+
+    # --- errors: always a clear 4xx, never a traceback ------------------------------------------------
+    @app.exception_handler(ApiError)
+    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.status, exc.field, exc.reason), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(ValidationError)
+    async def _validation(_r: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse(error_body(422, exc.field, exc.reason), status_code=422)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_r: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(error_body(404, None, str(exc)), status_code=404)
+
+    @app.exception_handler(IllegalTransition)
+    async def _illegal(_r: Request, exc: IllegalTransition) -> JSONResponse:
+        return JSONResponse(error_body(409, "action", str(exc)), status_code=409)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_r: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse(error_body(409, "Idempotency-Key", str(exc)), status_code=409)
+
+    @app.exception_handler(TwinError)
+    async def _twin(_r: Request, exc: TwinError) -> JSONResponse:
+        return JSONResponse(error_body(409, None, str(exc)), status_code=409)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        if err.get("type") == "json_invalid":
+            return JSONResponse(error_body(400, "body", f"malformed JSON: {err.get('msg')}"), status_code=400)
+        field = ".".join(loc) or "body"
+        return JSONResponse(error_body(422, field, str(err.get("msg", "invalid"))), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body(exc.status_code, None, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_r: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        log.exception("unexpected error")
+        return JSONResponse(error_body(500, None, f"internal error ({type(exc).__name__}); it has been logged"),
+                            status_code=500)
+
+    @app.middleware("http")
+    async def _limit_size(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        length = request.headers.get("content-length")
+        limit = MAX_UPLOAD_BYTES + 64 * 1024 if request.url.path.endswith(("/evidence", "/result")) else MAX_JSON_BYTES
+        if length is not None:
+            if not length.isdigit():
+                return JSONResponse(error_body(400, "Content-Length", "must be a whole number"), status_code=400)
+            if int(length) > limit:
+                return JSONResponse(error_body(413, "body", f"is {length} bytes; the limit here is {limit}"),
+                                    status_code=413)
+        return await call_next(request)
+
+    # --- who is calling ------------------------------------------------------------------------------
+    async def principal(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        if not authorization:
+            raise ApiError(401, "Authorization", "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "Authorization", "must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+        token = token.strip()
+        hit = principals.get(token)
+        if hit is None or hit[0] < time.monotonic():
+            who = await client.call("principal", token)
+            principals[token] = hit = (time.monotonic() + 5.0, who)
+            if len(principals) > 10_000:
+                principals.clear()
+        if hit[1] is None:
+            raise ApiError(401, "Authorization", "unknown or revoked token", {"WWW-Authenticate": "Bearer"})
+        return hit[1]
+
+    Who = Annotated[dict[str, Any], Depends(principal)]
+
+    def require(who: dict[str, Any], roles: frozenset[str], what: str) -> None:
+        if who["role"] not in roles:
+            raise ApiError(403, None, f"role '{who['role']}' may not {what}; allowed: {', '.join(sorted(roles))}")
+
+    async def idem(request: Request, who: dict[str, Any], key: str | None) -> tuple[str, str, str] | None:
+        if key is None:
+            return None
+        if not 1 <= len(key) <= 200:
+            raise ApiError(400, "Idempotency-Key", "must be 1-200 characters")
+        body = await request.body()
+        return key, str(who["id"]), request_hash(request.method, request.url.path, body)
+
+    IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+    # --- routes --------------------------------------------------------------------------------------
+    @app.get("/health", tags=["meta"])
+    async def health() -> dict[str, Any]:
+        """Readiness: answers once the brain has recovered its state (no token needed)."""
+        return dict(await client.call("health"))
+
+    @app.post("/api/v1/events", status_code=201, tags=["events"])
+    async def create_event(body: NewEvent, request: Request, who: Who, key: IdemKey = None) -> dict[str, Any]:
+        """Report an event; it is located, merged with an open duplicate or dispatched at once."""
+        require(who, REPORTERS, "report events")
+        data = body.model_dump(exclude_none=True)
+        return dict(await client.call("create_event", data, actor=_actor(who), idem=await idem(request, who, key)))
+
+    @app.get("/api/v1/events", tags=["events"])
+    async def list_events(who: Who, state: str | None = None, area_id: str | None = None,
+                          category: str | None = None, assignee: str | None = None,
+                          since: Annotated[float | None, Query(description="POSIX seconds")] = None,
+                          until: Annotated[float | None, Query(description="POSIX seconds")] = None,
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                          offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+        """Events, newest first, filtered by state (or ``open``), area, category, assignee and report time."""
+        require(who, READERS, "list events")
+        filters = {"state": state, "area_id": area_id, "category": category, "assignee": assignee, "since": since,
+                   "until": until, "limit": limit, "offset": offset}
+        items = await client.call("list_events", filters)
+        return {"events": items, "count": len(items), "limit": limit, "offset": offset}
+
+    @app.get("/api/v1/events/{event_id}", tags=["events"])
+    async def get_event(event_id: str, who: Who) -> dict[str, Any]:
+        """One event with its full audit history."""
+        require(who, READERS, "read events")
+        return dict(await client.call("get_event", event_id))
+
+    async def _act(event_id: str, name: str, data: dict[str, Any], request: Request, who: dict[str, Any],
+                   key: str | None) -> dict[str, Any]:
+        action, roles = ACTIONS[name]
+        require(who, roles, f"'{name}' events")
+        if who["role"] == "handler":
+            ev = await client.call("event_of", event_id)
+            me = who["member_id"]
+            mine = ev["assignee"] == me or (name == "reinforce" and me in ev["reinforcements"])
+            if not mine:
+                raise ApiError(403, None, f"event {event_id} is not assigned to you ({me})")
+        return dict(await client.call("act", event_id, action, data, actor=_actor(who),
+                                      idem=await idem(request, who, key)))
+
+    for _name in ACTIONS:
+        if _name == "result":
+            continue
+
+        def _route(name: str = _name) -> None:
+            @app.post(f"/api/v1/events/{{event_id}}/{name}", tags=["actions"], name=f"event_{name}",
+                      summary=f"{name.replace('-', ' ').capitalize()} ({ACTIONS[name][0]})")
+            async def _endpoint(event_id: str, request: Request, who: Who, key: IdemKey = None,
+                                body: ActionBody | None = None) -> dict[str, Any]:
+                data = body.model_dump(exclude_none=True, exclude_defaults=True) if body else {}
+                return await _act(event_id, name, data, request, who, key)
+        _route()
+
+    @app.post("/api/v1/events/{event_id}/result", tags=["actions"])
+    async def report_result(event_id: str, request: Request, who: Who, key: IdemKey = None) -> dict[str, Any]:
+        """The handler's result (resolve): JSON ``{"result", "evidence": [ids]}``, or a multipart form
+        with ``result`` and one or more ``photo`` files stored as evidence first."""
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form()
+            result = form.get("result")
+            if not isinstance(result, str) or not result.strip():
+                raise ApiError(422, "result", "is required (what was done)")
+            ids = []
+            for f in form.getlist("photo"):
+                if isinstance(f, str):
+                    raise ApiError(422, "photo", "must be a file")
+                ids.append(await _store_evidence(event_id, f, who))
+            data: dict[str, Any] = {"result": result[:2000], "evidence": ids}
+        else:
+            raw = await request.body()
+            try:
+                parsed = json.loads(raw or b"{}")
+            except ValueError as exc:
+                raise ApiError(400, "body", f"malformed JSON: {exc}") from None
+            body = ActionBody.model_validate(parsed) if isinstance(parsed, dict) else None
+            if body is None:
+                raise ApiError(422, "body", "must be a JSON object")
+            data = body.model_dump(exclude_none=True, exclude_defaults=True)
+            if not data.get("result"):
+                raise ApiError(422, "result", "is required (what was done)")
+        return await _act(event_id, "result", data, request, who, key)
+
+    async def _store_evidence(event_id: str, f: Any, who: dict[str, Any]) -> str:
+        ctype = (f.content_type or "").split(";")[0]
+        if ctype not in EVIDENCE_TYPES:
+            raise ApiError(415, "photo", f"content type '{ctype}' not accepted; one of {', '.join(EVIDENCE_TYPES)}")
+        data = await f.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, "photo", f"larger than {MAX_UPLOAD_BYTES} bytes")
+        if not data:
+            raise ApiError(422, "photo", "is empty")
+        return str(await client.call("put_evidence", event_id, ctype, data))
+
+    @app.post("/api/v1/events/{event_id}/evidence", status_code=201, tags=["events"])
+    async def upload_evidence(event_id: str, request: Request, who: Who) -> dict[str, Any]:
+        """Upload a photo or clip (multipart field ``photo``); returns its id for the result."""
+        require(who, ACTIONS["result"][1], "upload evidence")
+        if who["role"] == "handler":
+            ev = await client.call("event_of", event_id)
+            if who["member_id"] not in (ev["assignee"], *ev["reinforcements"]):
+                raise ApiError(403, None, f"event {event_id} is not assigned to you ({who['member_id']})")
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise ApiError(415, "body", "send multipart/form-data with a 'photo' file")
+        form = await request.form()
+        f = form.get("photo")
+        if f is None or isinstance(f, str):
+            raise ApiError(422, "photo", "a file field named 'photo' is required")
+        return {"evidence_id": await _store_evidence(event_id, f, who)}
+
+    @app.get("/api/v1/evidence/{evidence_id}", tags=["events"])
+    async def get_evidence(evidence_id: str, who: Who) -> Response:
+        """The stored bytes of a piece of evidence."""
+        require(who, READERS, "read evidence")
+        found = await client.call("evidence", evidence_id)
+        if found is None:
+            raise ApiError(404, None, f"no evidence '{evidence_id}'")
+        return Response(content=found[2], media_type=found[1])
+
+    @app.get("/api/v1/members", tags=["staff"])
+    async def members(who: Who) -> dict[str, Any]:
+        """Every member: role, area, squad, grids, on duty, busy."""
+        require(who, READERS, "list members")
+        return {"members": await client.call("members")}
+
+    @app.get("/api/v1/members/positions", tags=["staff"])
+    async def positions(who: Who) -> dict[str, Any]:
+        """Where every member is now."""
+        require(who, READERS, "see positions")
+        return {"positions": await client.call("positions")}
+
+    @app.get("/api/v1/teams", tags=["staff"])
+    async def teams(who: Who) -> dict[str, Any]:
+        """The three teams and the road squads."""
+        require(who, READERS, "list teams")
+        return {"teams": await client.call("teams")}
+
+    @app.get("/api/v1/roster", tags=["staff"])
+    async def roster(who: Who) -> dict[str, Any]:
+        """The shift in force and who is on duty."""
+        require(who, READERS, "read the roster")
+        return dict(await client.call("roster"))
+
+    @app.post("/api/v1/roster/mode", tags=["staff"])
+    async def set_mode(body: ModeBody, who: Who) -> dict[str, Any]:
+        """Switch peacetime/wartime (wartime: 60/180/300 s targets, emergencies straight to the brigade)."""
+        require(who, frozenset({"admin", "dispatcher"}), "switch the mode")
+        return dict(await client.call("set_mode", body.mode, actor=_actor(who)))
+
+    @app.get("/api/v1/kpis", tags=["kpis"])
+    async def kpis(who: Who, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+        """The 1/3/5-minute KPIs now, or for events reported in a window (POSIX seconds)."""
+        require(who, READERS, "read KPIs")
+        if since is not None and until is not None and until <= since:
+            raise ApiError(422, "until", "must be after since")
+        return dict(await client.call("kpis", since, until))
+
+    @app.post("/api/v1/tokens", status_code=201, tags=["access"])
+    async def create_token(body: TokenBody, who: Who) -> dict[str, Any]:
+        """A new bearer token (shown once)."""
+        require(who, frozenset({"admin"}), "create tokens")
+        return dict(await client.call("create_token", body.role, member_id=body.member_id, name=body.name))
+
+    shard = cameras
+
+    @app.post("/api/v1/ingest/frigate", tags=["ingest"])
+    async def frigate(request: Request, who: Who, key: IdemKey = None) -> JSONResponse:
+        """A Frigate event (``new``/``update``/``end``); reported once its dwell rule is met."""
+        require(who, REPORTERS, "ingest camera events")
+        try:
+            payload = json.loads(await request.body() or b"null")
+        except ValueError as exc:
+            raise ApiError(400, "body", f"malformed JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise ApiError(422, "body", "must be a JSON object (a Frigate event)")
+        if shard is None:
+            raise ApiError(503, None, "no camera shard configured")
+        body = shard.ingest(payload)
+        if body is None:
+            return JSONResponse({"reported": False, "reason": shard.last_reason}, status_code=202)
+        out = await client.call("create_event", body, actor=f"camera:{payload['after']['camera']}",
+                                idem=await idem(request, who, key))
+        return JSONResponse({"reported": True, **out}, status_code=201)
+
+    @app.get("/api/v1/stream", tags=["streams"])
+    async def stream(request: Request, who: Who,
+                     scope: Annotated[str, Query(description="dashboard | team:<squad id> | handler:<member id>")]
+                     = "dashboard") -> StreamingResponse:
+        """Server-sent events: every log record in scope as it is written (``data:`` JSON lines)."""
+        require(who, READERS, "watch streams")
+        keep = await _scope_filter(scope, who)
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        entry = (q, keep)
+        streams.subscribers.add(entry)
+
+        async def gen() -> AsyncIterator[bytes]:
+            try:
+                yield b": streetbrain stream " + scope.encode() + b"\n\n"
+                while True:
+                    try:
+                        rec = await asyncio.wait_for(q.get(), timeout=15.0)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                        continue
+                    yield f"id: {rec['log_seq']}\nevent: {rec['action']}\ndata: {json.dumps(rec, ensure_ascii=False)}\n\n".encode()
+            finally:
+                streams.subscribers.discard(entry)
+
+        return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    async def _scope_filter(scope: str, who: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        kind, _, ident = scope.partition(":")
+        if who["role"] == "handler" and (kind != "handler" or ident != who["member_id"]):
+            raise ApiError(403, "scope", f"a handler may only watch 'handler:{who['member_id']}'")
+        if kind == "dashboard" and not ident:
+            return lambda rec: True
+        if kind == "handler" and ident:
+            def mine(rec: dict[str, Any]) -> bool:
+                d = rec.get("data") or {}
+                return ident in (rec.get("actor"), d.get("member"), rec.get("assignee")) or ident in (d.get("members") or ())
+            return mine
+        if kind == "team" and ident:
+            teams_ = await client.call("teams")
+            areas = next((t["squad"]["area_ids"] for t in teams_ if "squad" in t and t["squad"]["id"] == ident), None)
+            if areas is None:
+                raise ApiError(422, "scope", f"no squad '{ident}'")
+            return lambda rec: rec.get("area_id") in areas
+        raise ApiError(422, "scope", "must be 'dashboard', 'team:<squad id>' or 'handler:<member id>'")
+
+    try:
+        from api.open311 import open311_router
+    except ImportError:  # pragma: no cover - the module ships with the package
+        open311_router = None
+    if open311_router is not None:
+        app.include_router(open311_router(lambda: client), prefix="/open311/v2", tags=["open311"])
+    return app
+
+
+def _actor(who: dict[str, Any]) -> str:
+    """The audit log's actor for a principal: a handler's member id, else role:name."""
+    if who["role"] == "handler" and who.get("member_id"):
+        return str(who["member_id"])
+    return f"{who['role']}:{who.get('name') or who['id']}"
