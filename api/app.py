@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("streetbrain.api")
 
 MAX_JSON_BYTES = 64 * 1024
+MAX_TIME = 4_102_444_800.0  # 2100-01-01: later times are typing errors
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 EVIDENCE_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4")
 
@@ -166,7 +167,7 @@ class Streams:
 
 
 def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, title: str = "streetbrain",
-               tick_s: float | None = 0.25) -> FastAPI:
+               tick_s: float | None = 0.25, district: Any = None) -> FastAPI:
     """The API app over ``client``.
 
     Args:
@@ -174,6 +175,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
         cameras: Frigate mapping for ``/api/v1/ingest/frigate`` (default: every camera).
         title: OpenAPI title.
         tick_s: Wall seconds between timer ticks (``None``: the host ticks instead).
+        district: The district, for the Open311 service list (default: loaded by name).
     """
     streams = Streams(client)
     principals: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -311,8 +313,8 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
     @app.get("/api/v1/events", tags=["events"])
     async def list_events(who: Who, state: str | None = None, area_id: str | None = None,
                           category: str | None = None, assignee: str | None = None,
-                          since: Annotated[float | None, Query(description="POSIX seconds")] = None,
-                          until: Annotated[float | None, Query(description="POSIX seconds")] = None,
+                          since: Annotated[float | None, Query(ge=0, le=MAX_TIME, description="POSIX seconds")] = None,
+                          until: Annotated[float | None, Query(ge=0, le=MAX_TIME, description="POSIX seconds")] = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                           offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         """Events, newest first, filtered by state (or ``open``), area, category, assignee and report time."""
@@ -451,7 +453,9 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
         return dict(await client.call("set_mode", body.mode, actor=_actor(who)))
 
     @app.get("/api/v1/kpis", tags=["kpis"])
-    async def kpis(who: Who, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+    async def kpis(who: Who, since: Annotated[float | None, Query(ge=0, le=MAX_TIME, description="POSIX seconds")] = None,
+                   until: Annotated[float | None, Query(ge=0, le=MAX_TIME, description="POSIX seconds")] = None
+                   ) -> dict[str, Any]:
         """The 1/3/5-minute KPIs now, or for events reported in a window (POSIX seconds)."""
         require(who, READERS, "read KPIs")
         if since is not None and until is not None and until <= since:
@@ -530,12 +534,9 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
             return lambda rec: rec.get("area_id") in areas
         raise ApiError(422, "scope", "must be 'dashboard', 'team:<squad id>' or 'handler:<member id>'")
 
-    try:
-        from api.open311 import open311_router
-    except ImportError:  # pragma: no cover - the module ships with the package
-        open311_router = None
-    if open311_router is not None:
-        app.include_router(open311_router(lambda: client), prefix="/open311/v2", tags=["open311"])
+    from api.open311 import open311_router
+
+    app.include_router(open311_router(lambda: client, district), prefix="/open311/v2", tags=["open311"])
     return app
 
 

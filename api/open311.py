@@ -1,0 +1,521 @@
+"""Open311 GeoReport v2 over the street brain.
+
+Citizens' apps that speak `Open311 GeoReport v2 <https://wiki.open311.org/GeoReport_v2/>`_
+report problems here and follow them up. Mount the router at ``/open311/v2``::
+
+    app.include_router(open311_router(lambda: client), prefix="/open311/v2")
+
+Endpoints (JSON only; ``.xml`` answers 400):
+
+* ``GET /services.json``: one service per catalog scenario that citizens may report
+  (:attr:`twin.catalog.Source.CITIZEN` among its sources); ``service_code`` is the scenario
+  code, ``group`` its category.
+* ``GET /services/{code}.json``: the service definition (no extra attributes).
+* ``GET /requests.json``: service requests, newest first, at most 1000; filters
+  ``service_request_id`` (comma list; overrides the others), ``service_code`` (comma list),
+  ``status`` (``open``/``closed``, comma list), ``start_date``/``end_date`` (ISO 8601 / W3C;
+  a window of at most 90 days, the last 90 days by default).
+* ``POST /requests.json``: a new request, ``application/x-www-form-urlencoded`` with
+  ``api_key`` (a bearer token of role ingest, dispatcher or admin), ``service_code``,
+  ``lat``, ``long`` and ``description``; other standard fields (``email``, ``first_name``,
+  ``media_url``, ``attribute[...]``, ...) are accepted and ignored. An ``Idempotency-Key``
+  header makes a retry return the first answer instead of a second request.
+* ``GET /requests/{id}.json`` and ``GET /tokens/{token}.json``: one request. A POST answers
+  with the ``service_request_id`` at once, so a token is that id.
+
+Only events of the listed services are visible (a camera-only or 110-referral scenario is not
+an Open311 service). Status: an event ``closed``, ``merged`` or ``false_alarm`` is
+``closed``, anything else ``open``.
+
+Errors use the standard's shape, ``[{"code": 400, "description": "lat: must be a number"}]``,
+with the same HTTP status: 400 bad input (the description names the field), 403 a missing,
+unknown or insufficient ``api_key``, 404 an unknown service or request, 409 an
+``Idempotency-Key`` reused for a different request.
+
+The router talks to the brain only through a :class:`~actors.client.BrainClient`. Names for
+services and addresses come from the district's catalog and regions, which are static: pass
+the district, or the router loads the brain's district by name (``health()["district"]``)
+on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
+
+from actors.client import BrainClient
+from actors.live import request_hash
+from twin.catalog import ScenarioSpec, Source
+from twin.district import District
+from twin.errors import NotFound, TwinError, ValidationError
+
+log = logging.getLogger("streetbrain.open311")
+
+#: Roles whose token may create service requests.
+REPORTING_ROLES = frozenset({"ingest", "dispatcher", "admin"})
+#: Event states shown as ``closed``.
+CLOSED_STATES = frozenset({"closed", "merged", "false_alarm"})
+#: Most requests one ``GET /requests.json`` returns (the standard's limit).
+MAX_REQUESTS = 1000
+#: Widest date window of ``GET /requests.json`` (the standard's limit), and its default.
+MAX_WINDOW = timedelta(days=90)
+#: Most ids in one ``service_request_id`` filter.
+MAX_IDS = 200
+#: Page size when reading events from the brain.
+PAGE = 500
+
+_ROLE_WORDS = {"grid_worker": "a grid worker (网格员)", "co_governance": "a co-governance member (共治队员)",
+               "enforcement": "an enforcement officer (执法队员)"}
+_STATE_NOTES = {
+    "reported": "Received; waiting for a free handler.",
+    "dispatched": "Dispatched to {role}; waiting for them to accept.",
+    "signed": "Accepted by {role}, who is on the way.",
+    "on_scene": "{Role} is on scene.",
+    "reinforcement_requested": "{Role} is on scene; reinforcement has been requested.",
+    "resolved": "Handled on scene; waiting for verification.",
+    "escalated": "Escalated to the next tier of handlers.",
+    "consultation": "Referred to a joint consultation of departments (会商).",
+    "closed": "Closed after verification.",
+    "withdrawn": "Closed before anyone handled it: the problem went away or the report was withdrawn.",
+    "merged": "Closed as a duplicate of request {merged_into}, which follows the same problem.",
+    "false_alarm": "Closed: on inspection there was nothing to handle.",
+}
+
+
+class Open311Error(Exception):
+    """An error answer in the Open311 shape.
+
+    Args:
+        status: HTTP status, repeated as the error's ``code``.
+        description: What is wrong; starts with the field at fault where there is one.
+    """
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def error_response(status: int, description: str) -> JSONResponse:
+    """``[{"code": status, "description": ...}]`` with that HTTP status."""
+    return JSONResponse([{"code": status, "description": description}], status_code=status)
+
+
+_FIELD_NAMES = {"lon": "long", "location": "lat/long", "scenario": "service_code"}
+
+
+def _from_twin_error(exc: TwinError) -> JSONResponse:
+    """The Open311 answer for an error raised by the brain: 400 bad input (brain field names
+    translated to Open311's), 404 unknown, 409 a conflict (an idempotency key reused for a
+    different request, a transition the event's state does not allow)."""
+    if isinstance(exc, ValidationError):
+        return error_response(400, f"{_FIELD_NAMES.get(exc.field, exc.field)}: {exc.reason}")
+    if isinstance(exc, NotFound):
+        return error_response(404, str(exc))
+    return error_response(409, str(exc))
+
+
+class Open311Route(APIRoute):
+    """A route whose every error is answered in the Open311 shape (a router cannot register
+    exception handlers, so its routes catch their own)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Open311Error as exc:
+                return error_response(exc.status, exc.description)
+            except TwinError as exc:
+                return _from_twin_error(exc)
+            except RequestValidationError as exc:
+                errs = exc.errors()
+                err = errs[0] if errs else {"loc": (), "msg": "invalid request"}
+                where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header"))
+                return error_response(400, f"{where or 'request'}: {err.get('msg', 'invalid')}")
+            except Exception:
+                log.exception("unexpected error in %s %s", request.method, request.url.path)
+                return error_response(500, "internal error; it has been logged")
+
+        return answer
+
+
+# --- the static part: services and place names ----------------------------------------------------------
+class _Directory:
+    """Services and place names of one district."""
+
+    def __init__(self, district: District) -> None:
+        self.district = district
+        self.tz: tzinfo = district.roster.tz
+        self.specs: dict[str, ScenarioSpec] = {s.code: s for s in district.catalog if Source.CITIZEN in s.sources}
+
+    def service(self, spec: ScenarioSpec) -> dict[str, Any]:
+        cat = self.district.catalog.categories[spec.category]
+        return {
+            "service_code": spec.code,
+            "service_name": service_name(spec),
+            "description": spec.description or None,
+            "metadata": False,
+            "type": "realtime",
+            "keywords": ", ".join((spec.name_zh, spec.category, cat.name_zh, spec.severity.value)),
+            "group": f"{cat.name_zh} ({cat.name_en})",
+        }
+
+    def spec_of(self, code: str, field: str = "service_code") -> ScenarioSpec:
+        """The service of a code, or a 400 naming ``field``."""
+        spec = self.specs.get(code)
+        if spec is None:
+            if code in self.district.catalog:
+                raise Open311Error(400, f"{field}: '{code}' is not a service citizens can report; see services.json")
+            raise Open311Error(400, f"{field}: unknown service '{code}'; see services.json")
+        return spec
+
+    def address(self, view: Mapping[str, Any]) -> str:
+        """Road, grid, community, area and district, most specific first."""
+        parts = []
+        road_id = view.get("road_id")
+        if road_id:
+            try:
+                name = self.district.roads.segment(road_id).name
+            except (KeyError, NotFound):
+                name = ""
+            parts.append(f"{name} ({road_id})" if name else f"road {road_id}")
+        regions = self.district.regions.by_id
+        for key in ("grid_id", "community_id", "area_id"):
+            rid = view.get(key)
+            if rid:
+                r = regions.get(rid)
+                parts.append(r.name if r is not None and r.name else rid)
+        parts.append(self.district.title)
+        return ", ".join(parts)
+
+    def request(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        """An event view as an Open311 service request."""
+        spec = self.specs[view["scenario"]]
+        state = str(view["state"])
+        closed = state in CLOSED_STATES
+        lon, lat = view["location"]["coordinates"]
+        updated = view.get("closed_at") if closed and view.get("closed_at") else view.get("updated_at")
+        expected = None
+        if not closed:
+            reported = datetime.fromisoformat(view["reported_at"])
+            expected = (reported + timedelta(seconds=spec.on_scene_s + spec.handling_min * 60)).isoformat(
+                timespec="milliseconds")
+        return {
+            "service_request_id": view["id"],
+            "status": "closed" if closed else "open",
+            "status_notes": status_notes(view),
+            "service_name": service_name(spec),
+            "service_code": spec.code,
+            "description": view.get("description") or None,
+            "agency_responsible": spec.department,
+            "service_notice": service_notice(spec, view),
+            "requested_datetime": view["reported_at"],
+            "updated_datetime": updated,
+            "expected_datetime": expected,
+            "address": self.address(view),
+            "address_id": None,
+            "zipcode": None,
+            "lat": float(lat),
+            "long": float(lon),
+            "media_url": None,
+        }
+
+
+def service_name(spec: ScenarioSpec) -> str:
+    """``出店经营 (Shop operating outside its storefront)``."""
+    return f"{spec.name_zh} ({spec.name_en})"
+
+
+def status_notes(view: Mapping[str, Any]) -> str:
+    """What the state of an event means to the citizen who reported it."""
+    state = str(view["state"])
+    if state == "closed" and not view.get("resolved_at"):
+        state = "withdrawn"  # closed without being handled (Action.WITHDRAW)
+    role = _ROLE_WORDS.get(str(view.get("handler_role")), "a handler")
+    text = _STATE_NOTES.get(state, state).format(role=role, Role=role[0].upper() + role[1:],
+                                                 merged_into=view.get("merged_into") or "?")
+    result = view.get("result")
+    if state == "closed" and result:
+        text += f" Result: {result}"
+    return text
+
+
+def service_notice(spec: ScenarioSpec, view: Mapping[str, Any]) -> str:
+    """What the citizen can expect."""
+    if view.get("state") == "merged" and view.get("merged_into"):
+        return (f"The same problem was already reported nearby as request {view['merged_into']}; "
+                "this report was added to it.")
+    return (f"{spec.department} answers for this. Target: someone on scene within "
+            f"{_minutes(spec.on_scene_s)} of the report.")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+# --- parameter parsing -------------------------------------------------------------------------------------
+def _json_only(fmt: str) -> None:
+    if fmt == "xml":
+        raise Open311Error(400, "format: only JSON is served; use the .json suffix")
+    if fmt != "json":
+        raise Open311Error(404, f"format: unknown format '.{fmt}'; use .json")
+
+
+def _comma_list(value: str, field: str) -> list[str]:
+    items = [v.strip() for v in value.split(",")]
+    if not value.strip() or any(not v for v in items):
+        raise Open311Error(400, f"{field}: must be a comma-separated list without empty items")
+    return items
+
+
+def _datetime(value: str, field: str, tz: tzinfo) -> datetime:
+    """ISO 8601 / W3C date or date-time; without an offset it is the district's local time."""
+    text = value.strip()
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise Open311Error(400, f"{field}: must be an ISO 8601 date-time such as 2026-03-02T10:00:00+08:00, "
+                                f"got {value!r}") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=tz)
+
+
+def _single(form: Any, name: str) -> str | None:
+    """A form field given at most once; empty means absent."""
+    values = form.getlist(name)
+    if len(values) > 1:
+        raise Open311Error(400, f"{name}: given {len(values)} times; give it once")
+    if not values:
+        return None
+    v = values[0]
+    if isinstance(v, UploadFile):
+        raise Open311Error(400, f"{name}: file uploads are not supported; send media_url")
+    v = str(v)
+    return v if v.strip() else None
+
+
+def _coordinate(form: Any, name: str) -> float:
+    raw = _single(form, name)
+    if raw is None:
+        raise Open311Error(400, f"{name}: is required (WGS84 degrees)")
+    try:
+        v = float(raw)
+    except ValueError:
+        raise Open311Error(400, f"{name}: must be a number (WGS84 degrees), got {raw!r}") from None
+    if not math.isfinite(v):
+        raise Open311Error(400, f"{name}: must be a finite number, got {raw!r}")
+    return v
+
+
+def _form_fingerprint(form: Any) -> bytes:
+    """The submitted fields in a canonical order: a retry matches whatever the field order or
+    multipart boundary."""
+    items = sorted((str(k), v if isinstance(v, str) else f"<file {getattr(v, 'filename', '')}>")
+                   for k, v in form.multi_items())
+    return json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# --- the router ------------------------------------------------------------------------------------------
+def open311_router(get_client: Callable[[], BrainClient], district: District | None = None) -> APIRouter:
+    """The Open311 GeoReport v2 endpoints (mount at ``/open311/v2``).
+
+    Args:
+        get_client: Returns the brain client to use for a request.
+        district: The brain's district, for service names and addresses; ``None``: load the
+            district the brain reports in ``health()`` (a built-in scenario name) on first use.
+
+    Returns:
+        The router.
+    """
+    router = APIRouter(route_class=Open311Route)
+    directory: list[_Directory] = [_Directory(district)] if district is not None else []
+    loading = asyncio.Lock()
+
+    async def get_directory() -> _Directory:
+        if directory:
+            return directory[0]
+        async with loading:
+            if not directory:
+                name = str((await get_client().call("health"))["district"])
+                try:
+                    from scenarios import load_cached
+
+                    loaded = await asyncio.to_thread(load_cached, name)
+                except TwinError as exc:
+                    log.error("cannot load district %r for Open311: %s", name, exc)
+                    raise Open311Error(503, f"service names of district '{name}' are not available; "
+                                            "mount the router with district=") from None
+                directory.append(_Directory(loaded))
+        return directory[0]
+
+    async def visible(event_id: str) -> dict[str, Any] | None:
+        """The request of an event id, or ``None`` if there is none (or it is not a service)."""
+        d = await get_directory()
+        try:
+            view = await get_client().call("event_of", event_id)
+        except NotFound:
+            return None
+        return d.request(view) if view["scenario"] in d.specs else None
+
+    @router.get("/services.{fmt}", summary="List services")
+    async def services(fmt: str) -> JSONResponse:
+        """Every service citizens can report: one per catalog scenario."""
+        _json_only(fmt)
+        d = await get_directory()
+        return JSONResponse([d.service(s) for s in d.specs.values()])
+
+    @router.get("/services/{code}.{fmt}", summary="Service definition")
+    async def service_definition(code: str, fmt: str) -> JSONResponse:
+        """The definition of one service (it asks for no attributes beyond the standard's)."""
+        _json_only(fmt)
+        d = await get_directory()
+        if code not in d.specs:
+            raise Open311Error(404, f"service_code: no service '{code}'; see services.json")
+        return JSONResponse({"service_code": code, "attributes": []})
+
+    @router.get("/requests.{fmt}", summary="List service requests")
+    async def list_requests(fmt: str, request: Request) -> JSONResponse:
+        """Service requests, newest first (at most 1000)."""
+        _json_only(fmt)
+        d = await get_directory()
+        q = request.query_params
+        for name in ("service_request_id", "service_code", "status", "start_date", "end_date"):
+            if len(q.getlist(name)) > 1:
+                raise Open311Error(400, f"{name}: given {len(q.getlist(name))} times; use one comma-separated value")
+        ids = q.get("service_request_id")
+        if ids is not None:
+            wanted = list(dict.fromkeys(_comma_list(ids, "service_request_id")))
+            if len(wanted) > MAX_IDS:
+                raise Open311Error(400, f"service_request_id: at most {MAX_IDS} ids at once, got {len(wanted)}")
+            found = [await visible(i) for i in wanted]
+            return JSONResponse([r for r in found if r is not None])
+        codes: set[str] | None = None
+        if q.get("service_code") is not None:
+            codes = {d.spec_of(c).code for c in _comma_list(q["service_code"], "service_code")}
+        statuses: set[str] | None = None
+        if q.get("status") is not None:
+            statuses = set(_comma_list(q["status"], "status"))
+            bad = statuses - {"open", "closed"}
+            if bad:
+                raise Open311Error(400, f"status: must be 'open' or 'closed' (comma-separated), got {sorted(bad)}")
+        start = _datetime(q["start_date"], "start_date", d.tz) if q.get("start_date") else None
+        end = _datetime(q["end_date"], "end_date", d.tz) if q.get("end_date") else None
+        if start is not None and end is not None:
+            if end < start:
+                raise Open311Error(400, "end_date: must not be before start_date")
+            if end - start > MAX_WINDOW:
+                raise Open311Error(400, f"end_date: the window may span at most {MAX_WINDOW.days} days")
+        elif start is not None:
+            end = start + MAX_WINDOW
+        elif end is not None:
+            start = end - MAX_WINDOW
+        filters: dict[str, Any] = {"since": start.timestamp() if start else None,
+                                   "until": end.timestamp() if end else None}
+        if start is None:  # neither date: the most recent 90 days of the brain's clock
+            now = datetime.fromisoformat(str((await get_client().call("health"))["now"]))
+            filters["since"] = (now - MAX_WINDOW).timestamp()
+        if statuses == {"open"}:
+            filters["state"] = "open"
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        offset = 0
+        while len(out) < MAX_REQUESTS:
+            page = await get_client().call("list_events", {**filters, "limit": PAGE, "offset": offset})
+            for view in page:
+                if view["id"] in seen or view["scenario"] not in d.specs:
+                    continue
+                if codes is not None and view["scenario"] not in codes:
+                    continue
+                req = d.request(view)
+                if statuses is not None and req["status"] not in statuses:
+                    continue
+                seen.add(view["id"])
+                out.append(req)
+                if len(out) >= MAX_REQUESTS:
+                    break
+            if len(page) < PAGE:
+                break
+            offset += PAGE
+        return JSONResponse(out)
+
+    @router.post("/requests.{fmt}", summary="Create a service request", status_code=201)
+    async def create_request(fmt: str, request: Request) -> JSONResponse:
+        """A citizen's report (form-encoded). Answers ``[{"service_request_id", "service_notice",
+        "account_id"}]``."""
+        _json_only(fmt)
+        d = await get_directory()
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            raise Open311Error(400, "Content-Type: send the fields as application/x-www-form-urlencoded")
+        try:
+            form = await request.form()
+        except Exception as exc:  # malformed multipart or too many fields
+            raise Open311Error(400, f"body: cannot read the form ({exc})") from None
+        client = get_client()
+        api_key = _single(form, "api_key")
+        if api_key is None:
+            raise Open311Error(403, "api_key: is required to create a service request")
+        who = await client.call("principal", api_key.strip())
+        if who is None:
+            raise Open311Error(403, "api_key: unknown or revoked key")
+        if who["role"] not in REPORTING_ROLES:
+            raise Open311Error(403, f"api_key: role '{who['role']}' may not create service requests; allowed: "
+                                    + ", ".join(sorted(REPORTING_ROLES)))
+        code = _single(form, "service_code")
+        if code is None:
+            raise Open311Error(400, "service_code: is required; see services.json")
+        spec = d.spec_of(code.strip())
+        if _single(form, "lat") is None and _single(form, "long") is None and (
+                _single(form, "address_string") is not None or _single(form, "address_id") is not None):
+            raise Open311Error(400, "address_string: address geocoding not supported, send lat/long")
+        lat = _coordinate(form, "lat")
+        lon = _coordinate(form, "long")
+        description = _single(form, "description") or ""
+        idem = None
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            if not 1 <= len(key) <= 200:
+                raise Open311Error(400, "Idempotency-Key: must be 1-200 characters")
+            idem = (key, str(who["id"]), request_hash("POST", request.url.path, _form_fingerprint(form)))
+        body = {"scenario": spec.code, "lon": lon, "lat": lat, "source": Source.CITIZEN.value,
+                "description": description}
+        out = await client.call("create_event", body, actor=f"{who['role']}:{who.get('name') or who['id']}",
+                                idem=idem)
+        view = out["event"]
+        return JSONResponse([{"service_request_id": view["id"], "service_notice": service_notice(spec, view),
+                              "account_id": None}], status_code=201)
+
+    @router.get("/requests/{request_id}.{fmt}", summary="One service request")
+    async def get_request(request_id: str, fmt: str) -> JSONResponse:
+        """One service request, as a one-item list (the standard's shape)."""
+        _json_only(fmt)
+        req = await visible(request_id)
+        if req is None:
+            raise Open311Error(404, f"service_request_id: no service request '{request_id}'")
+        return JSONResponse([req])
+
+    @router.get("/tokens/{token}.{fmt}", summary="Request id of a token")
+    async def get_token(token: str, fmt: str) -> JSONResponse:
+        """The service request id behind a token (a token is the request id)."""
+        _json_only(fmt)
+        req = await visible(token)
+        if req is None:
+            raise Open311Error(404, f"token: no service request for token '{token}'")
+        return JSONResponse([{"service_request_id": req["service_request_id"], "token": token}])
+
+    return router
+
+
+__all__ = ["CLOSED_STATES", "REPORTING_ROLES", "Open311Error", "Open311Route", "error_response", "open311_router"]

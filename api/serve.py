@@ -1,0 +1,64 @@
+"""``streetbrain serve``: the live twin and its API as one command.
+
+Starts the brain (in a local Ray actor by default, restarted by Ray if its process dies;
+``--no-ray`` keeps it in this process), camera shards, and the API under uvicorn. The admin
+token comes from ``STREETBRAIN_ADMIN_TOKEN``; if unset one is generated and printed once
+(only its hash is stored). Nothing secret is written to the logs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from typing import Any
+
+import uvicorn
+
+from actors.host import BrainHost, CameraShards, HostClient, start_ray_brain
+from api.app import create_app
+
+
+def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
+          use_ray: bool = True, camera_shards: int = 2, admin_token: str | None = None) -> tuple[Any, str, Any]:
+    """The app, the admin token and the host (or Ray actor) behind it."""
+    token = admin_token or os.environ.get("STREETBRAIN_ADMIN_TOKEN") or ""
+    generated = not token
+    if generated:
+        token = secrets.token_urlsafe(32)
+    from scenarios.loader import load_cached
+
+    district = load_cached(scenario)
+    if use_ray:
+        client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate)
+    else:
+        host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate)
+        client = HostClient(host)
+    client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
+    cameras = CameraShards(district, camera_shards if use_ray else 1, scenario=scenario, ray_actors=use_ray)
+    app = create_app(client, cameras=cameras, title=f"streetbrain: {district.name}", tick_s=None, district=district)
+    return app, (token if generated else ""), host
+
+
+def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str = "streetbrain-events.db",
+          speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0, use_ray: bool = True) -> None:
+    """Build and run until interrupted."""
+    t0 = time.monotonic()
+    app, generated_token, _host = build(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, use_ray=use_ray)
+    where = f"http://{host}:{port}"
+    print(f"streetbrain: {scenario} live on {where}  (API {where}/api/v1, docs {where}/docs, "
+          f"Open311 {where}/open311/v2, health {where}/health)", flush=True)
+    print(f"  event log: {_safe(db)}; clock speed x{speed:g}; synthetic feed: {'on' if feed else 'off'}; "
+          f"brain: {'Ray actor' if use_ray else 'in process'}; ready in {time.monotonic() - t0:.1f} s", flush=True)
+    if generated_token:
+        print(f"  admin token (shown once; set STREETBRAIN_ADMIN_TOKEN to choose your own): {generated_token}",
+              flush=True)
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _safe(db: str) -> str:
+    from actors.eventlog import _mask_password
+
+    return _mask_password(db)

@@ -1,0 +1,393 @@
+"""Open311 GeoReport v2 over a real brain and SQLite log: every successful answer is checked
+against the standard's JSON Schemas; services, the POST → GET round trip, filters, status after
+the brain closes a request, api_key checks, bad input (400 naming the field), unknown codes and
+ids, and idempotent retries."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from jsonschema import Draft4Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from actors.brain import Brain
+from actors.client import LocalClient
+from actors.eventlog import open_log
+from actors.live import Clock
+from api.open311 import open311_router
+from twin.catalog import Source
+from twin.district import District
+
+pytestmark = pytest.mark.timeout(60)
+
+P = "/open311/v2"
+SCHEMA_DIR = Path(os.environ.get("OPEN311_SCHEMAS", Path(__file__).resolve().parents[2] / "shared" / "open311"))
+SCHEMA_FILES = ("request.json", "requests.json", "service.json", "services.json", "service-definition.json")
+
+
+# --- schema validation ---------------------------------------------------------------------------------
+def _validators() -> dict[str, Draft4Validator] | None:
+    if not all((SCHEMA_DIR / f).is_file() for f in SCHEMA_FILES):
+        return None
+    schemas = {f: json.loads((SCHEMA_DIR / f).read_text()) for f in SCHEMA_FILES}
+    registry: Registry = Registry().with_resources(
+        (name, Resource.from_contents(s, default_specification=DRAFT4)) for name, s in schemas.items())
+    return {name: Draft4Validator(s, registry=registry) for name, s in schemas.items()}
+
+
+VALIDATORS = _validators()
+
+
+def test_the_open311_schemas_are_available() -> None:
+    if VALIDATORS is None:
+        pytest.skip(f"Open311 schemas not found in {SCHEMA_DIR}; responses are checked by shape only "
+                    "(set OPEN311_SCHEMAS to the folder)")
+    for v in VALIDATORS.values():
+        Draft4Validator.check_schema(v.schema)
+    # The relative $refs resolve: a bad item is caught through requests.json → request.json.
+    bad = [{"service_request_id": "E1", "status": "pending", "service_code": "CM01",
+            "requested_datetime": "2026-03-02T10:00:00+08:00"}]
+    assert any("pending" in e.message for e in VALIDATORS["requests.json"].iter_errors(bad))
+    assert not list(VALIDATORS["requests.json"].iter_errors([{**bad[0], "status": "open"}]))
+    assert list(VALIDATORS["services.json"].iter_errors([{"service_code": "CM01"}]))
+
+
+def _iso(value: str) -> datetime:
+    t = datetime.fromisoformat(value)
+    assert t.tzinfo is not None, f"{value} has no UTC offset"
+    return t
+
+
+def check(schema: str, body: Any) -> Any:
+    """Validate a successful answer against its Open311 schema (and the date-times by hand)."""
+    if VALIDATORS is not None:
+        errors = sorted(VALIDATORS[schema].iter_errors(body), key=str)
+        assert not errors, f"{schema}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+    assert isinstance(body, list if schema.endswith("s.json") else dict)
+    if schema == "requests.json":
+        for r in body:
+            _iso(r["requested_datetime"])
+            for k in ("updated_datetime", "expected_datetime"):
+                if r.get(k) is not None:
+                    _iso(r[k])
+    return body
+
+
+def check_error(resp: Any, status: int, *fragments: str) -> str:
+    """An error answer in the standard's shape, with the HTTP status repeated as code."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert isinstance(body, list) and len(body) == 1 and set(body[0]) == {"code", "description"}, body
+    assert body[0]["code"] == status
+    for frag in fragments:
+        assert frag in body[0]["description"], body[0]["description"]
+    return str(body[0]["description"])
+
+
+# --- the app ----------------------------------------------------------------------------------------------
+class Env:
+    """A brain, its Open311 app and a few api keys."""
+
+    def __init__(self, brain: Brain, http: TestClient, district: District) -> None:
+        self.brain, self.http, self.district = brain, http, district
+        self.keys = {r: brain.create_token(r, name=f"test {r}")["token"] for r in ("ingest", "viewer", "admin")}
+
+    def spot(self, camera: str) -> tuple[float, float]:
+        cam = next(c for c in self.district.cameras if c.id == camera)
+        lon, lat = self.district.projection.to_lonlat(cam.x, cam.y)
+        return float(lon), float(lat)
+
+    def form(self, code: str = "CM01", camera: str = "K0001", **extra: str) -> dict[str, str]:
+        lon, lat = self.spot(camera)
+        return {"api_key": self.keys["ingest"], "service_code": code, "lat": f"{lat:.7f}", "long": f"{lon:.7f}",
+                "description": "货物堆在店门外", "email": "a@example.org", "first_name": "Li", **extra}
+
+    def post(self, form: dict[str, str], **headers: str) -> Any:
+        return self.http.post(f"{P}/requests.json", data=form, headers=headers)
+
+    def create(self, code: str = "CM01", camera: str = "K0001", **extra: str) -> str:
+        r = self.post(self.form(code, camera, **extra))
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert isinstance(body, list) and len(body) == 1
+        assert set(body[0]) == {"service_request_id", "service_notice", "account_id"}
+        assert body[0]["account_id"] is None and isinstance(body[0]["service_notice"], str)
+        return str(body[0]["service_request_id"])
+
+    def get(self, path: str, **params: str) -> Any:
+        return self.http.get(f"{P}{path}", params=params)
+
+    def requests(self, **params: str) -> list[dict[str, Any]]:
+        r = self.get("/requests.json", **params)
+        assert r.status_code == 200, r.text
+        return check("requests.json", r.json())
+
+
+def _app(brain: Brain, district: District | None) -> FastAPI:
+    client = LocalClient(brain)
+    app = FastAPI()
+    app.include_router(open311_router(lambda: client, district), prefix=P)
+    return app
+
+
+@pytest.fixture
+def env(xiaohe: District, tmp_path: Path) -> Iterator[Env]:
+    origin = datetime(2026, 3, 2, 10, 0, tzinfo=xiaohe.roster.tz).timestamp()  # Monday, day shift
+    brain = Brain(xiaohe, open_log(tmp_path / "log.db"), Clock(speed=1.0, origin=origin))
+    with TestClient(_app(brain, xiaohe)) as http:
+        yield Env(brain, http, xiaohe)
+    brain.log.close()
+
+
+def _close(brain: Brain, event_id: str) -> None:
+    who = brain.event_of(event_id)["assignee"]
+    assert who, "the request should have been dispatched"
+    for action in ("sign", "arrive", "resolve", "verify"):
+        body = {"result": "goods moved back inside"} if action == "resolve" else {}
+        brain.act(event_id, action, body, actor=who)
+
+
+# --- services ---------------------------------------------------------------------------------------------
+def test_services_are_the_citizen_reportable_scenarios(env: Env) -> None:
+    r = env.get("/services.json")
+    assert r.status_code == 200
+    services = check("services.json", r.json())
+    expected = [s.code for s in env.district.catalog if Source.CITIZEN in s.sources]
+    assert [s["service_code"] for s in services] == expected
+    assert "PS08" not in expected and "TR06" not in expected  # 110 referrals only; cameras/patrols only
+    cm01 = next(s for s in services if s["service_code"] == "CM01")
+    assert cm01["service_name"] == "出店经营 (Shop operating outside its storefront)"
+    assert cm01["group"] == "城市管理 (City management)"
+    assert cm01["metadata"] is False and cm01["type"] == "realtime"
+    assert "出店经营" in cm01["keywords"] and cm01["description"]
+
+
+def test_service_definition_and_unknown_service(env: Env) -> None:
+    r = env.get("/services/CM01.json")
+    assert r.status_code == 200
+    assert check("service-definition.json", r.json()) == {"service_code": "CM01", "attributes": []}
+    check_error(env.get("/services/XX99.json"), 404, "service_code", "XX99")
+    check_error(env.get("/services/PS08.json"), 404, "PS08")  # exists, but not offered to citizens
+
+
+def test_only_json_is_served(env: Env) -> None:
+    check_error(env.get("/services.xml"), 400, "only JSON is served")
+    check_error(env.get("/requests.xml"), 400, "only JSON is served")
+    check_error(env.http.post(f"{P}/requests.xml", data=env.form()), 400, "only JSON is served")
+
+
+# --- POST and GET ------------------------------------------------------------------------------------------
+def test_post_then_get_round_trip(env: Env) -> None:
+    rid = env.create("CM01", "K0001")
+    r = env.get(f"/requests/{rid}.json")
+    assert r.status_code == 200
+    [req] = check("requests.json", r.json())
+    lon, lat = env.spot("K0001")
+    assert req["service_request_id"] == rid and req["service_code"] == "CM01"
+    assert req["status"] == "open" and req["description"] == "货物堆在店门外"
+    assert req["lat"] == pytest.approx(lat, abs=1e-6) and req["long"] == pytest.approx(lon, abs=1e-6)
+    assert req["agency_responsible"] == env.district.catalog["CM01"].department
+    event = env.brain.event_of(rid)
+    road = env.district.roads.segment(event["road_id"])
+    grid = env.district.regions.by_id[event["grid_id"]]
+    # Most specific first: the road's name, the grid, ..., the district.
+    assert req["address"].startswith(f"{road.name} ({road.id}), {grid.name}, ")
+    assert req["address"].endswith(env.district.title)
+    assert req["status_notes"].startswith("Dispatched to")
+    reported = _iso(req["requested_datetime"])
+    origin = datetime(2026, 3, 2, 10, 0, tzinfo=env.district.roster.tz)
+    assert timedelta(0) <= reported - origin < timedelta(minutes=1)
+    assert reported.utcoffset() == timedelta(hours=8)
+    assert _iso(req["expected_datetime"]) > _iso(req["requested_datetime"])
+    # The brain holds a citizen report with the description and nothing of the personal fields.
+    assert (event["source"], event["scenario"], event["description"]) == ("citizen", "CM01", "货物堆在店门外")
+    assert event["state"] == "dispatched"
+    # A token is the request id.
+    r = env.get(f"/tokens/{rid}.json")
+    assert r.status_code == 200 and r.json() == [{"service_request_id": rid, "token": rid}]
+
+
+def test_closed_after_the_brain_closes_it(env: Env) -> None:
+    rid = env.create("CM01", "K0001")
+    _close(env.brain, rid)
+    [req] = check("requests.json", env.get(f"/requests/{rid}.json").json())
+    assert req["status"] == "closed"
+    assert req["status_notes"] == "Closed after verification. Result: goods moved back inside"
+    assert req["updated_datetime"] == env.brain.event_of(rid)["closed_at"]
+    assert req["expected_datetime"] is None
+
+
+def test_a_withdrawn_request_is_closed_without_a_result(env: Env) -> None:
+    rid = env.create("PU04", "K0151")
+    env.brain.act(rid, "withdraw", {"reason": "the lamp works again"}, actor="dispatcher:test")
+    [req] = check("requests.json", env.get(f"/requests/{rid}.json").json())
+    assert req["status"] == "closed" and req["status_notes"].startswith("Closed before anyone handled it")
+
+
+def test_a_duplicate_report_is_merged_and_closed(env: Env) -> None:
+    first = env.create("CM01", "K0001")
+    r = env.post(env.form("CM01", "K0001", description="same shop again"))
+    assert r.status_code == 201
+    second = r.json()[0]
+    assert first in second["service_notice"]
+    [req] = check("requests.json", env.get(f"/requests/{second['service_request_id']}.json").json())
+    assert req["status"] == "closed" and first in req["status_notes"]
+
+
+def test_list_filters(env: Env) -> None:
+    a = env.create("CM01", "K0001")
+    b = env.create("PU04", "K0151", description="路灯不亮")
+    c = env.create("MS06", "K0201", description="消费纠纷")
+    _close(env.brain, a)
+    # A camera report of a camera-only scenario is not an Open311 request.
+    lon, lat = env.spot("K0101")
+    hidden = env.brain.create_event({"scenario": "TR06", "lon": lon, "lat": lat, "source": "camera"},
+                                    actor="camera")["event"]["id"]
+
+    everything = env.requests()
+    assert [r["service_request_id"] for r in everything] == [c, b, a]  # newest first
+    assert hidden not in {r["service_request_id"] for r in everything}
+    assert [r["service_request_id"] for r in env.requests(status="open")] == [c, b]
+    assert [r["service_request_id"] for r in env.requests(status="closed")] == [a]
+    assert len(env.requests(status="open,closed")) == 3
+    assert [r["service_request_id"] for r in env.requests(service_code="PU04")] == [b]
+    assert [r["service_request_id"] for r in env.requests(service_code="PU04,CM01")] == [b, a]
+    assert [r["service_request_id"] for r in env.requests(service_code="PU04", status="closed")] == []
+    # service_request_id overrides every other filter; unknown and hidden ids are left out.
+    got = env.requests(service_request_id=f"{a},E9999999,{hidden},{c}", status="open")
+    assert [r["service_request_id"] for r in got] == [a, c]
+    # Date windows (ISO 8601 / W3C; a date alone is local midnight).
+    assert len(env.requests(start_date="2026-03-02T00:00:00+08:00", end_date="2026-03-03T00:00:00+08:00")) == 3
+    assert len(env.requests(start_date="2026-03-02")) == 3
+    assert env.requests(start_date="2026-03-03T00:00:00Z") == []
+    assert env.requests(end_date="2026-03-02T01:59:59Z") == []  # 09:59:59 local, before the reports
+    assert len(env.requests(end_date="2026-03-05")) == 3
+
+
+@pytest.mark.parametrize(("params", "fragments"), [
+    ({"status": "pending"}, ("status", "'open' or 'closed'")),
+    ({"status": "open,"}, ("status", "comma-separated")),
+    ({"service_code": "XX99"}, ("service_code", "unknown service 'XX99'")),
+    ({"start_date": "yesterday"}, ("start_date", "ISO 8601")),
+    ({"end_date": "2026-13-01"}, ("end_date", "ISO 8601")),
+    ({"start_date": "2026-01-01", "end_date": "2026-06-01"}, ("end_date", "at most 90 days")),
+    ({"start_date": "2026-03-05", "end_date": "2026-03-01"}, ("end_date", "not be before start_date")),
+])
+def test_bad_list_filters_are_400(env: Env, params: dict[str, str], fragments: tuple[str, ...]) -> None:
+    check_error(env.get("/requests.json", **params), 400, *fragments)
+
+
+def test_default_window_is_the_last_90_days(env: Env) -> None:
+    rid = env.create("CM01", "K0001")
+    long_ago = datetime(2026, 3, 2, 10, 0, tzinfo=env.district.roster.tz) - timedelta(days=91)
+    old = env.brain.twin.report(scenario="PU04", lon=env.spot("K0151")[0], lat=env.spot("K0151")[1],
+                                source="citizen", actor="test", now=long_ago.timestamp()).event.id
+    assert [r["service_request_id"] for r in env.requests()] == [rid]
+    assert [r["service_request_id"] for r in env.requests(start_date=long_ago.date().isoformat())] == [old]
+    assert len(env.requests(service_request_id=old)) == 1
+
+
+def test_unknown_request_and_token_are_404(env: Env) -> None:
+    check_error(env.get("/requests/E9999999.json"), 404, "service_request_id", "E9999999")
+    check_error(env.get("/tokens/nope.json"), 404, "token", "nope")
+
+
+# --- api_key ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("key", "fragment"), [
+    (None, "api_key: is required"),
+    ("not-a-key", "api_key: unknown or revoked key"),
+    ("viewer", "role 'viewer' may not create"),
+])
+def test_bad_api_key_is_403(env: Env, key: str | None, fragment: str) -> None:
+    form = env.form()
+    if key is None:
+        del form["api_key"]
+    else:
+        form["api_key"] = env.keys.get(key, key)
+    check_error(env.post(form), 403, fragment)
+    assert env.brain.list_events({}) == []
+
+
+def test_admin_key_may_report(env: Env) -> None:
+    r = env.post(env.form(api_key=env.keys["admin"]))
+    assert r.status_code == 201, r.text
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("change", "fragments"), [
+    ({"service_code": None}, ("service_code: is required",)),
+    ({"lat": None}, ("lat: is required",)),
+    ({"long": ""}, ("long: is required",)),
+    ({"lat": "north"}, ("lat: must be a number", "north")),
+    ({"long": "nan"}, ("long: must be a finite number",)),
+    ({"lat": "95"}, ("lat:", "[-90, 90]")),
+    ({"lat": None, "long": None, "address_string": "小河路 1 号"},
+     ("address geocoding not supported, send lat/long",)),
+    ({"description": "x" * 2001}, ("description", "at most 2000")),
+    ({"service_code": "XX99"}, ("service_code: unknown service 'XX99'",)),
+    ({"service_code": "PS08"}, ("service_code", "not a service citizens can report")),
+])
+def test_bad_input_is_400_naming_the_field(env: Env, change: dict[str, str | None],
+                                           fragments: tuple[str, ...]) -> None:
+    form = env.form()
+    for k, v in change.items():
+        if v is None:
+            form.pop(k, None)
+        else:
+            form[k] = v
+    check_error(env.post(form), 400, *fragments)
+    assert env.brain.list_events({}) == []
+
+
+def test_coordinates_outside_the_district_are_400(env: Env) -> None:
+    form = env.form(lat="31.2304", long="121.4737")  # Shanghai
+    check_error(env.post(form), 400, "lat/long", "outside the boundary")
+    assert env.brain.list_events({}) == []
+
+
+def test_repeated_field_and_wrong_content_type_are_400(env: Env) -> None:
+    body = "&".join(f"{k}={v}" for k, v in env.form(description="x").items()) + "&lat=30.3"
+    r = env.http.post(f"{P}/requests.json", content=body.encode(),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    check_error(r, 400, "lat: given 2 times")
+    check_error(env.http.post(f"{P}/requests.json", json=env.form()), 400, "Content-Type",
+                "application/x-www-form-urlencoded")
+
+
+# --- idempotency ------------------------------------------------------------------------------------------
+def test_idempotent_retry_returns_the_same_request(env: Env) -> None:
+    form = env.form()
+    first = env.post(form, **{"Idempotency-Key": "app-42-retry"})
+    assert first.status_code == 201, first.text
+    again = env.post(dict(reversed(list(form.items()))), **{"Idempotency-Key": "app-42-retry"})
+    assert again.status_code == 201, again.text
+    assert again.json()[0]["service_request_id"] == first.json()[0]["service_request_id"]
+    assert len(env.brain.list_events({})) == 1
+    # The same key for a different request is refused; without a key a new request is made.
+    check_error(env.post({**form, "description": "other"}, **{"Idempotency-Key": "app-42-retry"}), 409,
+                "Idempotency-Key")
+    check_error(env.post(form, **{"Idempotency-Key": "k" * 201}), 400, "Idempotency-Key")
+    assert env.post(env.form("PU04", "K0151")).status_code == 201
+    assert len(env.brain.list_events({})) == 2
+
+
+# --- mounting without a district ---------------------------------------------------------------------------
+def test_router_finds_the_district_through_the_brain(xiaohe: District, tmp_path: Path) -> None:
+    brain = Brain(xiaohe, open_log(tmp_path / "lazy.db"))
+    try:
+        with TestClient(_app(brain, None)) as http:
+            r = http.get(f"{P}/services.json")
+            assert r.status_code == 200
+            assert len(check("services.json", r.json())) == sum(
+                1 for s in xiaohe.catalog if Source.CITIZEN in s.sources)
+    finally:
+        brain.log.close()
