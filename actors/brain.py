@@ -53,6 +53,7 @@ class Brain:
         self.district = district
         self.log = log
         self.twin = LiveTwin(district, log, clock)
+        self.district = self.twin.district  # with the twin's own roster (shift swaps)
         self.tz = district.roster.tz
 
     # --- views -------------------------------------------------------------------------------------
@@ -192,6 +193,14 @@ class Brain:
                 "shift_end": iso(hi, self.tz), "mode": self.twin.mode.value, "on_duty": sorted(duty),
                 "shifts": [{"code": s.code, "start_s": s.start_s, "duration_s": s.duration_s}
                            for s in roster.plan]}
+
+    def swap_shifts(self, body: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
+        """``member_a`` and ``member_b`` (same role) exchange shifts on ``date`` (YYYY-MM-DD)."""
+        a = _text(body, "member_a", required=True, limit=40)
+        b = _text(body, "member_b", required=True, limit=40)
+        date = _text(body, "date", required=True, limit=10)
+        swapped = self.twin.swap_shifts(str(a), str(b), str(date), actor=actor)
+        return {"swapped": swapped, "roster": self.roster()}
 
     def set_mode(self, mode: str, *, actor: str) -> dict[str, Any]:
         """Peacetime or wartime."""

@@ -20,6 +20,7 @@ incoming shift (signed work stays: overtime), and idle members coming on take wa
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import heapq
 import math
@@ -119,7 +120,9 @@ class LiveTwin:
     """
 
     def __init__(self, district: District, log: EventLog, clock: Clock | None = None, *, recover: bool = True) -> None:
-        self.district = district
+        # The twin's own roster (shift swaps change it; the district object may be shared).
+        self.district = copy.copy(district)
+        self.district.roster = district.roster.with_swaps({})
         self.log = log
         self.clock = clock or Clock()
         self.tz = district.roster.tz
@@ -283,6 +286,10 @@ class LiveTwin:
         with self._lock:
             setting = self.log.setting("mode")
             self.mode = Mode(setting["mode"]) if setting else Mode.PEACETIME
+            swaps = self.log.setting("swaps")
+            if swaps:
+                self.district.roster = self.district.roster.with_swaps(
+                    {(str(m), int(day)): str(code) for m, day, code in swaps["swaps"]})
             rows = self.log.records()
             self.events = replay(rec for _, rec in rows)
             self.firsts.clear()
@@ -592,6 +599,29 @@ class LiveTwin:
                 if e.is_open:
                     self._schedule_timers(e)
             return mode
+
+    def swap_shifts(self, member_a: str, member_b: str, date: str, *, actor: str) -> dict[str, Any]:
+        """Two members of one role exchange their shifts on a local date (persisted); unsigned
+        work of whoever goes off duty now moves to the incoming shift.
+
+        Raises:
+            ValidationError: a bad date, unknown members, different roles, the same shift.
+        """
+        try:
+            day = datetime.fromisoformat(date).date().toordinal()
+        except (TypeError, ValueError):
+            raise ValidationError("date", f"must be a date such as 2026-03-02, got {date!r}") from None
+        with self._lock:
+            roster = self.district.roster
+            swaps = roster.swap(member_a, member_b, day)
+            self.log.put_setting("swaps", {"swaps": [[m, d, c] for (m, d), c in sorted(swaps.items())],
+                                           "by": actor, "at": self.now()})
+            self.district.roster = roster.with_swaps(swaps)
+            now = self.now()
+            self._handover(now)
+            self._freed = True
+            a, b = roster.member(member_a), roster.member(member_b)
+            return {"date": date, member_a: swaps[(a.id, day)], member_b: swaps[(b.id, day)]}
 
     # --- KPIs ----------------------------------------------------------------------------------------
     def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:

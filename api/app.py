@@ -97,6 +97,15 @@ class ModeBody(BaseModel):
     mode: str = Field(pattern="^(peacetime|wartime)$")
 
 
+class SwapBody(BaseModel):
+    """A shift swap."""
+
+    model_config = ConfigDict(extra="forbid")
+    member_a: str = Field(min_length=1, max_length=40)
+    member_b: str = Field(min_length=1, max_length=40)
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Local date the shifts start, YYYY-MM-DD")
+
+
 class TokenBody(BaseModel):
     """A new bearer token."""
 
@@ -451,6 +460,12 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
         """Switch peacetime/wartime (wartime: 60/180/300 s targets, emergencies straight to the brigade)."""
         require(who, frozenset({"admin", "dispatcher"}), "switch the mode")
         return dict(await client.call("set_mode", body.mode, actor=_actor(who)))
+
+    @app.post("/api/v1/roster/swaps", tags=["staff"])
+    async def swap_shifts(body: SwapBody, who: Who) -> dict[str, Any]:
+        """Two members of one role exchange their shifts on a date; open unsigned work follows."""
+        require(who, frozenset({"admin", "dispatcher"}), "swap shifts")
+        return dict(await client.call("swap_shifts", body.model_dump(), actor=_actor(who)))
 
     @app.get("/api/v1/kpis", tags=["kpis"])
     async def kpis(who: Who, since: Annotated[float | None, Query(ge=0, le=MAX_TIME, description="POSIX seconds")] = None,

@@ -280,3 +280,28 @@ def test_restart_recovers_state_and_timers_without_double_dispatch(api: Api, spo
     assert len([r for _, r in third.log.records(event_id=b["id"]) if r.action.value == "reassign"]) == 1
     dispatched = [r.data["member"] for _, r in third.log.records() if r.action.value in ("dispatch", "reassign")]
     assert len(dispatched) == len(set(dispatched))  # nobody got two assignments
+
+
+def test_shift_swap_moves_duty_and_survives_a_restart(api: Api, xiaohe: District, origin: float) -> None:
+    twin = api.brain.twin
+    roster = twin.district.roster
+    duty = roster.on_duty_ids(origin)
+    role_members = [m for m in roster.members if m.role.value == "co_governance"]
+    on = next(m for m in role_members if m.id in duty)
+    off = next(m for m in role_members if m.id not in duty)
+    r = api.http.post("/api/v1/roster/swaps", json={"member_a": on.id, "member_b": off.id, "date": "2026-03-02"},
+                      headers=api.auth("dispatcher"))
+    assert r.status_code == 200, r.text
+    assert off.id in r.json()["roster"]["on_duty"] and on.id not in r.json()["roster"]["on_duty"]
+    assert xiaohe.roster.on_duty_ids(origin) == duty  # the shared district is untouched
+    again = Brain(xiaohe, open_log(api.brain.log.url), Clock(speed=1.0, origin=origin))
+    assert off.id in again.twin.district.roster.on_duty_ids(origin)
+    bad = [({"member_a": on.id, "member_b": on.id, "date": "2026-03-02"}, "member_b"),
+           ({"member_a": on.id, "member_b": "NOBODY", "date": "2026-03-02"}, "member_b"),
+           ({"member_a": on.id, "member_b": off.id, "date": "2026-02-30"}, "date"),
+           ({"member_a": on.id, "member_b": next(m.id for m in roster.members if m.role.value == "grid_worker"),
+             "date": "2026-03-02"}, "member_b")]
+    for body, field in bad:
+        r = api.http.post("/api/v1/roster/swaps", json=body, headers=api.auth("dispatcher"))
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, (body, r.text)
+    assert api.http.post("/api/v1/roster/swaps", json=bad[0][0], headers=api.auth("viewer")).status_code == 403

@@ -12,7 +12,7 @@ shift is off.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -227,7 +227,9 @@ class Roster:
         self.timezone_name = timezone_name
         self.rotation_days = rotation_days
         self.handover_s = handover_s
-        self._duty_cache: dict[tuple[str, int], frozenset[str]] = {}
+        self._duty_cache: dict[tuple[str, int, int], frozenset[str]] = {}
+        self.swaps: dict[tuple[str, int], str] = {}  # (member id, shift day) → shift worked instead
+        self._swap_days: set[int] = set()
         self._window: tuple[float, float, Shift, int] = (0.0, 0.0, plan.shifts[0], 0)
 
     def member(self, member_id: str) -> Member:
@@ -263,7 +265,11 @@ class Roster:
         return self._window[0], self._window[1]
 
     def shift_of(self, member: Member, shift_day: int) -> str:
-        """The shift code ``member`` works on the given local date ordinal."""
+        """The shift code ``member`` works on the given local date ordinal (a swap wins)."""
+        if self.swaps:
+            swapped = self.swaps.get((member.id, shift_day))
+            if swapped is not None:
+                return swapped
         codes = self.role_shifts.get(member.role, tuple(s.code for s in self.plan))
         turn = shift_day // self.rotation_days if self.rotation_days else 0
         return codes[(member.shift_slot + turn) % len(codes)]
@@ -289,7 +295,7 @@ class Roster:
         """Ids of the members on duty at ``now`` (cached per shift instance)."""
         shift, day = self.shift_at(now)
         turn = day // self.rotation_days if self.rotation_days else 0
-        key = (shift.code, turn)
+        key = (shift.code, turn, day if day in self._swap_days else -1)
         ids = self._duty_cache.get(key)
         if ids is None:
             ids = frozenset(m.id for m in self.members if self.shift_of(m, day) == shift.code)
@@ -305,6 +311,47 @@ class Roster:
         return [m for m in self.members
                 if m.id in ids and (role is None or m.role is role)
                 and (area_id is None or m.area_id == area_id)]
+
+    def with_swaps(self, swaps: Mapping[tuple[str, int], str]) -> Roster:
+        """A copy of this roster in which each ``(member id, shift day)`` of ``swaps`` works the
+        given shift code instead (shift swaps and cover; a shift day is the local date
+        ordinal on which the shift starts).
+
+        Raises:
+            ValidationError: an unknown member or shift code.
+        """
+        codes = {sh.code for sh in self.plan}
+        for (mid, _day), code in swaps.items():
+            if mid not in self.by_id:
+                raise ValidationError("member", f"no member '{mid}'")
+            if code not in codes:
+                raise ValidationError("shift", f"unknown shift '{code}'; defined: {', '.join(sorted(codes))}")
+        out = Roster(self.members, self.plan, self.role_shifts, timezone_name=self.timezone_name,
+                     rotation_days=self.rotation_days, handover_s=self.handover_s)
+        out.swaps = dict(swaps)
+        out._swap_days = {day for _mid, day in swaps}
+        return out
+
+    def swap(self, member_a: str, member_b: str, shift_day: int) -> dict[tuple[str, int], str]:
+        """The swaps that make two members of the same role exchange their shifts on a day.
+
+        Raises:
+            ValidationError: unknown members, the same member twice, different roles, or two
+                members who already work the same shift that day.
+        """
+        a, b = (self.by_id.get(m) for m in (member_a, member_b))
+        if a is None:
+            raise ValidationError("member_a", f"no member '{member_a}'")
+        if b is None:
+            raise ValidationError("member_b", f"no member '{member_b}'")
+        if a.id == b.id:
+            raise ValidationError("member_b", "must differ from member_a")
+        if a.role is not b.role:
+            raise ValidationError("member_b", f"is a {b.role.value}, member_a a {a.role.value}: swap within a role")
+        sa, sb = self.shift_of(a, shift_day), self.shift_of(b, shift_day)
+        if sa == sb:
+            raise ValidationError("member_b", f"already works shift '{sb}' that day, like member_a")
+        return {**self.swaps, (a.id, shift_day): sb, (b.id, shift_day): sa}
 
     def next_change(self, now: float) -> float:
         """POSIX time of the next shift boundary strictly after ``now``."""
