@@ -6,7 +6,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # Extras the tests need. torch is pinned to the CPU wheel before any extra asks for it.
 TEST_EXTRAS ?= sim,sweep,live,dev
-DEMO_EXTRAS ?= sim
+DEMO_EXTRAS ?= sim,live
+# Wall seconds the live part of the demo runs (0: until Ctrl-C).
+DEMO_LIVE_S ?= 45
 TORCH_PIN   ?= torch==2.13.0
 
 .PHONY: demo test venv clean bench lint browser postgres
@@ -36,6 +38,14 @@ demo: $(DEMO_STAMP)
 	$(VENV)/bin/streetbrain simulate --days 3 --replications 2 --seed 1 --set staff.co_governance.count=40 --out out/demo/brigade-40
 	@echo
 	@echo "Reports: out/demo/baseline/report.html and out/demo/brigade-40/report.html (offline HTML)"
+	@echo
+	@echo "== Live twin: Xiaohe an hour a minute, synthetic demand and simulated handlers, for $(DEMO_LIVE_S) s =="
+	@echo "   (make demo DEMO_LIVE_S=0 keeps it running; open http://127.0.0.1:8000/docs with the admin token)"
+	@rm -f out/demo/live-events.db out/demo/live-events.db-wal out/demo/live-events.db-shm
+	$(VENV)/bin/streetbrain serve --scenario xiaohe --db out/demo/live-events.db --speed 60 --feed synthetic \
+	  --feed-rate 2 --start 08:30 --duration $(DEMO_LIVE_S) --report-every 10
+	@echo "The day so far is in out/demo/live-events.db; re-watch it with:"
+	@echo "  $(VENV)/bin/streetbrain replay --db out/demo/live-events.db"
 
 # A real browser for the page tests (Debian chromium); skipped where apt is unavailable.
 browser:

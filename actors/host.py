@@ -41,7 +41,8 @@ class BrainHost:
         scenario: Scenario name or folder.
         db: Event-log path or URL.
         speed: Clock speed-up.
-        origin: POSIX time the clock starts at (default now; a restart keeps the origin given).
+        origin: POSIX time the clock of a fresh log starts at (default now); a log that has run
+            before continues its own timeline.
         feed: Run the synthetic demand feed and simulated handlers.
         feed_rate: Demand multiplier of the feed.
         tick_s: Wall seconds between timer ticks.
@@ -57,9 +58,11 @@ class BrainHost:
         self.district.roads.precompute_travel()
         self.log = open_log(db)
         saved = self.log.setting("clock")
-        if origin is None and saved is not None and saved.get("speed") == speed:
-            # A restarted twin keeps its timeline (sped-up time continues where it was).
-            origin = float(saved["origin"]) + (time.time() - float(saved["wall"])) * (speed - 1.0)
+        self.resumed = saved is not None
+        if saved is not None:
+            # A restarted twin keeps its timeline: twin time went on at the saved speed while it
+            # was down (``origin`` applies to a fresh log only; time never runs backwards).
+            origin = float(saved["origin"]) + (time.time() - float(saved["wall"])) * float(saved["speed"])
         self.clock = Clock(speed, origin)
         self.log.put_setting("clock", {"origin": self.clock.origin, "wall": self.clock._wall0, "speed": speed})
         self.brain = Brain(self.district, self.log, self.clock)
@@ -223,13 +226,14 @@ class CameraShardActor:
 
 
 def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
-                    num_cpus: int | None = None, address: str | None = None) -> tuple[RayClient, Any]:
+                    origin: float | None = None, num_cpus: int | None = None,
+                    address: str | None = None) -> tuple[RayClient, Any]:
     """Start Ray lean (loopback, no dashboard) and the brain actor; returns the facade and the actor."""
     from scenarios.sweep import init_ray
 
     ray = init_ray(address=address, num_cpus=num_cpus or 2)
     actor_cls = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=8)(BrainHost)
     actor = actor_cls.options(name="brain", lifetime=None).remote(scenario, db, speed=speed, feed=feed,
-                                                                  feed_rate=feed_rate)
+                                                                  feed_rate=feed_rate, origin=origin)
     ray.get(actor.ping.remote())  # the brain has recovered its state
     return RayClient(actor), actor

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
+import threading
 import time
 from typing import Any
 
@@ -21,7 +21,8 @@ from api.app import create_app
 
 
 def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
-          use_ray: bool = True, camera_shards: int = 2, admin_token: str | None = None) -> tuple[Any, str, Any]:
+          use_ray: bool = True, camera_shards: int = 2, admin_token: str | None = None,
+          origin: float | None = None) -> tuple[Any, str, Any]:
     """The app, the admin token and the host (or Ray actor) behind it."""
     token = admin_token or os.environ.get("STREETBRAIN_ADMIN_TOKEN") or ""
     generated = not token
@@ -31,9 +32,9 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
 
     district = load_cached(scenario)
     if use_ray:
-        client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate)
+        client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin)
     else:
-        host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate)
+        host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin)
         client = HostClient(host)
     client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
     cameras = CameraShards(district, camera_shards if use_ray else 1, scenario=scenario, ray_actors=use_ray)
@@ -42,10 +43,13 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
 
 
 def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str = "streetbrain-events.db",
-          speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0, use_ray: bool = True) -> None:
-    """Build and run until interrupted."""
+          speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0, use_ray: bool = True,
+          duration_s: float = 0.0, report_every_s: float = 0.0, origin: float | None = None) -> None:
+    """Build and run until interrupted (or for ``duration_s`` wall seconds; 0: until interrupted),
+    printing a KPI line every ``report_every_s`` seconds (0: never)."""
     t0 = time.monotonic()
-    app, generated_token, _host = build(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, use_ray=use_ray)
+    app, generated_token, _host = build(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, use_ray=use_ray,
+                                        origin=origin)
     where = f"http://{host}:{port}"
     print(f"streetbrain: {scenario} live on {where}  (API {where}/api/v1, docs {where}/docs, "
           f"Open311 {where}/open311/v2, health {where}/health)", flush=True)
@@ -54,8 +58,39 @@ def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str =
     if generated_token:
         print(f"  admin token (shown once; set STREETBRAIN_ADMIN_TOKEN to choose your own): {generated_token}",
               flush=True)
-    sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    stop = threading.Event()
+
+    def watch() -> None:
+        started = time.monotonic()
+        last = started
+        while not stop.wait(0.5):
+            now = time.monotonic()
+            if report_every_s and now - last >= report_every_s:
+                last = now
+                try:
+                    k = app.state.client.call_sync("kpis")
+                    share = {n: ("-" if k[n] is None else f"{k[n]:.0%}")
+                             for n in ("responded_within_60s", "on_scene_within_180s", "reinforced_within_300s")}
+                    print(f"  [{k['now'][11:16]} twin time] {k['events']} events, {k['waiting']} waiting, "
+                          f"{k['members_busy']}/{k['members_on_duty']} members busy; signed <=60 s "
+                          f"{share['responded_within_60s']}, on scene <=180 s {share['on_scene_within_180s']}, "
+                          f"reinforced <=300 s {share['reinforced_within_300s']}", flush=True)
+                except Exception as exc:  # the report is a courtesy; the server goes on
+                    print(f"  (no KPIs: {exc})", flush=True)
+            if duration_s and now - started >= duration_s:
+                server.should_exit = True
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        server.run()
+    finally:
+        stop.set()
+        if use_ray:
+            import ray
+
+            ray.shutdown()
 
 
 def _safe(db: str) -> str:

@@ -321,6 +321,13 @@ def serve(
     feed_rate: Annotated[float, typer.Option("--feed-rate", min=0.0, help="Demand multiplier of the feed.")] = 1.0,
     no_ray: Annotated[bool, typer.Option("--no-ray", help="Run the brain in this process instead of a Ray actor.")]
     = False,
+    duration: Annotated[float, typer.Option("--duration", min=0.0, help="Stop after this many wall seconds "
+                                                                      "(0: run until interrupted).")] = 0.0,
+    report_every: Annotated[float, typer.Option("--report-every", min=0.0, help="Print the KPIs every this many "
+                                                                              "wall seconds (0: never).")] = 0.0,
+    start: Annotated[str | None, typer.Option("--start", help="Twin time a fresh log starts at: HH:MM today "
+                                                             "(district time) or an ISO 8601 time; default now.")]
+    = None,
 ) -> None:
     """Run the live twin and its API (native /api/v1, Open311 /open311/v2, /docs, /health)."""
     if feed not in (None, "synthetic"):
@@ -330,11 +337,30 @@ def serve(
         from api.serve import serve as run_server
 
         open_log(db).close()  # a bad --db fails here, with its reason
-        _load(scenario)
+        district = _load(scenario)
+        origin = _start_time(start, district.roster.tz) if start else None
     except Exception as exc:
         _fail(exc)
     run_server(scenario, host=host, port=port, db=db, speed=speed, feed=feed == "synthetic", feed_rate=feed_rate,
-               use_ray=not no_ray)
+               use_ray=not no_ray, duration_s=duration, report_every_s=report_every, origin=origin)
+
+
+def _start_time(text: str, tz: Any) -> float:
+    """``HH:MM`` today in ``tz``, or an ISO 8601 time with an offset, as POSIX seconds."""
+    from datetime import datetime
+
+    from twin.errors import ValidationError
+
+    try:
+        if len(text) == 5 and text[2] == ":":
+            h, m = int(text[:2]), int(text[3:])
+            return datetime.now(tz).replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("--start", f"must be HH:MM or an ISO 8601 time, got {text!r}") from None
+    if dt.tzinfo is None:
+        raise ValidationError("--start", "an ISO time needs a UTC offset (e.g. +08:00)")
+    return dt.timestamp()
 
 
 @app.command()
