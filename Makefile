@@ -48,10 +48,12 @@ demo: $(DEMO_STAMP)
 	@echo "  $(VENV)/bin/streetbrain replay --db out/demo/live-events.db"
 
 # A real browser for the page tests (Debian chromium); skipped where apt is unavailable.
+# With a font for the Chinese labels (WenQuanYi Zen Hei), else they render as boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "note: chromium not installed; browser tests will be skipped"; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . ; } || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null) \
+	  || echo "note: chromium (or a CJK font) not installed; browser tests will be skipped"; }
 
 # PostgreSQL for the event-log tests (Debian postgresql; its binaries live in
 # /usr/lib/postgresql/<version>/bin, off PATH); skipped where apt is unavailable.
