@@ -677,7 +677,8 @@ class LiveTwin:
         with self._lock:
             return {"now": self.now(), "mode": self.mode.value, "last_seq": self.last_seq,
                     "open_events": [e for e in self.events.values() if e.is_open],
-                    "members": dict(self.members), "holding": dict(self.holding)}
+                    "members": dict(self.members), "holding": dict(self.holding),
+                    "swaps": dict(self.district.roster.swaps)}
 
 
 def _serial(event_id: str) -> int:

@@ -12,6 +12,7 @@ names the field and the reason: ``{"error": {"field", "reason", "message"}}``.
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import time
@@ -104,6 +105,17 @@ class SwapBody(BaseModel):
     member_a: str = Field(min_length=1, max_length=40)
     member_b: str = Field(min_length=1, max_length=40)
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Local date the shifts start, YYYY-MM-DD")
+
+
+class WhatIfBody(BaseModel):
+    """A what-if fork from the live state."""
+
+    model_config = ConfigDict(extra="forbid")
+    hours: float = Field(default=8.0, gt=0, le=168, description="How far ahead to simulate")
+    change: dict[str, Any] | None = Field(default=None, description='Scenario overrides, e.g. '
+                                          '{"staff.co_governance.count": 60} or {"mode": "wartime"}')
+    replications: int = Field(default=10, ge=2, le=100)
+    seed: int = Field(default=0, ge=0, le=2**31)
 
 
 class TokenBody(BaseModel):
@@ -476,6 +488,35 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
         if since is not None and until is not None and until <= since:
             raise ApiError(422, "until", "must be after since")
         return dict(await client.call("kpis", since, until))
+
+    forks = asyncio.Semaphore(1)
+    cached: dict[str, Any] = {"district": district}
+
+    async def _district() -> Any:
+        if cached["district"] is None:
+            from scenarios.loader import load_cached
+
+            name = (await client.call("health"))["district"]
+            cached["district"] = await asyncio.to_thread(load_cached, name)
+        return cached["district"]
+
+    @app.post("/api/v1/whatif", tags=["kpis"])
+    async def whatif(body: WhatIfBody, who: Who) -> dict[str, Any]:
+        """Fork the live state into the SimPy engine and run the next hours as is and with a
+        change (same model and policy code, common random numbers); KPIs with 95% CIs."""
+        require(who, READERS - {"handler"}, "run what-if forks")
+        if forks.locked():
+            raise ApiError(429, None, "a what-if fork is already running; try again when it has finished",
+                           {"Retry-After": "10"})
+        async with forks:
+            from scenarios.whatif import fork
+
+            base = await _district()
+            snap = await client.call("snapshot")
+            live = copy.copy(base)  # the live twin's roster, with its shift swaps
+            live.roster = base.roster.with_swaps(snap.get("swaps") or {})
+            return dict(await asyncio.to_thread(fork, live, snap, hours=body.hours, change=body.change,
+                                                replications=body.replications, seed=body.seed))
 
     @app.post("/api/v1/tokens", status_code=201, tags=["access"])
     async def create_token(body: TokenBody, who: Who) -> dict[str, Any]:

@@ -13,6 +13,10 @@ then to enforcement; nobody on scene by ``on_scene_s`` brings reinforcement, and
 reinforcement a supervision alert (督办). An event waiting for a free member is withdrawn
 if its incident ends first (the car drove off): abandonment.
 
+A run can start from the live twin's state instead of an empty street (a what-if fork,
+:class:`StartState`): the open events carry on from the states they are in, members from
+where they stand. See :meth:`Engine.seed_state`.
+
 Randomness: one :class:`numpy.random.SeedSequence` per run, split into streams by purpose
 (demand, discovery, response), so compared scenarios share their demand draws (common
 random numbers), and a rerun with the same seed is bit-identical.
@@ -24,8 +28,9 @@ import gc
 import heapq
 import math
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -224,7 +229,12 @@ class _Track:
 
 @dataclass
 class RunResult:
-    """What one run produced: a record per event plus run-level tallies."""
+    """What one run produced: a record per event plus run-level tallies.
+
+    ``backlog`` counts the events still waiting for a handler when the run ends;
+    ``carried`` the open events taken over from a :class:`StartState`, and ``notes`` what
+    the engine had to adjust to take them over (see :meth:`Engine.seed_state`).
+    """
 
     records: list[EventRecord]
     incidents: int
@@ -238,6 +248,9 @@ class RunResult:
     max_queue: int
     audit: list[AuditRecord] = field(default_factory=list)
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    backlog: int = 0
+    carried: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def to_pandas(self) -> Any:
         """The event records as a pandas DataFrame (one row per event)."""
@@ -318,6 +331,28 @@ class _Process:
 
 #: States in which the assignee is busy with the event.
 _HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
+#: States in which an open event waits for someone to dispatch it.
+_WAITING = frozenset({State.REPORTED, State.ESCALATED})
+
+
+@dataclass(frozen=True)
+class StartState:
+    """The live state a run starts from: a what-if fork of the live twin.
+
+    The fields are those of :meth:`actors.live.LiveTwin.snapshot`.
+
+    Args:
+        now: POSIX time of the snapshot; the run's clock starts exactly here.
+        open_events: The open events, in the states they are in.
+        members: Routing node and busy flag of each member. Ids the district does not
+            know are dropped (with a note); members absent here start free at their posts.
+        holding: Member id → id of the event they work on, as handler or reinforcement.
+    """
+
+    now: float
+    open_events: Sequence[Event] = ()
+    members: Mapping[str, MemberState] = field(default_factory=dict)
+    holding: Mapping[str, str] = field(default_factory=dict)
 
 
 class Engine:
@@ -330,10 +365,17 @@ class Engine:
         seed: Seed (or a :class:`numpy.random.SeedSequence`) of this run.
         start: Local date and time the run starts (the district's time zone); default
             Monday 2026-01-05 00:00.
+        start_state: Start from this live state (see :meth:`seed_state`) instead of an
+            empty street; the clock then starts at exactly ``start_state.now`` (``start``,
+            if given too, must agree with it to the millisecond).
+
+    Raises:
+        ValueError: ``start`` and ``start_state.now`` disagree.
     """
 
     def __init__(self, district: District, demand: Demand, *, params: ResponseParams | None = None,
-                 seed: int | np.random.SeedSequence = 0, start: datetime | None = None) -> None:
+                 seed: int | np.random.SeedSequence = 0, start: datetime | None = None,
+                 start_state: StartState | None = None) -> None:
         self.district = district
         self.demand = demand
         self.p = params or ResponseParams()
@@ -342,8 +384,16 @@ class Engine:
         self.rng_disc = Draws(child_seed(ss, 1))
         self.rng_resp = Draws(child_seed(ss, 2))
         tz = ZoneInfo(district.roster.timezone_name)
-        start = start or datetime(2026, 1, 5)
-        self.epoch = (start if start.tzinfo else start.replace(tzinfo=tz)).timestamp()
+        if start_state is not None:
+            # The exact POSIX float, not a datetime (microseconds): the carried events' last
+            # transitions must not lie after the run's clock, or time would run backwards.
+            self.epoch = float(start_state.now)
+            if start is not None and abs((start if start.tzinfo else start.replace(tzinfo=tz)).timestamp()
+                                         - self.epoch) > 1e-3:
+                raise ValueError(f"start: {start.isoformat()} is not the start state's now ({self.epoch})")
+        else:
+            start = start or datetime(2026, 1, 5)
+            self.epoch = (start if start.tzinfo else start.replace(tzinfo=tz)).timestamp()
         self.env = simpy.Environment()
         self.state: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
         self.busy_since: dict[str, float] = {}
@@ -368,6 +418,9 @@ class Engine:
         self._spec_info: dict[str, tuple[Targets, str, bool]] = {}  # targets, severity, merges
         self._role = {m.id: m.role for m in district.roster.members}
         self._role_name = {m.id: m.role.value for m in district.roster.members}
+        self.start_state = start_state
+        self.carried = 0
+        self.notes: list[str] = []
 
     def _spawn(self, gen: Generator[float, None, None]) -> None:
         """Start a process (see :class:`_Process`); it runs until its first wait now."""
@@ -442,6 +495,9 @@ class Engine:
         """
         horizon = days * DAY_S
         self.measure_from = warmup_days * DAY_S
+        if self.start_state is not None:
+            self.seed_state(self.start_state)
+            self.start_state = None
         self._spawn(self._demand_feed(horizon))
         # The run builds hundreds of thousands of long-lived objects (events, records) and no
         # reference cycles of its own; the cyclic collector would rescan them all again and
@@ -453,8 +509,10 @@ class Engine:
         finally:
             if collecting:
                 gc.enable()
+        backlog = 0
         for eid, tr in self.tracks.items():
             if not tr.done:
+                backlog += tr.queued
                 self._record(eid, "open")
         duty = self._duty_seconds(horizon)
         patrol_km = 0.0
@@ -469,7 +527,8 @@ class Engine:
                          days=days, busy_s=dict(self.busy_s), duty_s=duty,
                          roles={m.id: m.role.value for m in self.district.roster.members},
                          areas={m.id: m.area_id for m in self.district.roster.members},
-                         patrol_km=patrol_km, max_queue=self.max_queue, audit=self.audit, samples=self.samples)
+                         patrol_km=patrol_km, max_queue=self.max_queue, audit=self.audit, samples=self.samples,
+                         backlog=backlog, carried=self.carried, notes=self.notes)
 
     def _duty_seconds(self, horizon: float) -> dict[str, float]:
         roster = self.district.roster
@@ -588,6 +647,155 @@ class Engine:
             self.dups.add(event)
         self._request_dispatch(eid)
 
+    # --- a start state (what-if fork) ----------------------------------------------------------
+    def seed_state(self, state: StartState) -> None:
+        """Take over a live state at t = 0, before anything else happens (:meth:`run` calls it
+        when the engine was built with ``start_state``).
+
+        Members stand at their snapshot nodes. Each open event becomes an event of the run
+        in the state it is in, with a track whose times are the event's own (report, last
+        dispatch, signature, arrival: reported before the run, so at negative run times),
+        and carries on with the engine's own processes:
+
+        - ``reported`` / ``escalated``: dispatched at once, or queued, oldest first within a
+          severity (as the live queue orders them);
+        - ``consultation``: dispatched when the rest of the consultation (``consult_s``
+          after the event's last update) is over;
+        - ``dispatched``: its handler is busy and signs against what is left of the respond
+          deadline (reassign, escalate, supervise as usual);
+        - ``signed``: the handler goes on from the signature (a grid worker's reminder, or
+          the trip to the spot);
+        - ``on_scene``: the handler finishes the handling, then resolves, escalates or
+          consults; ``reinforcement_requested``: whichever of the three its handler has
+          reached (``on_scene_at``, ``signed_at``), without a respond deadline (the live
+          twin keeps none once reinforcement is asked for);
+        - ``resolved``: verified after a verification delay;
+        - reinforcement members (``holding``) still on the way travel, then assist; those
+          already there assist.
+
+        Approximations, each because the snapshot does not say more: delays already under
+        way are drawn afresh from t = 0 (signing, handling, verification, assistance) —
+        exact for exponential delays, which are memoryless (``sign_mean_s``,
+        ``verify_mean_s``, ``assist_mean_s``, and handling with ``handling="exponential"``),
+        an approximation for the default lognormal handling; trips start at the member's
+        snapshot node (the live twin does not follow members on the way); the reminder
+        starts afresh; an ``on_scene`` event is taken to have its handler on site even
+        where only the reinforcement arrived; the problem behind a carried event lasts until
+        handled (no abandonment: the twin knows no ground truth); KPI times count from the
+        event's last dispatch (the first is not in the snapshot).
+
+        Adjustments, each with a note in :attr:`notes`: a member the district does not
+        know is dropped; an event held by a dropped member, or by nobody, goes back to the
+        queue at its tier; a member marked busy with no open event to hold is freed; an
+        event of a scenario the catalog lacks is left out.
+
+        Raises:
+            ValueError: the engine has already run, or an event id clashes with the ids the
+                run gives new events (``S`` and a number).
+        """
+        if self.env.now != 0 or self.events:
+            raise ValueError("seed_state: the run has already begun")
+        roster, catalog, epoch, notes = self.district.roster, self.district.catalog, self.epoch, self.notes
+        n_nodes = self.district.roads.n_nodes
+        for mid, st in state.members.items():
+            m = roster.by_id.get(mid)
+            if m is None:
+                notes.append(f"member {mid} is not in this district: dropped")
+            elif isinstance(st.node, (int, np.integer)) and 0 <= int(st.node) < n_nodes:
+                self.state[mid] = MemberState(int(st.node))
+            else:
+                notes.append(f"member {mid} stood at an unknown node {st.node!r}: starts at their post")
+        taken: dict[str, str] = {}  # member → the event they hold
+        waiting: list[str] = []
+        consulting: list[tuple[str, float]] = []
+        resolved: list[str] = []
+        handlers: list[tuple[str, Assignment, int, float | None]] = []
+        helpers: list[tuple[str, Assignment, float | None]] = []
+        for k, e in enumerate(sorted(state.open_events, key=lambda e: (e.reported_at, e.id)), 1):
+            if not e.is_open:
+                continue
+            if e.id in self.events or (e.id[:1] == "S" and e.id[1:].isdigit()):
+                raise ValueError(f"seed_state: event id {e.id!r} clashes with the run's own ids")
+            if e.scenario not in catalog:
+                notes.append(f"event {e.id}: scenario {e.scenario} is not in this district's catalog: left out")
+                continue
+            spec = catalog[e.scenario]
+            if e.updated_at > epoch:  # a transition stamped after the snapshot: clamp it
+                e = replace(e, updated_at=epoch)
+            holder = e.assignee
+            if e.state in _HELD and (holder is None or holder not in self.state or holder in taken):
+                why = "nobody" if holder is None else (f"{holder}, who also holds {taken[holder]}" if holder in taken
+                                                       else f"{holder}, who is not in this district")
+                notes.append(f"event {e.id} ({e.state.value}) was held by {why}: back in the queue")
+                e = replace(e, state=State.REPORTED if e.tier == 0 else State.ESCALATED, assignee=None,
+                            dispatched_at=None, signed_at=None)
+            t0 = e.reported_at - epoch
+            tr = _Track(Incident(-k, t0, e.scenario, e.location), spec, targets_for(spec, self.p.mode), e.source,
+                        roster.shift_at(e.reported_at)[0].code, t0)
+            tr.needs_on_scene = e.on_scene_at is not None
+            if e.dispatched_at is not None:
+                tr.first_dispatch_s = e.dispatched_at - epoch
+                if e.signed_at is not None:
+                    tr.first_sign_s = e.signed_at - e.dispatched_at
+            self.events[e.id] = e
+            self.tracks[e.id] = tr
+            self.open_ids.add(e.id)
+            self.dups.add(e)
+            self.carried += 1
+            if e.state in _WAITING:
+                waiting.append(e.id)
+            elif e.state is State.CONSULTATION:
+                consulting.append((e.id, max(0.0, e.updated_at + self.p.consult_s - epoch)))
+            elif e.state is State.RESOLVED:
+                resolved.append(e.id)
+            else:  # held: the handler carries on from where they are
+                assert holder is not None
+                taken[holder] = e.id
+                if e.state is State.ON_SCENE or (e.state is State.REINFORCEMENT_REQUESTED and e.on_scene_at is not None):
+                    resume, left = 2, None
+                elif e.state is State.SIGNED or (e.state is State.REINFORCEMENT_REQUESTED and e.signed_at is not None):
+                    resume, left = 1, None
+                elif e.state is State.DISPATCHED:
+                    resume = 0
+                    left = None if e.dispatched_at is None else e.dispatched_at + tr.targets.respond_s - epoch
+                else:  # reinforcement asked for before the handler signed: no respond deadline
+                    resume, left = 0, math.inf
+                handlers.append((e.id, self._carried_assignment(holder, e), resume, left))
+            for rid in e.reinforcements:
+                if state.holding.get(rid) == e.id and rid in self.state and rid not in taken:
+                    taken[rid] = e.id
+                    there = e.reinforced_at is not None
+                    helpers.append((e.id, self._carried_assignment(rid, e),
+                                    None if there else tr.reported_s + tr.targets.reinforce_s))
+        for mid, st in state.members.items():
+            if st.busy and mid in self.state and mid not in taken:
+                notes.append(f"member {mid} was busy with no open event to carry on: free")
+        for mid in taken:
+            self._busy(mid)
+        ranks = {eid: self.tracks[eid].spec.severity.rank for eid in waiting}
+        for eid in sorted(waiting, key=lambda i: (-ranks[i], self.events[i].reported_at, i)):
+            self._request_dispatch(eid)
+        for eid, after in consulting:
+            self.env.timeout(after).callbacks.append(partial(self._after_consultation, eid))
+        for eid in resolved:
+            self._verify(eid)
+        for eid, a, resume, left in handlers:
+            self._spawn(self._handle(eid, a, resume, left))
+        for eid, a, deadline in helpers:
+            self._spawn(self._assist(eid, a, deadline))
+
+    def _after_consultation(self, eid: str, _ev: object) -> None:
+        self._request_dispatch(eid)
+
+    def _carried_assignment(self, mid: str, event: Event) -> Assignment:
+        """The assignment of a member who already holds ``event`` (travel from where they stand)."""
+        m = self.district.roster.member(mid)
+        roads, src, dst = self.district.roads, self.state[mid].node, event.location.node
+        t = roads.travel(m.travel_mode).seconds(src, dst)
+        if math.isinf(t):
+            t = roads.crow_fly_s(m.travel_mode, src, dst)
+        return Assignment(mid, m.role, event.tier, t, "carried over from the live state")
+
     # --- dispatch --------------------------------------------------------------------------------
     def _choose(self, eid: str, exclude: Sequence[str] = ()) -> Assignment | None:
         event = self.events[eid]
@@ -694,74 +902,94 @@ class Engine:
         s2 = math.log(1 + 0.8 ** 2)
         return mean * self.rng_resp.lognormal(-s2 / 2, math.sqrt(s2))
 
-    def _handle(self, eid: str, a: Assignment) -> Any:
+    def _handle(self, eid: str, a: Assignment, resume: int = 0, sign_left_s: float | None = None) -> Any:
+        """The handler's part: sign, remind or travel, handle on site, then resolve, escalate
+        or consult.
+
+        Args:
+            eid: The event.
+            a: Its assignment.
+            resume: Where the handler picks up: 0 signing (a fresh dispatch), 1 just signed,
+                2 on scene. A carried event (:meth:`seed_state`) resumes where it is.
+            sign_left_s: Seconds left to sign before the respond deadline, for a dispatch
+                made before the run (``None``: the scenario's full target; ``inf``: no
+                deadline).
+        """
         tr, spec, r = self.tracks[eid], self.tracks[eid].spec, self.rng_resp
         member = a.member_id
-        # 1. Signing, against the respond deadline (reassign → escalate → supervise).
-        while True:
-            sign = r.exponential(self.p.sign_mean_s) if self.p.sign_mean_s > 0 else 0.0
-            if not self.p.timers or sign <= tr.targets.respond_s:
-                if sign > 0:
-                    yield sign
-                break
-            yield tr.targets.respond_s
-            event = self.events[eid]
-            what = remedy(event, Timer.SIGN, spec=spec, max_reassign=self.p.max_reassign)
-            if what is Remedy.REASSIGN:
-                alt = self._choose(eid, exclude=(member,))
-                if alt is not None:
+        if resume == 0:
+            # 1. Signing, against the respond deadline (reassign → escalate → supervise).
+            limit = tr.targets.respond_s if sign_left_s is None else sign_left_s
+            while True:
+                sign = r.exponential(self.p.sign_mean_s) if self.p.sign_mean_s > 0 else 0.0
+                if not self.p.timers or sign <= limit:
+                    if sign > 0:
+                        yield sign
+                    break
+                yield limit
+                event = self.events[eid]
+                what = remedy(event, Timer.SIGN, spec=spec, max_reassign=self.p.max_reassign)
+                if what is Remedy.REASSIGN:
+                    alt = self._choose(eid, exclude=(member,))
+                    if alt is not None:
+                        self._free(member)
+                        self._busy(alt.member_id)
+                        self._apply(eid, Action.REASSIGN, actor="timer", reason="not signed in time",
+                                    member=alt.member_id, travel_s=round(alt.travel_s, 1))
+                        member, a = alt.member_id, alt
+                        limit = tr.targets.respond_s
+                        continue
+                elif what is Remedy.ESCALATE and event.tier + 1 < len(spec.handler_chain):
                     self._free(member)
-                    self._busy(alt.member_id)
-                    self._apply(eid, Action.REASSIGN, actor="timer", reason="not signed in time",
-                                member=alt.member_id, travel_s=round(alt.travel_s, 1))
-                    member, a = alt.member_id, alt
-                    continue
-            elif what is Remedy.ESCALATE and event.tier + 1 < len(spec.handler_chain):
+                    self._apply(eid, Action.ESCALATE, actor="timer", reason="not signed in time",
+                                chain_length=len(spec.handler_chain))
+                    self._request_dispatch(eid)
+                    return
+                self._supervise(eid, "not signed in time")
+                # The late handler signs eventually: the rest of the delay (a carried
+                # dispatch may have been late before the run: ``limit`` < 0, nothing waited).
+                yield max(0.0, sign - max(limit, 0.0))
+                break
+            self._apply(eid, Action.SIGN, actor=member)
+            if math.isnan(tr.first_sign_s):
+                tr.first_sign_s = self.env.now - tr.first_dispatch_s
+        if resume < 2:
+            role = self._role[member]
+            # 2a. The grid worker's remote reminder: the party may self-correct.
+            if role is Role.GRID_WORKER and self.events[eid].tier == 0 and spec.self_correct_p > 0:
+                yield self.p.reminder_s
+                p = self.demand.self_correct_p(tr.incident, spec.self_correct_p)
+                if r.random() < p:
+                    tr.self_corrected = True
+                    self._apply(eid, Action.RESOLVE, actor=member, result="self-corrected after a reminder")
+                    self._free(member)
+                    self._verify(eid)
+                    return
                 self._free(member)
-                self._apply(eid, Action.ESCALATE, actor="timer", reason="not signed in time",
+                self._apply(eid, Action.ESCALATE, actor=member, reason="not corrected after a reminder",
                             chain_length=len(spec.handler_chain))
                 self._request_dispatch(eid)
                 return
-            self._supervise(eid, "not signed in time")
-            # The late handler signs eventually: the rest of the delay.
-            yield max(0.0, sign - tr.targets.respond_s)
-            break
-        self._apply(eid, Action.SIGN, actor=member)
-        if math.isnan(tr.first_sign_s):
-            tr.first_sign_s = self.env.now - tr.first_dispatch_s
-        role = self._role[member]
-        # 2a. The grid worker's remote reminder: the party may self-correct.
-        if role is Role.GRID_WORKER and self.events[eid].tier == 0 and spec.self_correct_p > 0:
-            yield self.p.reminder_s
-            p = self.demand.self_correct_p(tr.incident, spec.self_correct_p)
-            if r.random() < p:
-                tr.self_corrected = True
-                self._apply(eid, Action.RESOLVE, actor=member, result="self-corrected after a reminder")
-                self._free(member)
-                self._verify(eid)
-                return
-            self._free(member)
-            self._apply(eid, Action.ESCALATE, actor=member, reason="not corrected after a reminder",
-                        chain_length=len(spec.handler_chain))
-            self._request_dispatch(eid)
-            return
-        # 2b. On site.
-        tr.needs_on_scene = True
-        travel = self._travel(a)
-        if math.isnan(tr.first_travel_s):
-            tr.first_travel_s = travel
-        deadline = tr.reported_s + tr.targets.on_scene_s
-        if self.p.timers and self.events[eid].on_scene_at is None and self.env.now + travel > deadline:
-            self._spawn(self._reinforce(eid, deadline, exclude=member))
-        if travel > 0:
-            yield travel
-        if self.events[eid].state is not State.ON_SCENE:
-            self._apply(eid, Action.ARRIVE, actor=member)
+            # 2b. On site.
+            tr.needs_on_scene = True
+            travel = self._travel(a)
+            if math.isnan(tr.first_travel_s):
+                tr.first_travel_s = travel
+            deadline = tr.reported_s + tr.targets.on_scene_s
+            if self.p.timers and self.events[eid].on_scene_at is None and self.env.now + travel > deadline:
+                self._spawn(self._reinforce(eid, deadline, exclude=member))
+            if travel > 0:
+                yield travel
+            if self.events[eid].state is not State.ON_SCENE:
+                self._apply(eid, Action.ARRIVE, actor=member)
         yield self._handling(spec)
         tier = self.events[eid].tier
         top = tier + 1 >= len(spec.handler_chain)
         if top or r.random() < self.p.resolve_p:
-            if top and spec.joint_departments and r.random() > self.p.resolve_p:
+            # (A consultation needs the case out of reinforcement first: the draw is made
+            # either way, so the stream does not depend on it.)
+            if top and spec.joint_departments and r.random() > self.p.resolve_p \
+                    and self.events[eid].state is not State.REINFORCEMENT_REQUESTED:
                 self._apply(eid, Action.CONSULT, actor=member, reason="needs a joint plan",
                             departments=list(spec.joint_departments))
                 self._free(member, self.events[eid].location.node)
@@ -790,13 +1018,19 @@ class Engine:
         self._busy(a.member_id)
         self._apply(eid, Action.REQUEST_REINFORCEMENT, actor="timer", reason="nobody on scene in time",
                     members=[a.member_id])
-        deadline = at_s + (tr.targets.reinforce_s - tr.targets.on_scene_s)
-        travel = self._travel(a)
-        if self.env.now + travel > deadline:
-            self._spawn(self._late_reinforcement(eid, deadline))
-        yield travel
-        if self.events[eid].state is State.REINFORCEMENT_REQUESTED:
-            self._apply(eid, Action.REINFORCE, actor=a.member_id)
+        yield from self._assist(eid, a, at_s + (tr.targets.reinforce_s - tr.targets.on_scene_s))
+
+    def _assist(self, eid: str, a: Assignment, deadline: float | None) -> Any:
+        """A reinforcement member's trip to the event (supervised if later than ``deadline``)
+        and their stay on scene; ``deadline`` ``None``: already there (a carried event)."""
+        event = self.events[eid]
+        if deadline is not None:
+            travel = self._travel(a)
+            if self.env.now + travel > deadline:
+                self._spawn(self._late_reinforcement(eid, deadline))
+            yield travel
+            if self.events[eid].state is State.REINFORCEMENT_REQUESTED:
+                self._apply(eid, Action.REINFORCE, actor=a.member_id)
         yield self.rng_resp.exponential(self.p.assist_mean_s)
         self._free(a.member_id, event.location.node)
 
@@ -871,14 +1105,17 @@ def child_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
 
 def run_once(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,
              seed: int | np.random.SeedSequence, params: ResponseParams | None = None,
-             start: datetime | None = None, warmup_days: float = 0.0, sample_role: Role | None = None) -> RunResult:
+             start: datetime | None = None, warmup_days: float = 0.0, sample_role: Role | None = None,
+             start_state: StartState | None = None) -> RunResult:
     """One run: the demand draws from the run's stream 0, the engine from streams 1 and 2.
 
     With ``sample_role``, the number of events in system per area for that role is sampled
-    every 10 minutes into ``RunResult.samples`` (see :meth:`Engine.sample_load`).
+    every 10 minutes into ``RunResult.samples`` (see :meth:`Engine.sample_load`). With
+    ``start_state``, the run starts from that live state (see :meth:`Engine.seed_state`).
     """
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    engine = Engine(district, demand_factory(child_seed(ss, 0)), params=params, seed=ss, start=start)
+    engine = Engine(district, demand_factory(child_seed(ss, 0)), params=params, seed=ss, start=start,
+                    start_state=start_state)
     if sample_role is not None:
         engine.sample_load(sample_role)
     return engine.run(days, warmup_days=warmup_days)

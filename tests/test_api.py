@@ -305,3 +305,24 @@ def test_shift_swap_moves_duty_and_survives_a_restart(api: Api, xiaohe: District
         r = api.http.post("/api/v1/roster/swaps", json=body, headers=api.auth("dispatcher"))
         assert r.status_code == 422 and r.json()["error"]["field"] == field, (body, r.text)
     assert api.http.post("/api/v1/roster/swaps", json=bad[0][0], headers=api.auth("viewer")).status_code == 403
+
+
+def test_whatif_fork_over_http(api: Api, xiaohe: District) -> None:
+    for cam in xiaohe.cameras[10:50:10]:  # four places apart (reports at one place would merge)
+        lon, lat = xiaohe.projection.to_lonlat(cam.x, cam.y)
+        api.report((float(lon), float(lat)))
+    body = {"hours": 2, "change": {"staff.co_governance.count": 70}, "replications": 2, "seed": 3}
+    r = api.http.post("/api/v1/whatif", json=body, headers=api.auth("dispatcher"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    open_now = sum(e.is_open for e in api.brain.twin.events.values())
+    assert open_now >= 3 and out["open_events_at_fork"] == open_now and out["hours"] == 2
+    assert set(out["as_is"]) == set(out["proposed"]) and "on_scene_within_180s" in out["as_is"]
+    assert out["as_is"]["responded_within_60s"]["n"] == 2
+    r = api.http.post("/api/v1/whatif", json={**body, "change": {"staff.nobody.count": 3}},
+                      headers=api.auth("dispatcher"))
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("change")
+    r = api.http.post("/api/v1/whatif", json={**body, "hours": 0}, headers=api.auth("dispatcher"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "hours"
+    h = {"Authorization": f"Bearer {api.handler(api.brain.district.roster.members[0].id)}"}
+    assert api.http.post("/api/v1/whatif", json=body, headers=h).status_code == 403
