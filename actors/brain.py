@@ -98,7 +98,12 @@ class Brain:
         if idem is None:
             return None
         key, principal, req_hash = idem
-        found = self.log.idempotent(key, principal)
+        pending = self.twin.pending_idem.get((key, principal))
+        if pending is not None:  # the first try is being made durable right now: wait for it
+            pending[2].wait()
+            found: tuple[str, dict[str, Any]] | None = (pending[0], pending[1])
+        else:
+            found = self.log.idempotent(key, principal)
         if found is None:
             return None
         if found[0] != req_hash:

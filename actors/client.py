@@ -9,7 +9,6 @@ unchanged in both cases.
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any, Protocol
 
 from actors.brain import Brain
@@ -28,19 +27,17 @@ class BrainClient(Protocol):
 
 
 class LocalClient:
-    """The brain in this process. Calls are serialised by a lock (the brain is single-writer)
-    and run in a worker thread so that the event loop keeps serving."""
+    """The brain in this process. Calls run in worker threads so that the event loop keeps
+    serving; the brain serialises its own writes (one lock while it decides, then a group
+    commit), so concurrent requests share the log's fsyncs."""
 
     def __init__(self, brain: Brain) -> None:
         self.brain = brain
-        self._lock = threading.Lock()
 
     def call_sync(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if method.startswith("_"):
             raise AttributeError(method)
-        fn = getattr(self.brain, method)
-        with self._lock:
-            return fn(*args, **kwargs)
+        return getattr(self.brain, method)(*args, **kwargs)
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(self.call_sync, method, *args, **kwargs)

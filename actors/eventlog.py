@@ -269,6 +269,46 @@ class EventLog(ABC):
                 the batch, or the idempotency key is already stored; nothing was written.
             ValidationError: a record is not an :class:`AuditRecord`, or its data is not JSON.
         """
+        return self.append_many([(records, idempotency)])[0]
+
+    def append_many(self, batches: Sequence[tuple[Sequence[AuditRecord],
+                                                  tuple[str, str, str, dict[str, Any]] | None]]) -> list[list[int]]:
+        """Append several requests' records in ONE transaction (group commit: one fsync for
+        all of them), each with its idempotency entry; all or nothing.
+
+        Returns:
+            The global sequence numbers of each batch's records.
+
+        Raises:
+            DuplicateRecord, ValidationError: as :meth:`append`; nothing of any batch was written.
+        """
+        prepared = [self._prepare(records, idem) for records, idem in batches]
+        insert = self._sql("INSERT INTO audit_log (gseq, event_id, seq, at, actor, action, from_state, to_state, "
+                           f"reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {self._json_param})")
+        out: list[list[int]] = []
+        with self._transaction() as cur:
+            if self._append_lock_sql:
+                cur.execute(self._append_lock_sql)
+            cur.execute("SELECT COALESCE(MAX(gseq), 0) FROM audit_log")
+            last = int(cur.fetchone()[0])
+            for rows, idem_row in prepared:
+                assigned = []
+                for row in rows:
+                    last += 1
+                    try:
+                        cur.execute(insert, (last, *row))
+                    except Exception as err:
+                        if "event_id" in (self._unique_violation(err) or ""):
+                            raise DuplicateRecord(row[0], row[1]) from None
+                        raise
+                    assigned.append(last)
+                if idem_row is not None:
+                    self._insert_idempotent(cur, idem_row, duplicate_ok=False)
+                out.append(assigned)
+        return out
+
+    def _prepare(self, records: Sequence[AuditRecord], idempotency: tuple[str, str, str, dict[str, Any]] | None
+                 ) -> tuple[list[tuple[Any, ...]], tuple[str, str, str, str] | None]:
         rows = []
         for i, rec in enumerate(records):
             if not isinstance(rec, AuditRecord):
@@ -284,26 +324,7 @@ class EventLog(ABC):
             key, principal, request_hash, response = idempotency
             idem_row = (_text(key, "idempotency.key"), _text(principal, "idempotency.principal"),
                         _text(request_hash, "idempotency.request_hash"), _json_text(response, "idempotency.response"))
-        insert = self._sql("INSERT INTO audit_log (gseq, event_id, seq, at, actor, action, from_state, to_state, "
-                           f"reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {self._json_param})")
-        with self._transaction() as cur:
-            if self._append_lock_sql:
-                cur.execute(self._append_lock_sql)
-            cur.execute("SELECT COALESCE(MAX(gseq), 0) FROM audit_log")
-            last = int(cur.fetchone()[0])
-            assigned = []
-            for row in rows:
-                last += 1
-                try:
-                    cur.execute(insert, (last, *row))
-                except Exception as err:
-                    if "event_id" in (self._unique_violation(err) or ""):
-                        raise DuplicateRecord(row[0], row[1]) from None
-                    raise
-                assigned.append(last)
-            if idem_row is not None:
-                self._insert_idempotent(cur, idem_row, duplicate_ok=False)
-        return assigned
+        return rows, idem_row
 
     def _insert_idempotent(self, cur: _Cursor, row: tuple[str, str, str, str], *, duplicate_ok: bool) -> None:
         sql = ("INSERT INTO idempotency (key, principal, request_hash, response) "

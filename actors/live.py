@@ -34,7 +34,7 @@ from typing import Any
 from actors.eventlog import EventLog
 from twin.catalog import ScenarioSpec, Source
 from twin.district import District
-from twin.errors import NotFound, ValidationError
+from twin.errors import NotFound, TwinError, ValidationError
 from twin.policy import (
     Assignment,
     DuplicateIndex,
@@ -109,6 +109,69 @@ class Outcome:
     replayed: bool = False  # answered from an idempotency key: nothing new was written
 
 
+class _Ticket:
+    """One request's place in a group commit: wait for it to be durable."""
+
+    __slots__ = ("done", "error", "idem", "records", "seqs")
+
+    def __init__(self, records: Sequence[AuditRecord], idem: tuple[str, str, str, dict[str, Any]] | None) -> None:
+        self.records, self.idem = records, idem
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.seqs: tuple[int, ...] = ()
+
+    def wait(self, timeout: float = 60.0) -> tuple[int, ...]:
+        """The global sequence numbers once durable; raises what the append raised."""
+        if not self.done.wait(timeout):
+            raise TwinError("the event log did not confirm the write in time")
+        if self.error is not None:
+            raise self.error
+        return self.seqs
+
+
+_DONE = _Ticket((), None)
+_DONE.done.set()
+
+
+class _Committer:
+    """Group commit: the requests that arrive while one transaction is being made durable go
+    together in the next (one fsync for all of them), in the order the brain made them."""
+
+    def __init__(self, log: EventLog, on_failure: Callable[[], None]) -> None:
+        self.log, self.on_failure = log, on_failure
+        self.cv = threading.Condition()
+        self.queue: list[_Ticket] = []
+        self.max_seq = 0
+        self.thread = threading.Thread(target=self._run, name="event-log-committer", daemon=True)
+        self.thread.start()
+
+    def submit(self, ticket: _Ticket) -> None:
+        with self.cv:
+            self.queue.append(ticket)
+            self.cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.cv:
+                while not self.queue:
+                    self.cv.wait()
+                group, self.queue = self.queue[:512], self.queue[512:]
+            try:
+                for t, seqs in zip(group, self.log.append_many([(t.records, t.idem) for t in group])):
+                    t.seqs = tuple(seqs)
+                    if seqs:
+                        self.max_seq = max(self.max_seq, seqs[-1])
+            except BaseException as exc:  # nothing of the group was written
+                with self.cv:  # later requests were planned on top of these: fail them too
+                    group += self.queue
+                    self.queue = []
+                for t in group:
+                    t.error = exc
+                self.on_failure()
+            for t in group:
+                t.done.set()
+
+
 class LiveTwin:
     """The street brain of one district, live.
 
@@ -141,6 +204,9 @@ class LiveTwin:
         self.listeners: list[Callable[[int, AuditRecord], None]] = []
         self.by_external: dict[tuple[str, str], str] = {}  # (source, external id) → event id
         self._freed = False  # a member became free since the last drain
+        self._last: _Ticket = _DONE  # the newest write handed to the committer
+        self.pending_idem: dict[tuple[str, str], tuple[str, dict[str, Any], _Ticket]] = {}
+        self._committer = _Committer(log, self._after_failed_write)
         if recover:
             self.recover()
 
@@ -177,7 +243,9 @@ class LiveTwin:
                     since: float | None = None, until: float | None = None, assignee: str | None = None,
                     limit: int = 100, offset: int = 0) -> list[Event]:
         """Events matching every filter given, newest report first."""
-        out = [e for e in self.events.values()
+        with self._lock:
+            events = list(self.events.values())
+        out = [e for e in events
                if (state is None or e.state.value == state or (state == "open" and e.is_open))
                and (area_id is None or e.location.area_id == area_id)
                and (category is None or e.category == category)
@@ -192,42 +260,67 @@ class LiveTwin:
         roads = self.district.roads
         duty = self.district.roster.on_duty_ids(self.now())
         out = []
+        with self._lock:
+            states, holding = dict(self.members), dict(self.holding)
         for m in self.district.roster.members:
-            st = self.members[m.id]
+            st = states[m.id]
             x, y = roads.node_xy[st.node]
             lon, lat = self.district.projection.to_lonlat(float(x), float(y))
             out.append({"member_id": m.id, "role": m.role.value, "area_id": m.area_id, "node": int(st.node),
                         "lon": round(float(lon), 7), "lat": round(float(lat), 7), "busy": st.busy,
-                        "on_duty": m.id in duty, "event_id": self.holding.get(m.id)})
+                        "on_duty": m.id in duty, "event_id": holding.get(m.id)})
         return out
 
     # --- writing: the one path ---------------------------------------------------------------------
     def _commit(self, records: list[AuditRecord], new: Mapping[str, Event], *,
                 idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None
-                ) -> tuple[int, ...]:
-        """Append ``records`` durably, then make ``new`` the current events (nothing changes in
-        memory if the append fails)."""
+                ) -> _Ticket:
+        """Hand ``records`` to the group committer and make ``new`` the current events.
+
+        Memory runs ahead of the disk by at most one group: whoever answers a request waits
+        for its ticket (see :meth:`_settle`), so nothing is acknowledged before it is durable;
+        if a write fails, the state is rebuilt from the log (:meth:`_after_failed_write`).
+        """
         idem = None
         if idempotency is not None:
             key, principal, req_hash, respond = idempotency
             idem = (key, principal, req_hash, respond(new))
-        if records:
-            seqs = tuple(self.log.append(records, idempotency=idem))
-        else:
-            seqs = ()
-            if idem is not None:
-                self.log.put_idempotent(*idem)
+        ticket = _Ticket(records, idem)
+        if idem is not None:
+            self.pending_idem[(idem[0], idem[1])] = (idem[2], idem[3], ticket)
+        self._committer.submit(ticket)
+        self._last = ticket
         for eid, e in new.items():
             self.events[eid] = e
-        for seq, rec in zip(seqs, records):
-            self.last_seq = max(self.last_seq, seq)
+        for rec in records:
             self._absorb(rec)
-            for fn in list(self.listeners):
-                try:
-                    fn(seq, rec)
-                except Exception:  # a broken listener must not break the brain
-                    self.listeners.remove(fn)
+        return ticket
+
+    def _settle(self, ticket: _Ticket) -> tuple[int, ...]:
+        """Wait until ``ticket`` (and so every earlier write) is durable; then tidy up."""
+        seqs = ticket.wait()
+        self.last_seq = max(self.last_seq, self._committer.max_seq)
+        if seqs:
+            for seq, rec in zip(seqs, ticket.records):
+                for fn in list(self.listeners):
+                    try:
+                        fn(seq, rec)
+                    except Exception:  # a broken listener must not break the brain
+                        self.listeners.remove(fn)
+        if ticket.idem is not None:
+            self.pending_idem.pop((ticket.idem[0], ticket.idem[1]), None)
         return seqs
+
+    def flush(self) -> None:
+        """Wait until every write so far is durable."""
+        self._settle(self._last)
+
+    def _after_failed_write(self) -> None:
+        """A write failed (disk full, database gone): memory may hold changes the log lacks;
+        rebuild it from the log, which holds exactly what was acknowledged."""
+        with self._lock:
+            self.pending_idem.clear()
+            self.recover()
 
     def _absorb(self, rec: AuditRecord) -> None:
         """Bookkeeping that follows from one record: busy members, firsts, timers, duplicates."""
@@ -378,9 +471,12 @@ class LiveTwin:
                 new[eid] = merged
             else:
                 self._plan_dispatch(new, records, eid, now, spec)
-            seqs = self._commit(records, new, idempotency=idempotency)
+            ticket = self._commit(records, new, idempotency=idempotency)
             self._requeue(new[eid])
-            return Outcome(new[eid], tuple(records), seqs)
+            last = self._last
+        seqs = self._settle(ticket)
+        self._settle(last)
+        return Outcome(new[eid], tuple(records), seqs)
 
     def _plan_dispatch(self, new: dict[str, Event], records: list[AuditRecord], eid: str, now: float,
                        spec: ScenarioSpec, exclude: Sequence[str] = (), reason: str = "") -> Assignment | None:
@@ -462,17 +558,23 @@ class LiveTwin:
             records, new = [rec], {event_id: new_e}
             if action is Action.ESCALATE or (action is Action.REOPEN):
                 self._plan_dispatch(new, records, event_id, now, spec, reason="")
-            seqs = self._commit(records, new, idempotency=idempotency)
+            ticket = self._commit(records, new, idempotency=idempotency)
             self._requeue(new[event_id])
             if action in (Action.RESOLVE, Action.FALSE_ALARM, Action.ESCALATE, Action.MERGE, Action.WITHDRAW,
                           Action.CONSULT, Action.REASSIGN):
                 self._drain(now)
-            return Outcome(self.events[event_id], tuple(records), seqs)
+            after, last = self.events[event_id], self._last
+        seqs = self._settle(ticket)
+        self._settle(last)
+        return Outcome(after, tuple(records), seqs)
 
     def dispatch_waiting(self, now: float | None = None) -> int:
         """Give waiting events to free members; returns how many were dispatched."""
         with self._lock:
-            return self._drain(self.now() if now is None else now)
+            n = self._drain(self.now() if now is None else now)
+            last = self._last
+        self._settle(last)
+        return n
 
     def _drain(self, now: float) -> int:
         self._freed = False
@@ -516,7 +618,9 @@ class LiveTwin:
                 written += self._fire(e, Timer(timer), due_at, now)
             if self._freed and self.queue:
                 self._drain(now)
-            return written
+            last = self._last
+        self._settle(last)
+        return written
 
     def _fire(self, e: Event, timer: Timer, due_at: float, now: float) -> list[AuditRecord]:
         spec = self.spec(e)
@@ -621,7 +725,9 @@ class LiveTwin:
             self._handover(now)
             self._freed = True
             a, b = roster.member(member_a), roster.member(member_b)
-            return {"date": date, member_a: swaps[(a.id, day)], member_b: swaps[(b.id, day)]}
+            last = self._last
+        self._settle(last)
+        return {"date": date, member_a: swaps[(a.id, day)], member_b: swaps[(b.id, day)]}
 
     # --- KPIs ----------------------------------------------------------------------------------------
     def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:

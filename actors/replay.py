@@ -78,6 +78,7 @@ def replay_log(db: str, *, scenario: str = "xiaohe", speed: float = 0.0, since: 
         fresh._commit([rec], {rec.event_id: new})
         if progress is not None and n % 1000 == 0:
             progress(f"  {n} records, twin time {iso(rec.at, district.roster.tz)}")
+    fresh.flush()
     stored = replay(records)
     out = {
         "records": len(records), "events": len(keep), "skipped_records": len(rows) - len(records),
