@@ -111,7 +111,7 @@ class WhatIfBody(BaseModel):
     """A what-if fork from the live state."""
 
     model_config = ConfigDict(extra="forbid")
-    hours: float = Field(default=8.0, gt=0, le=168, description="How far ahead to simulate")
+    hours: float = Field(default=8.0, ge=1 / 60, le=168, description="How far ahead to simulate (1 minute to 1 week)")
     change: dict[str, Any] | None = Field(default=None, description='Scenario overrides, e.g. '
                                           '{"staff.co_governance.count": 60} or {"mode": "wartime"}')
     replications: int = Field(default=10, ge=2, le=100)

@@ -64,6 +64,7 @@ from twin.policy import MemberState
 from twin.staff import HANDLER_LADDER, Member, Mode
 from twin.workflow import Event, State
 
+MIN_HOURS = 1.0 / 60.0  # one minute: a shorter fork measures nothing
 MAX_HOURS = 168.0
 MIN_REPLICATIONS, MAX_REPLICATIONS = 2, 100
 
@@ -193,6 +194,8 @@ def fork(
             one that changes the district's geometry).
     """
     _check_number("hours", hours, lo=0.0, hi=MAX_HOURS, lo_open=True)
+    if hours < MIN_HOURS:
+        raise ValidationError("hours", f"must be at least {MIN_HOURS * 60:g} minutes, got {hours!r} h")
     if isinstance(replications, bool) or not isinstance(replications, (int, np.integer)) \
             or not MIN_REPLICATIONS <= replications <= MAX_REPLICATIONS:
         raise ValidationError("replications", f"must be an integer in [{MIN_REPLICATIONS}, {MAX_REPLICATIONS}], "
