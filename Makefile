@@ -71,6 +71,7 @@ bench: $(TEST_STAMP)
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_sweep.py
+	$(PY) benchmarks/bench_live.py
 
 lint: $(TEST_STAMP)
 	$(PY) -m mypy
