@@ -322,23 +322,30 @@ class LiveTwin:
             self.pending_idem.clear()
             self.recover()
 
-    def _absorb(self, rec: AuditRecord) -> None:
-        """Bookkeeping that follows from one record: busy members, firsts, timers, duplicates."""
-        e = self.events[rec.event_id]
+    def _note(self, rec: AuditRecord) -> None:
+        """What a record says whatever the event's state now (live and on recovery alike): the
+        first dispatch and signature, timers already acted on, ids seen."""
         f = self.firsts.setdefault(rec.event_id, _Firsts())
         timer = rec.data.get("timer") if rec.data else None
         if timer is not None:
             f.fired.add((str(timer), float(rec.data.get("due_at", 0.0))))
         if rec.action is Action.REPORT:
             self._next_id = max(self._next_id, _serial(rec.event_id))
-            self.dups.add(e)
             if rec.data.get("external_id"):
                 self.by_external[(str(rec.data["source"]), str(rec.data["external_id"]))] = rec.event_id
+        elif rec.action in (Action.DISPATCH, Action.REASSIGN) and f.dispatched is None:
+            f.dispatched = rec.at
+        elif rec.action is Action.SIGN and f.signed is None:
+            f.signed = rec.at
+
+    def _absorb(self, rec: AuditRecord) -> None:
+        """Bookkeeping that follows from one record: busy members, firsts, timers, duplicates."""
+        e = self.events[rec.event_id]
+        self._note(rec)
+        if rec.action is Action.REPORT:
+            self.dups.add(e)
         elif rec.action in (Action.DISPATCH, Action.REASSIGN):
-            f.dispatched = f.dispatched if f.dispatched is not None else rec.at
             self._hold(str(rec.data["member"]), e.id)
-        elif rec.action is Action.SIGN:
-            f.signed = f.signed if f.signed is not None else rec.at
         elif rec.action is Action.REQUEST_REINFORCEMENT:
             for m in rec.data.get("members", ()):
                 self._hold(str(m), e.id)
@@ -390,18 +397,7 @@ class LiveTwin:
             last_node: dict[str, int] = {}
             for seq, rec in rows:
                 self.last_seq = max(self.last_seq, seq)
-                f = self.firsts.setdefault(rec.event_id, _Firsts())
-                timer = rec.data.get("timer") if rec.data else None
-                if timer is not None:
-                    f.fired.add((str(timer), float(rec.data.get("due_at", 0.0))))
-                if rec.action is Action.REPORT:
-                    self._next_id = max(self._next_id, _serial(rec.event_id))
-                    if rec.data.get("external_id"):
-                        self.by_external[(str(rec.data["source"]), str(rec.data["external_id"]))] = rec.event_id
-                elif rec.action in (Action.DISPATCH, Action.REASSIGN) and f.dispatched is None:
-                    f.dispatched = rec.at
-                elif rec.action is Action.SIGN and f.signed is None:
-                    f.signed = rec.at
+                self._note(rec)
                 if rec.action in (Action.ARRIVE, Action.REINFORCE, Action.RESOLVE) and rec.actor in self.members:
                     last_node[rec.actor] = self.events[rec.event_id].location.node
             self.members = {m.id: MemberState(last_node.get(m.id, m.post_node)) for m in self.district.roster.members}
