@@ -12,6 +12,11 @@ import asyncio
 from typing import Any, Protocol
 
 from actors.brain import Brain
+from twin.errors import TwinError
+
+
+class BrainUnavailable(TwinError):
+    """The brain's process is down or restarting; retry (with the same Idempotency-Key)."""
 
 
 class BrainClient(Protocol):

@@ -120,6 +120,7 @@ class PatrolTeams:
         self.todo: list[tuple[float, int, str, str, str]] = []  # (at, n, event id, action, member)
         self.n = 0
         self.done = 0
+        self._nodes: dict[str, int] | None = None
 
     def _plan(self, at: float, eid: str, action: str, member: str) -> None:
         self.n += 1
@@ -128,18 +129,21 @@ class PatrolTeams:
     def _travel_s(self, member: str, eid: str) -> float:
         ev = self.client.call_sync("event_of", eid)
         m = self.district.roster.member(member)
-        pos = next((p for p in self.client.call_sync("positions") if p["member_id"] == member), None)
-        if pos is None:
+        if self._nodes is None:  # one positions call per step, not one per trip
+            self._nodes = {p["member_id"]: int(p["node"]) for p in self.client.call_sync("positions")}
+        node = self._nodes.get(member)
+        if node is None:
             return 300.0
         loc = self.district.locate(*ev["location"]["coordinates"])
-        t = self.district.roads.travel(m.travel_mode).seconds(int(pos["node"]), loc.node)
+        t = self.district.roads.travel(m.travel_mode).seconds(node, loc.node)
         if math.isinf(t):
-            t = self.district.roads.crow_fly_s(m.travel_mode, int(pos["node"]), loc.node)
+            t = self.district.roads.crow_fly_s(m.travel_mode, node, loc.node)
         s2 = math.log(1 + self.p.travel_cv ** 2)
         return float(t) * self.draw.lognormal(-s2 / 2, math.sqrt(s2))
 
     def step(self, now: float) -> int:
         """React to new log records and act on what is due; returns the actions taken."""
+        self._nodes = None
         for rec in self.client.call_sync("changes", self.seq, 1000):
             self.seq = max(self.seq, int(rec["log_seq"]))
             data = rec.get("data") or {}

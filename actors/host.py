@@ -23,15 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from actors.brain import Brain
-from actors.client import LocalClient
+from actors.client import BrainUnavailable, LocalClient
 from actors.eventlog import open_log
 from actors.live import Clock
 from twin.district import District
-from twin.errors import TwinError
-
-
-class BrainUnavailable(TwinError):
-    """The brain's process is down or restarting; retry (with the same Idempotency-Key)."""
 
 
 class BrainHost:

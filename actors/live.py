@@ -201,7 +201,6 @@ class LiveTwin:
         self.last_seq = 0
         self._shift_start: float | None = None
         self._next_id = 0
-        self.listeners: list[Callable[[int, AuditRecord], None]] = []
         self.by_external: dict[tuple[str, str], str] = {}  # (source, external id) → event id
         self._freed = False  # a member became free since the last drain
         self._last: _Ticket = _DONE  # the newest write handed to the committer
@@ -300,13 +299,6 @@ class LiveTwin:
         """Wait until ``ticket`` (and so every earlier write) is durable; then tidy up."""
         seqs = ticket.wait()
         self.last_seq = max(self.last_seq, self._committer.max_seq)
-        if seqs:
-            for seq, rec in zip(seqs, ticket.records):
-                for fn in list(self.listeners):
-                    try:
-                        fn(seq, rec)
-                    except Exception:  # a broken listener must not break the brain
-                        self.listeners.remove(fn)
         if ticket.idem is not None:
             self.pending_idem.pop((ticket.idem[0], ticket.idem[1]), None)
         return seqs
@@ -563,14 +555,6 @@ class LiveTwin:
         seqs = self._settle(ticket)
         self._settle(last)
         return Outcome(after, tuple(records), seqs)
-
-    def dispatch_waiting(self, now: float | None = None) -> int:
-        """Give waiting events to free members; returns how many were dispatched."""
-        with self._lock:
-            n = self._drain(self.now() if now is None else now)
-            last = self._last
-        self._settle(last)
-        return n
 
     def _drain(self, now: float) -> int:
         self._freed = False

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.brain import Conflict
-from actors.client import BrainClient
+from actors.client import BrainClient, BrainUnavailable
 from actors.live import request_hash
 from twin.errors import IllegalTransition, NotFound, TwinError, ValidationError
 
@@ -274,10 +274,12 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
     async def _conflict(_r: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse(error_body(409, "Idempotency-Key", str(exc)), status_code=409)
 
+    @app.exception_handler(BrainUnavailable)
+    async def _unavailable(_r: Request, exc: BrainUnavailable) -> JSONResponse:
+        return JSONResponse(error_body(503, None, str(exc)), status_code=503, headers={"Retry-After": "2"})
+
     @app.exception_handler(TwinError)
     async def _twin(_r: Request, exc: TwinError) -> JSONResponse:
-        if type(exc).__name__ == "BrainUnavailable":  # the brain's process is restarting: retry
-            return JSONResponse(error_body(503, None, str(exc)), status_code=503, headers={"Retry-After": "2"})
         return JSONResponse(error_body(409, None, str(exc)), status_code=409)
 
     @app.exception_handler(RequestValidationError)
