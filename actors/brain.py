@@ -13,12 +13,13 @@ writes nothing, and a different request under a used key is refused.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.eventlog import EventLog
-from actors.live import HUMAN_ACTIONS, Clock, LiveTwin, iso
+from actors.live import HUMAN_ACTIONS, Clock, KeyInUse, LiveTwin, iso
 from twin.district import District
 from twin.errors import TwinError, ValidationError
 from twin.staff import Role
@@ -31,8 +32,11 @@ class Conflict(TwinError):
     """An idempotency key reused for a different request."""
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"Idempotency-Key '{key}' was already used for a different request")
+        super().__init__(key)  # args rebuild the error (it crosses processes)
         self.key = key
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key '{self.key}' was already used for a different request"
 
 
 def token_hash(token: str) -> str:
@@ -114,23 +118,54 @@ class Brain:
                      ) -> dict[str, Any]:
         """Report an event (``scenario``, ``lon``/``lat`` or ``location`` GeoJSON point, ``source``,
         optional ``description`` and ``external_id``); returns it, dispatched if someone was free."""
-        old = self._replay(idem)
-        if old is not None:
-            return old
-        lon, lat = _point(body)
-        kw = {
-            "scenario": _text(body, "scenario", required=True),
-            "source": _text(body, "source", required=False) or "citizen",
-            "description": _text(body, "description", required=False, limit=2000) or "",
-            "external_id": _text(body, "external_id", required=False, limit=200) or None,
-        }
-        respond = (lambda new: {"event": self.event_view(next(iter(new.values())))})
-        out = self.twin.report(lon=lon, lat=lat, actor=actor, **kw,
-                               idempotency=(*idem, respond) if idem else None)
-        view = {"event": self.event_view(out.event)}
-        if out.replayed:
-            view["duplicate_of_external_id"] = True
-        return view
+        out = self.create_events([{"body": body, "actor": actor, "idem": idem}])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def create_events(self, items: Sequence[Mapping[str, Any]], *, as_json: bool = False
+                      ) -> list[dict[str, Any] | bytes | Exception]:
+        """Several reports in one call, each ``{"body", "actor", "idem"}`` as :meth:`create_event`
+        takes them: located together, decided in order, made durable in one group commit (the
+        API coalesces concurrent POSTs into such calls). Returns each report's answer (as JSON
+        bytes with ``as_json``: what the API sends, with nothing to convert on the way), or the
+        error that refused it; one bad report does not fail the others."""
+        results: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        reports: list[tuple[int, tuple[str, str, str] | None, dict[str, Any]]] = []
+        for i, item in enumerate(items):
+            body, idem = item["body"], item.get("idem")
+            try:
+                if not isinstance(body, Mapping):
+                    raise ValidationError("body", f"must be a JSON object, got {type(body).__name__}")
+                lon, lat = _point(body)
+                reports.append((i, idem, {
+                    "scenario": _text(body, "scenario", required=True), "lon": lon, "lat": lat,
+                    "source": _text(body, "source", required=False) or "citizen",
+                    "description": _text(body, "description", required=False, limit=2000) or "",
+                    "external_id": _text(body, "external_id", required=False, limit=200) or None,
+                    "actor": str(item["actor"]),
+                    "idempotency": (*idem, self._respond_created) if idem else None}))
+            except TwinError as exc:
+                results[i] = exc
+        outs = self.twin.report_many([r for _, _, r in reports])
+        for (i, idem, _), out in zip(reports, outs):
+            try:
+                if isinstance(out, KeyInUse):  # a retry (or a twin in this batch): the first answer
+                    results[i] = self._replay(idem) or _not_stored(out.key)
+                elif isinstance(out, Exception):
+                    results[i] = out
+                elif out.replayed:
+                    results[i] = {"event": self.event_view(out.event), "duplicate_of_external_id": True}
+                else:  # the answer stored with the idempotency key is this one
+                    results[i] = out.response or {"event": self.event_view(out.event)}
+            except TwinError as exc:
+                results[i] = exc
+        if as_json:
+            return [r if isinstance(r, Exception) else json_bytes(r) for r in results]  # type: ignore[arg-type]
+        return results  # type: ignore[return-value]  # every slot is filled
+
+    def _respond_created(self, new: Mapping[str, Event]) -> dict[str, Any]:
+        return {"event": self.event_view(next(iter(new.values())))}
 
     def act(self, event_id: str, action: str, body: Mapping[str, Any], *, actor: str,
             idem: tuple[str, str, str] | None = None) -> dict[str, Any]:
@@ -151,8 +186,11 @@ class Brain:
             if k in ("result", "into", "member") and v is not None and not isinstance(v, str):
                 raise ValidationError(k, f"must be a string, got {type(v).__name__}")
         respond = (lambda new: {"event": self.event_view(new[event_id])})
-        out = self.twin.act(event_id, act, actor=actor, reason=reason,
-                            idempotency=(*idem, respond) if idem else None, **data)
+        try:
+            out = self.twin.act(event_id, act, actor=actor, reason=reason,
+                                idempotency=(*idem, respond) if idem else None, **data)
+        except KeyInUse as exc:  # a retry that raced its first try: the first answer
+            return self._replay(idem) or _not_stored(exc.key)
         return {"event": self.event_view(out.event)}
 
     # --- reads ---------------------------------------------------------------------------------------
@@ -282,6 +320,15 @@ class Brain:
 
 _ACTION_FIELDS = frozenset({"member", "members", "tier", "travel_s", "into", "result", "evidence", "departments",
                             "reason", "chain_length"})
+
+
+def json_bytes(value: Any) -> bytes:
+    """A JSON-ready value as compact UTF-8 JSON (what the API sends)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _not_stored(key: str) -> TwinError:
+    return TwinError(f"Idempotency-Key '{key}': the first request with this key was not stored; send it again")
 
 
 def _text(body: Mapping[str, Any], name: str, *, required: bool, limit: int = 100) -> str | None:

@@ -22,6 +22,7 @@ a record that commits later with a smaller number.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -172,8 +173,10 @@ def _text(value: str, field: str) -> str:
 class EventLog(ABC):
     """The append-only log of audit records, plus the API's durable small state.
 
-    A log is safe to share between threads (one lock guards its connection). Use it as a
-    context manager, or call :meth:`close`.
+    A log is safe to share between threads: writes go through one connection under one lock,
+    reads through a second connection under another, so a read never waits for a write's
+    fsync (both backends give readers the last committed state). Use it as a context
+    manager, or call :meth:`close`.
 
     Attributes:
         url: What the log was opened with (may hold a password: print :attr:`safe_url`).
@@ -183,7 +186,8 @@ class EventLog(ABC):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the write connection
+        self._rlock = threading.Lock()  # the read connection
         self._closed = False
 
     # --- dialect ------------------------------------------------------------------------------
@@ -481,8 +485,8 @@ class EventLog(ABC):
         return value
 
     def close(self) -> None:
-        """Close the connection. Idempotent."""
-        with self._lock:
+        """Close the connections. Idempotent."""
+        with self._lock, (self._rlock if self._rlock is not self._lock else contextlib.nullcontext()):
             if not self._closed:
                 self._closed = True
                 self._close_connection()
@@ -528,6 +532,14 @@ class SQLiteEventLog(EventLog):
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
             self._create_schema()
+            # Readers on a connection of their own (WAL: they see the last commit, never wait for
+            # a writer); an in-memory database exists only in its one connection.
+            self._rconn = self._conn if memory else sqlite3.connect(
+                str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+            if memory:
+                self._rlock = self._lock
+            else:
+                self._rconn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         except BaseException as err:
             self._conn.close()
             if isinstance(err, sqlite3.Error):
@@ -555,9 +567,9 @@ class SQLiteEventLog(EventLog):
 
     @contextmanager
     def _reading(self) -> Iterator[_Cursor]:
-        with self._lock:
+        with self._rlock:
             self._check_open()
-            cur = self._conn.cursor()
+            cur = self._rconn.cursor()
             try:
                 yield cur
             finally:
@@ -571,6 +583,8 @@ class SQLiteEventLog(EventLog):
         return None
 
     def _close_connection(self) -> None:
+        if self._rconn is not self._conn:
+            self._rconn.close()
         self._conn.close()
 
 
@@ -612,6 +626,7 @@ class PostgresEventLog(EventLog):
         self._psycopg = psycopg
         self._connect_timeout_s = connect_timeout_s
         self._conn = self._connect()
+        self._rconn: Any = None  # the read connection, opened at the first read
         try:
             self._create_schema()
         except BaseException:
@@ -629,11 +644,18 @@ class PostgresEventLog(EventLog):
         return conn
 
     def _live_connection(self) -> Any:
-        """The connection, reconnected if the server dropped it. Call holding the lock."""
+        """The write connection, reconnected if the server dropped it. Call holding the lock."""
         self._check_open()
         if self._conn.closed:
             self._conn = self._connect()
         return self._conn
+
+    def _read_connection(self) -> Any:
+        """The read connection, (re)connected if needed. Call holding the read lock."""
+        self._check_open()
+        if self._rconn is None or self._rconn.closed:
+            self._rconn = self._connect()
+        return self._rconn
 
     def _sql(self, query: str) -> str:
         return query.replace("?", "%s")
@@ -647,8 +669,8 @@ class PostgresEventLog(EventLog):
 
     @contextmanager
     def _reading(self) -> Iterator[_Cursor]:
-        with self._lock:
-            conn = self._live_connection()
+        with self._rlock:
+            conn = self._read_connection()
             with conn.cursor() as cur:
                 yield cur
 
@@ -659,6 +681,8 @@ class PostgresEventLog(EventLog):
         return None
 
     def _close_connection(self) -> None:
+        if self._rconn is not None:
+            self._rconn.close()
         self._conn.close()
 
 

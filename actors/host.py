@@ -16,6 +16,7 @@ and a dead or restarting brain reported as :class:`BrainUnavailable`.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -25,8 +26,14 @@ from typing import Any
 from actors.brain import Brain
 from actors.client import BrainUnavailable, LocalClient
 from actors.eventlog import open_log
+from actors.heap import Refreeze, freeze
 from actors.live import Clock
 from twin.district import District
+
+#: The brain's threads hand the GIL over often: a request thread deciding, the group committer
+#: back from an fsync, Ray's own threads. With Python's default 5 ms switch interval each hand-over
+#: can stall a waiting thread that long (a convoy: tens of ms per request under load).
+SWITCH_INTERVAL_S = 0.0005
 
 
 class BrainHost:
@@ -42,13 +49,17 @@ class BrainHost:
         feed_rate: Demand multiplier of the feed.
         tick_s: Wall seconds between timer ticks.
         overrides: Scenario overrides (dotted keys).
+        freeze_heap: Keep the district and the recovered state out of full garbage
+            collections and freeze long-lived survivors every 30 s (:mod:`actors.heap`; for
+            a process of its own, such as the Ray actor).
     """
 
     def __init__(self, scenario: str, db: str, *, speed: float = 1.0, origin: float | None = None,
                  feed: bool = False, feed_rate: float = 1.0, tick_s: float = 0.25,
-                 overrides: Mapping[str, Any] | None = None) -> None:
+                 overrides: Mapping[str, Any] | None = None, freeze_heap: bool = False) -> None:
         from scenarios.loader import load_cached
 
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.district: District = load_cached(scenario, overrides)
         self.district.roads.precompute_travel()
         self.log = open_log(db)
@@ -71,6 +82,9 @@ class BrainHost:
             midnight = start.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
             self.feed = SyntheticFeed(self.district, self.local, midnight, rate=feed_rate)
             self.patrols = PatrolTeams(self.district, self.local)
+        self._refreeze = Refreeze() if freeze_heap else (lambda: False)
+        if freeze_heap:
+            freeze()  # the district and the recovered state are long-lived: keep them out of full GCs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="brain-loop", daemon=True)
         self._thread.start()
@@ -84,6 +98,7 @@ class BrainHost:
                     self.feed.step(now)
                 if self.patrols is not None:
                     self.patrols.step(now)
+                self._refreeze()
             except Exception as exc:  # pragma: no cover - logged, the loop carries on
                 print(f"brain loop: {type(exc).__name__}: {exc}", flush=True)
 
@@ -125,9 +140,7 @@ class RayClient:
         import ray
 
         if isinstance(exc, ray.exceptions.RayTaskError):
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, Exception):
-                return cause
+            return _cause(exc)
         if isinstance(exc, (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)):
             return BrainUnavailable("the brain is restarting; retry with the same Idempotency-Key")
         return exc
@@ -189,7 +202,7 @@ class CameraShards:
         return self.shards[self.route.get(cam, 0) if isinstance(cam, str) else 0]
 
     def ingest(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Map one Frigate event through the shard that holds its camera."""
+        """Map one Frigate event through the shard that holds its camera (blocking)."""
         shard = self._shard(payload)
         if self.ray_actors:
             import ray
@@ -197,12 +210,30 @@ class CameraShards:
             try:
                 body, self.last_reason = ray.get(shard.ingest_with_reason.remote(payload))
             except ray.exceptions.RayTaskError as exc:
-                cause = getattr(exc, "cause", None)
-                raise (cause if isinstance(cause, Exception) else exc) from None
+                raise _cause(exc) from None
             return body  # type: ignore[no-any-return]
         body = shard.ingest(payload)
         self.last_reason = shard.last_reason
         return body  # type: ignore[no-any-return]
+
+    async def ingest_async(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The same for an event loop: the report body (or ``None``) and why not."""
+        shard = self._shard(payload)
+        if not self.ray_actors:
+            return shard.ingest(payload), shard.last_reason
+        import ray
+
+        try:
+            body, reason = await shard.ingest_with_reason.remote(payload)
+        except ray.exceptions.RayTaskError as exc:
+            raise _cause(exc) from None
+        return body, reason
+
+
+def _cause(exc: Exception) -> Exception:
+    """The error a Ray task raised, unwrapped."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, Exception) else exc
 
 
 class CameraShardActor:
@@ -213,6 +244,7 @@ class CameraShardActor:
         from scenarios.loader import load_cached
 
         self.shard = CameraShard(load_cached(scenario), camera_ids)
+        freeze()
 
     def ingest_with_reason(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The report body (or ``None``) and why not."""
@@ -229,6 +261,7 @@ def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = 
     ray = init_ray(address=address, num_cpus=num_cpus or 2)
     actor_cls = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=8)(BrainHost)
     actor = actor_cls.options(name="brain", lifetime=None).remote(scenario, db, speed=speed, feed=feed,
-                                                                  feed_rate=feed_rate, origin=origin)
+                                                                  feed_rate=feed_rate, origin=origin,
+                                                                  freeze_heap=True)
     ray.get(actor.ping.remote())  # the brain has recovered its state
     return RayClient(actor), actor

@@ -107,6 +107,19 @@ class Outcome:
     records: tuple[AuditRecord, ...]
     seqs: tuple[int, ...]
     replayed: bool = False  # answered from an idempotency key: nothing new was written
+    response: dict[str, Any] | None = None  # the answer stored with the request's idempotency key
+
+
+class KeyInUse(TwinError):
+    """An idempotency key that is already being made durable or is stored: answer the request
+    from it (the brain's replay) instead of acting again."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key '{self.key}' is already in use"
 
 
 class _Ticket:
@@ -272,17 +285,23 @@ class LiveTwin:
 
     # --- writing: the one path ---------------------------------------------------------------------
     def _commit(self, records: list[AuditRecord], new: Mapping[str, Event], *,
-                idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None
-                ) -> _Ticket:
+                idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None,
+                key_checked: bool = False) -> _Ticket:
         """Hand ``records`` to the group committer and make ``new`` the current events.
 
         Memory runs ahead of the disk by at most one group: whoever answers a request waits
         for its ticket (see :meth:`_settle`), so nothing is acknowledged before it is durable;
         if a write fails, the state is rebuilt from the log (:meth:`_after_failed_write`).
+
+        Raises:
+            KeyInUse: the request's idempotency key is pending or stored (nothing is changed;
+                unless the caller checked it under this lock already).
         """
         idem = None
         if idempotency is not None:
             key, principal, req_hash, respond = idempotency
+            if not key_checked and self._key_in_use(key, principal):
+                raise KeyInUse(key)
             idem = (key, principal, req_hash, respond(new))
         ticket = _Ticket(records, idem)
         if idem is not None:
@@ -294,6 +313,11 @@ class LiveTwin:
         for rec in records:
             self._absorb(rec)
         return ticket
+
+    def _key_in_use(self, key: str, principal: str) -> bool:
+        """Whether an idempotency key is being made durable or already stored (under the lock:
+        two tries of one request never both act)."""
+        return (key, principal) in self.pending_idem or self.log.idempotent(key, principal) is not None
 
     def _settle(self, ticket: _Ticket) -> tuple[int, ...]:
         """Wait until ``ticket`` (and so every earlier write) is durable; then tidy up."""
@@ -430,9 +454,78 @@ class LiveTwin:
             ValidationError: unknown scenario or source, a point outside the district, an
                 empty text where one is needed.
         """
+        out = self.report_many([{"scenario": scenario, "lon": lon, "lat": lat, "source": source, "actor": actor,
+                                 "description": description, "external_id": external_id, "now": now,
+                                 "idempotency": idempotency}])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def report_many(self, reports: Sequence[Mapping[str, Any]]) -> list[Outcome | Exception]:
+        """Several reports in one go, each as :meth:`report` makes it: checked and located
+        together (one vectorised pass), decided one after another in order, made durable in
+        one group commit. Returns each report's outcome, or the error that refused it (the
+        others go on; :class:`KeyInUse` for a request whose idempotency key is pending or
+        stored). Each item has :meth:`report`'s keyword arguments."""
+        results: list[Outcome | Exception | None] = [None] * len(reports)
+        checked: list[tuple[int, ScenarioSpec, Source]] = []
+        for i, r in enumerate(reports):
+            try:
+                checked.append((i, *self._check_report(r)))
+            except TwinError as exc:
+                results[i] = exc
+        locs = self.district.locate_all([(reports[i]["lon"], reports[i]["lat"]) for i, _, _ in checked])
+        planned: list[tuple[int, Event, list[AuditRecord], _Ticket]] = []
+        with self._lock:
+            for (i, spec, src), loc in zip(checked, locs):
+                if isinstance(loc, Exception):
+                    results[i] = loc
+                    continue
+                r = reports[i]
+                idem = r.get("idempotency")
+                if idem is not None and self._key_in_use(idem[0], idem[1]):
+                    results[i] = KeyInUse(idem[0])
+                    continue
+                external_id = r.get("external_id") or None
+                known = self.by_external.get((src.value, external_id)) if external_id else None
+                if known is not None:  # the same camera object or citizen ticket again: one event
+                    results[i] = Outcome(self.events[known], (), (), replayed=True)
+                    continue
+                now = self.now() if r.get("now") is None else float(r["now"])
+                eid = f"E{self._next_id + 1:07d}"
+                event, rec = report(event_id=eid, scenario=spec.code, category=spec.category,
+                                    severity=spec.severity.value, source=src.value, location=loc, now=now,
+                                    actor=str(r["actor"]), description=r.get("description") or "",
+                                    external_id=external_id)
+                records, new = [rec], {eid: event}
+                dup = self.dups.find(event, spec)
+                if dup is not None:
+                    merged, mrec = apply(event, Action.MERGE, now=now, actor="brain",
+                                         reason="duplicate of an open event", into=dup.id)
+                    records.append(mrec)
+                    new[eid] = merged
+                else:
+                    self._plan_dispatch(new, records, eid, now, spec)
+                ticket = self._commit(records, new, idempotency=idem, key_checked=True)
+                self._requeue(new[eid])
+                planned.append((i, new[eid], records, ticket))
+            last = self._last
+        for i, event, records, ticket in planned:
+            try:
+                seqs = self._settle(ticket)
+                results[i] = Outcome(event, tuple(records), seqs, response=ticket.idem[3] if ticket.idem else None)
+            except Exception as exc:  # the log refused the group: nothing of it was acknowledged
+                results[i] = exc
+        try:
+            self._settle(last)  # the events a replayed report points at are durable too
+        except Exception as exc:
+            results = [exc if isinstance(o, Outcome) and o.replayed else o for o in results]
+        return results  # type: ignore[return-value]  # every slot is filled
+
+    def _check_report(self, r: Mapping[str, Any]) -> tuple[ScenarioSpec, Source]:
+        scenario, source, description = r["scenario"], r["source"], r.get("description") or ""
         if scenario not in self.district.catalog:
             raise ValidationError("scenario", f"unknown scenario '{scenario}'; see GET /api/v1/scenarios")
-        spec = self.district.catalog[scenario]
         try:
             src = Source(source)
         except ValueError:
@@ -440,31 +533,7 @@ class LiveTwin:
                                   + ", ".join(s.value for s in Source)) from None
         if len(description) > 2000:
             raise ValidationError("description", "must be at most 2000 characters")
-        loc = self.district.locate(lon, lat)
-        with self._lock:
-            known = self.by_external.get((src.value, external_id)) if external_id else None
-            if known is not None:  # the same camera object or citizen ticket again: one event
-                return Outcome(self.events[known], (), (), replayed=True)
-            now = self.now() if now is None else now
-            eid = f"E{self._next_id + 1:07d}"
-            event, rec = report(event_id=eid, scenario=spec.code, category=spec.category,
-                                severity=spec.severity.value, source=src.value, location=loc, now=now, actor=actor,
-                                description=description, external_id=external_id)
-            records, new = [rec], {eid: event}
-            dup = self.dups.find(event, spec)
-            if dup is not None:
-                merged, mrec = apply(event, Action.MERGE, now=now, actor="brain", reason="duplicate of an open event",
-                                     into=dup.id)
-                records.append(mrec)
-                new[eid] = merged
-            else:
-                self._plan_dispatch(new, records, eid, now, spec)
-            ticket = self._commit(records, new, idempotency=idempotency)
-            self._requeue(new[eid])
-            last = self._last
-        seqs = self._settle(ticket)
-        self._settle(last)
-        return Outcome(new[eid], tuple(records), seqs)
+        return self.district.catalog[scenario], src
 
     def _plan_dispatch(self, new: dict[str, Event], records: list[AuditRecord], eid: str, now: float,
                        spec: ScenarioSpec, exclude: Sequence[str] = (), reason: str = "") -> Assignment | None:

@@ -34,11 +34,12 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     if use_ray:
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin)
     else:
-        host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin)
+        host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True)
         client = HostClient(host)
     client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
     cameras = CameraShards(district, camera_shards if use_ray else 1, scenario=scenario, ray_actors=use_ray)
-    app = create_app(client, cameras=cameras, title=f"streetbrain: {district.name}", tick_s=None, district=district)
+    app = create_app(client, cameras=cameras, title=f"streetbrain: {district.name}", tick_s=None, district=district,
+                     freeze_heap=True)
     return app, (token if generated else ""), host
 
 

@@ -103,38 +103,46 @@ class District:
         Raises:
             ValidationError: the point is not a valid coordinate or lies outside the district.
         """
-        for name, value, lim in (("lon", lon, 180.0), ("lat", lat, 90.0)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -lim <= value <= lim:
-                raise ValidationError(name, f"must be a number in [-{lim:g}, {lim:g}], got {value!r}")
-        x, y = self.projection.to_xy(lon, lat)
-        return self.locate_xy(float(x), float(y), lon=float(lon), lat=float(lat))
+        found = self.locate_all([(lon, lat)])[0]
+        if isinstance(found, ValidationError):
+            raise found
+        return found
+
+    def locate_all(self, points: Sequence[tuple[Any, Any]]) -> list[Location | ValidationError]:
+        """:meth:`locate` for many WGS84 points at once (one vectorised pass: a batch of reports
+        costs about what one does): each point's location, or the error that refuses it."""
+        out: list[Location | ValidationError] = []
+        ok: list[int] = []
+        for lon, lat in points:
+            err = _coordinate_error(lon, lat)
+            if err is None:
+                ok.append(len(out))
+            out.append(err)  # type: ignore[arg-type]  # filled in below
+        if ok:
+            lonlat = np.array([(float(points[i][0]), float(points[i][1])) for i in ok], dtype=np.float64)
+            x, y = self.projection.to_xy(lonlat[:, 0], lonlat[:, 1])
+            xy = np.column_stack([x, y])
+            for i, loc, (xi, yi) in zip(ok, self.locate_many(xy, lonlat=lonlat), xy):
+                out[i] = loc if loc is not None else self._outside(float(xi), float(yi))
+        return out
+
+    def _outside(self, x: float, y: float) -> ValidationError:
+        lo, la = self.projection.to_lonlat(x, y)
+        return ValidationError("location", f"({float(lo):.6f}, {float(la):.6f}) lies outside the "
+                               f"boundary of district '{self.name}'")
 
     def locate_xy(self, x: float, y: float, *, lon: float | None = None,
                   lat: float | None = None) -> Location:
         """Resolve a point of the local plane (see :meth:`locate`)."""
-        if not self.contains(x, y):
-            lo, la = self.projection.to_lonlat(x, y)
-            raise ValidationError("location", f"({float(lo):.6f}, {float(la):.6f}) lies outside the "
-                                  f"boundary of district '{self.name}'")
-        grid = self.regions.grid_at(x, y, tolerance_m=self.boundary_tolerance_m)
-        if grid is None:  # pragma: no cover - grids tile the boundary
-            raise ValidationError("location", "lies in no grid")
-        point = Point(x, y)
-        k = int(self._resp_tree.nearest(point))
-        seg_idx = int(self.responsible[k])
-        seg = self.roads.segments[seg_idx]
-        along = seg.line.project(point)
-        node = seg.u if along <= seg.line.length / 2 else seg.v
-        if lon is None or lat is None:
-            lo, la = self.projection.to_lonlat(x, y)
-            lon, lat = float(lo), float(la)
-        return Location(lon=lon, lat=lat, x=x, y=y, road_id=seg.id, node=node, grid_id=grid.id,
-                        community_id=self.regions.community_of(grid.id),
-                        area_id=self.regions.area_of(grid.id),
-                        road_distance_m=float(seg.line.distance(point)))
+        lonlat = None if lon is None or lat is None else np.array([[lon, lat]], dtype=np.float64)
+        found = self.locate_many(np.array([[x, y]], dtype=np.float64), lonlat=lonlat)[0]
+        if found is None:
+            raise self._outside(x, y)
+        return found
 
-    def locate_many(self, xy: np.ndarray) -> list[Location | None]:
-        """:meth:`locate_xy` for many points of the local plane at once (``None`` outside)."""
+    def locate_many(self, xy: np.ndarray, *, lonlat: np.ndarray | None = None) -> list[Location | None]:
+        """:meth:`locate_xy` for many points of the local plane at once (``None`` outside);
+        ``lonlat`` gives their WGS84 coordinates where the caller has them (else computed)."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         if len(xy) == 0:
             return []
@@ -147,7 +155,10 @@ class District:
         lines = self.roads.lines[seg_idx]
         along = shapely.line_locate_point(lines, pts)
         dist = shapely.distance(lines, pts)
-        lon, lat = self.projection.to_lonlat(xy[:, 0], xy[:, 1])
+        if lonlat is None:
+            lon, lat = self.projection.to_lonlat(xy[:, 0], xy[:, 1])
+        else:
+            lon, lat = lonlat[:, 0], lonlat[:, 1]
         out: list[Location | None] = []
         for i in range(len(xy)):
             if not inside[i] or grid[i] < 0:
@@ -241,3 +252,11 @@ class District:
             "members_by_role": self.members_by_role(),
             "mode": self.mode.value,
         }
+
+
+def _coordinate_error(lon: Any, lat: Any) -> ValidationError | None:
+    """Why a longitude/latitude pair is not a coordinate, or ``None``."""
+    for name, value, lim in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -lim <= value <= lim:
+            return ValidationError(name, f"must be a number in [-{lim:g}, {lim:g}], got {value!r}")
+    return None
