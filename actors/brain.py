@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actors.eventlog import EventLog
+from actors.eventlog import EventLog, JsonText
 from actors.live import HUMAN_ACTIONS, Clock, KeyInUse, LiveTwin, iso
 from twin.district import District
 from twin.errors import TwinError, ValidationError
@@ -112,7 +112,8 @@ class Brain:
             return None
         if found[0] != req_hash:
             raise Conflict(key)
-        return {**found[1], "idempotent_replay": True}
+        answer = json.loads(found[1]) if isinstance(found[1], str) else found[1]  # pending: still as encoded
+        return {**answer, "idempotent_replay": True}
 
     def create_event(self, body: Mapping[str, Any], *, actor: str, idem: tuple[str, str, str] | None = None
                      ) -> dict[str, Any]:
@@ -156,16 +157,19 @@ class Brain:
                     results[i] = out
                 elif out.replayed:
                     results[i] = {"event": self.event_view(out.event), "duplicate_of_external_id": True}
-                else:  # the answer stored with the idempotency key is this one
-                    results[i] = out.response or {"event": self.event_view(out.event)}
+                elif as_json and isinstance(out.response, str):  # the answer stored with the key, as sent
+                    results[i] = out.response.encode()  # type: ignore[assignment]
+                else:
+                    results[i] = {"event": self.event_view(out.event)}
             except TwinError as exc:
                 results[i] = exc
         if as_json:
-            return [r if isinstance(r, Exception) else json_bytes(r) for r in results]  # type: ignore[arg-type]
+            return [r if isinstance(r, Exception | bytes) else json_bytes(r) for r in results]  # type: ignore[arg-type]
         return results  # type: ignore[return-value]  # every slot is filled
 
-    def _respond_created(self, new: Mapping[str, Event]) -> dict[str, Any]:
-        return {"event": self.event_view(next(iter(new.values())))}
+    def _respond_created(self, new: Mapping[str, Event]) -> JsonText:
+        """The answer to a report, encoded once: stored with its idempotency key and sent."""
+        return JsonText(json_bytes({"event": self.event_view(next(iter(new.values())))}).decode())
 
     def act(self, event_id: str, action: str, body: Mapping[str, Any], *, actor: str,
             idem: tuple[str, str, str] | None = None) -> dict[str, Any]:

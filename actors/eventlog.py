@@ -139,12 +139,23 @@ def _mask_password(url: str) -> str:
     return re.sub(r"(password\s*=\s*)('[^']*'|[^\s&;]*)", r"\1***", url, flags=re.IGNORECASE)
 
 
+class JsonText(str):
+    """Text the caller has already encoded as a JSON object (e.g. an API answer that is also
+    sent as it is): stored without encoding it again."""
+
+
 def _json_text(value: Any, field: str) -> str:
     """``value`` as JSON text, or a :class:`ValidationError` naming ``field``."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable)
-    except (TypeError, ValueError) as err:
-        raise ValidationError(field, f"must be JSON (strings, numbers, booleans, null, lists, objects): {err}") from None
+    if isinstance(value, JsonText):
+        if not value.startswith("{"):
+            raise ValidationError(field, "pre-encoded JSON must be an object")
+        text = str(value)
+    else:
+        try:
+            text = _ENCODER.encode(value)
+        except (TypeError, ValueError) as err:
+            raise ValidationError(field, f"must be JSON (strings, numbers, booleans, null, lists, objects): "
+                                  f"{err}") from None
     if _JSON_NUL.search(text):  # PostgreSQL cannot store it; refused by both backends alike
         raise ValidationError(field, "must not contain the NUL character (U+0000)")
     return text
@@ -159,6 +170,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} {value!r:.80} is not JSON")
+
+
+#: One encoder for every write (building one per call costs as much as a small record).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable)
 
 
 def _text(value: str, field: str) -> str:

@@ -201,6 +201,14 @@ class CameraShards:
         cam = after.get("camera") if isinstance(after, Mapping) else None
         return self.shards[self.route.get(cam, 0) if isinstance(cam, str) else 0]
 
+    def ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until every shard actor has loaded its cameras (a shard that is still loading
+        would take CPU from requests already being served)."""
+        if self.ray_actors:
+            import ray
+
+            ray.get([shard.ping.remote() for shard in self.shards], timeout=timeout_s)
+
     def ingest(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         """Map one Frigate event through the shard that holds its camera (blocking)."""
         shard = self._shard(payload)
@@ -246,6 +254,10 @@ class CameraShardActor:
         self.shard = CameraShard(load_cached(scenario), camera_ids)
         freeze()
 
+    def ping(self) -> int:
+        """Liveness: the number of cameras held."""
+        return len(self.shard.cameras)
+
     def ingest_with_reason(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The report body (or ``None``) and why not."""
         body = self.shard.ingest(payload)
@@ -254,8 +266,9 @@ class CameraShardActor:
 
 def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
                     origin: float | None = None, num_cpus: int | None = None,
-                    address: str | None = None) -> tuple[RayClient, Any]:
-    """Start Ray lean (loopback, no dashboard) and the brain actor; returns the facade and the actor."""
+                    address: str | None = None, wait: bool = True) -> tuple[RayClient, Any]:
+    """Start Ray lean (loopback, no dashboard) and the brain actor; returns the facade and the
+    actor (with ``wait``, once the brain has recovered its state: ``ray.get(actor.ping.remote())``)."""
     from scenarios.sweep import init_ray
 
     ray = init_ray(address=address, num_cpus=num_cpus or 2)
@@ -263,5 +276,6 @@ def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = 
     actor = actor_cls.options(name="brain", lifetime=None).remote(scenario, db, speed=speed, feed=feed,
                                                                   feed_rate=feed_rate, origin=origin,
                                                                   freeze_heap=True)
-    ray.get(actor.ping.remote())  # the brain has recovered its state
+    if wait:
+        ray.get(actor.ping.remote())  # the brain has recovered its state
     return RayClient(actor), actor

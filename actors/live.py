@@ -107,7 +107,7 @@ class Outcome:
     records: tuple[AuditRecord, ...]
     seqs: tuple[int, ...]
     replayed: bool = False  # answered from an idempotency key: nothing new was written
-    response: dict[str, Any] | None = None  # the answer stored with the request's idempotency key
+    response: dict[str, Any] | str | None = None  # the answer stored with the request's idempotency key
 
 
 class KeyInUse(TwinError):

@@ -31,13 +31,16 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     from scenarios.loader import load_cached
 
     district = load_cached(scenario)
-    if use_ray:
-        client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin)
+    if use_ray:  # the brain and the camera shards load in parallel; serve once all are ready
+        client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
+                                       wait=False)
+        cameras = CameraShards(district, camera_shards, scenario=scenario, ray_actors=True)
     else:
         host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True)
         client = HostClient(host)
+        cameras = CameraShards(district, 1)
     client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
-    cameras = CameraShards(district, camera_shards if use_ray else 1, scenario=scenario, ray_actors=use_ray)
+    cameras.ready()
     app = create_app(client, cameras=cameras, title=f"streetbrain: {district.name}", tick_s=None, district=district,
                      freeze_heap=True)
     return app, (token if generated else ""), host

@@ -304,3 +304,19 @@ def test_fastapi_telemetry_is_off(brain: Brain) -> None:
         pytest.skip("this FastAPI has no built-in telemetry")
     assert not (app._telemetry["tracing"] or app._telemetry["metrics"] or app._telemetry["logs"])
     assert app._telemetry["auto_configure"] is False
+
+
+def test_pre_encoded_answers_are_stored_as_they_are(tmp_path: Path) -> None:
+    from actors.eventlog import JsonText
+
+    log = open_log(tmp_path / "events.db")
+    try:
+        log.put_idempotent("k1", "p", "h", JsonText('{"event":{"id":"E1","name":"张三"}}'))
+        assert log.idempotent("k1", "p") == ("h", {"event": {"id": "E1", "name": "张三"}})
+        with pytest.raises(ValidationError, match="object"):
+            log.put_idempotent("k2", "p", "h", JsonText("[1, 2]"))
+        with pytest.raises(ValidationError, match="NUL"):
+            log.put_idempotent("k3", "p", "h", JsonText('{"a":"\\u0000"}'))
+        assert log.idempotent("k2", "p") is None and log.idempotent("k3", "p") is None
+    finally:
+        log.close()
