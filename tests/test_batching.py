@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from actors.brain import Brain, Conflict
 from actors.client import Coalescer, LocalClient
@@ -226,14 +225,14 @@ def test_concurrent_http_reports_are_coalesced(brain: Brain, spots: list[tuple[f
 
     async def main() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as http:
-            async with app.router.lifespan_context(app):
-                reqs = [http.post("/api/v1/events", json={"scenario": "CM01", "lon": s[0], "lat": s[1]},
-                                  headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"h{i}"})
-                        for i, s in enumerate(spots[:20])]
-                reqs.append(http.post("/api/v1/events", json={"scenario": "CM01", "lon": 0.0, "lat": 0.0},
-                                      headers={"Authorization": f"Bearer {token}"}))
-                return list(await asyncio.gather(*reqs))
+        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as http, \
+                app.router.lifespan_context(app):
+            reqs = [http.post("/api/v1/events", json={"scenario": "CM01", "lon": s[0], "lat": s[1]},
+                              headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"h{i}"})
+                    for i, s in enumerate(spots[:20])]
+            reqs.append(http.post("/api/v1/events", json={"scenario": "CM01", "lon": 0.0, "lat": 0.0},
+                                  headers={"Authorization": f"Bearer {token}"}))
+            return list(await asyncio.gather(*reqs))
 
     answers = asyncio.run(main())
     assert [r.status_code for r in answers] == [201] * 20 + [422]
