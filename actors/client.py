@@ -60,12 +60,13 @@ class Coalescer:
 
     Args:
         send: The batch call (e.g. ``lambda items: client.call("create_events", items)``).
-        depth: Calls in flight at once (2: the brain decides one batch while the previous
-            one is made durable).
+        depth: Calls in flight at once (1: the brain decides batches one after another
+            anyway, and fewer, larger calls cost the least CPU; measured with
+            ``benchmarks/bench_live.py``, 2 and 3 were no faster).
         max_items: Items per call at most.
     """
 
-    def __init__(self, send: Callable[[list[Any]], Awaitable[Sequence[Any]]], *, depth: int = 2,
+    def __init__(self, send: Callable[[list[Any]], Awaitable[Sequence[Any]]], *, depth: int = 1,
                  max_items: int = 64) -> None:
         if depth < 1 or max_items < 1:
             raise ValueError("depth and max_items must be at least 1")

@@ -319,3 +319,21 @@ def test_pre_encoded_answers_are_stored_as_they_are(tmp_path: Path) -> None:
         assert log.idempotent("k2", "p") is None and log.idempotent("k3", "p") is None
     finally:
         log.close()
+
+
+def test_openapi_documents_the_token_and_the_idempotency_key(brain: Brain) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(LocalClient(brain), tick_s=None)) as http:
+        schema = http.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["bearer"][
+            "description"]}
+    post = schema["paths"]["/api/v1/events"]["post"]
+    assert post["security"] == [{"bearer": []}]
+    key = [p for p in post["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key and key[0]["in"] == "header" and key[0]["schema"]["maxLength"] == 200
+    assert "security" not in schema["paths"]["/health"]["get"]
+    assert schema["paths"]["/api/v1/events"]["get"]["security"] == [{"bearer": []}]
+    assert not [p for p in schema["paths"]["/api/v1/events"]["get"].get("parameters", [])
+                if p["name"] == "Idempotency-Key"]
