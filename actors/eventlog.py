@@ -411,6 +411,20 @@ class EventLog(ABC):
             row = cur.fetchone()
         return None if row is None else (str(row[0]), json.loads(row[1]))
 
+    def idempotent_keys(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these ``(key, principal)`` pairs are stored (one query for all of them)."""
+        if not pairs:
+            return set()
+        keys = sorted({k for k, _ in pairs})
+        found: set[tuple[str, str]] = set()
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            with self._reading() as cur:
+                cur.execute(self._sql("SELECT key, principal FROM idempotency WHERE key IN ("
+                                      + ", ".join("?" * len(part)) + ")"), part)
+                found.update((str(k), str(p)) for k, p in cur.fetchall())
+        return found & set(pairs)
+
     def put_idempotent(self, key: str, principal: str, request_hash: str, response: dict[str, Any]) -> None:
         """Store an idempotency key for a request that writes no records.
 

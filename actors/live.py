@@ -55,6 +55,8 @@ from twin.workflow import TERMINAL, Action, AuditRecord, Event, State, apply, re
 HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VERIFY, Action.ESCALATE,
                            Action.REQUEST_REINFORCEMENT, Action.REINFORCE, Action.FALSE_ALARM, Action.MERGE,
                            Action.REOPEN, Action.WITHDRAW, Action.DISPATCH, Action.REASSIGN, Action.CONSULT})
+#: How many recently durable idempotency keys the twin remembers (see ``LiveTwin._key_in_use``).
+SETTLED_KEYS = 100_000
 #: States in which the assignee is busy with the event.
 HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
 
@@ -206,6 +208,7 @@ class LiveTwin:
         self.events: dict[str, Event] = {}
         self.members: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
         self.holding: dict[str, str] = {}  # member id → event id they work on (handler or reinforcement)
+        self.holders: dict[str, set[str]] = {}  # the same, event id → member ids
         self.firsts: dict[str, _Firsts] = {}
         self.dups = DuplicateIndex(cell_m=100.0)
         self.queue: list[tuple[int, float, str]] = []  # (-severity rank, reported_at, event id)
@@ -218,6 +221,9 @@ class LiveTwin:
         self._freed = False  # a member became free since the last drain
         self._last: _Ticket = _DONE  # the newest write handed to the committer
         self.pending_idem: dict[tuple[str, str], tuple[str, dict[str, Any], _Ticket]] = {}
+        # Keys made durable lately (bounded): a report's key is looked up in the log before the
+        # lock, and one that became durable in between is found here.
+        self._settled_keys: dict[tuple[str, str], None] = {}
         self._committer = _Committer(log, self._after_failed_write)
         if recover:
             self.recover()
@@ -314,17 +320,26 @@ class LiveTwin:
             self._absorb(rec)
         return ticket
 
-    def _key_in_use(self, key: str, principal: str) -> bool:
+    def _key_in_use(self, key: str, principal: str, stored: bool | None = None) -> bool:
         """Whether an idempotency key is being made durable or already stored (under the lock:
-        two tries of one request never both act)."""
-        return (key, principal) in self.pending_idem or self.log.idempotent(key, principal) is not None
+        two tries of one request never both act). ``stored``: what the log said of the key
+        just before the lock was taken (else it is asked now)."""
+        pair = (key, principal)
+        if pair in self.pending_idem or pair in self._settled_keys:
+            return True
+        return stored if stored is not None else self.log.idempotent(key, principal) is not None
 
     def _settle(self, ticket: _Ticket) -> tuple[int, ...]:
         """Wait until ``ticket`` (and so every earlier write) is durable; then tidy up."""
         seqs = ticket.wait()
         self.last_seq = max(self.last_seq, self._committer.max_seq)
         if ticket.idem is not None:
-            self.pending_idem.pop((ticket.idem[0], ticket.idem[1]), None)
+            pair = (ticket.idem[0], ticket.idem[1])
+            with self._lock:
+                self._settled_keys[pair] = None
+                if len(self._settled_keys) > SETTLED_KEYS:
+                    del self._settled_keys[next(iter(self._settled_keys))]
+                self.pending_idem.pop(pair, None)
         return seqs
 
     def flush(self) -> None:
@@ -373,19 +388,30 @@ class LiveTwin:
                     self.members[m] = MemberState(e.location.node, True)
         # Whoever no longer holds this event is free again (at the event if they reached it).
         keep = {e.assignee} | set(e.reinforcements) if e.state in HELD else set()
-        for mid, held in list(self.holding.items()):
-            if held == e.id and mid not in keep:
+        for mid in sorted(self.holders.get(e.id, ())):
+            if mid not in keep:
                 self._release(mid, e.location.node if e.on_scene_at is not None else None)
         if e.state in TERMINAL:
             self.dups.discard(e.id)
         self._schedule_timers(e)
 
     def _hold(self, mid: str, eid: str) -> None:
+        self._unhold(mid)
         self.holding[mid] = eid
+        self.holders.setdefault(eid, set()).add(mid)
         self.members[mid] = MemberState(self.members[mid].node, True)
 
+    def _unhold(self, mid: str) -> None:
+        old = self.holding.pop(mid, None)
+        if old is not None:
+            held = self.holders.get(old)
+            if held is not None:
+                held.discard(mid)
+                if not held:
+                    del self.holders[old]
+
     def _release(self, mid: str, node: int | None) -> None:
-        self.holding.pop(mid, None)
+        self._unhold(mid)
         self._freed = True
         st = self.members[mid]
         self.members[mid] = MemberState(st.node if node is None else node, False)
@@ -418,6 +444,7 @@ class LiveTwin:
                     last_node[rec.actor] = self.events[rec.event_id].location.node
             self.members = {m.id: MemberState(last_node.get(m.id, m.post_node)) for m in self.district.roster.members}
             self.holding.clear()
+            self.holders.clear()
             self.dups = DuplicateIndex(cell_m=100.0)
             self.queue = []
             self.timers = []
@@ -475,6 +502,8 @@ class LiveTwin:
             except TwinError as exc:
                 results[i] = exc
         locs = self.district.locate_all([(reports[i]["lon"], reports[i]["lat"]) for i, _, _ in checked])
+        stored = self.log.idempotent_keys([(r["idempotency"][0], r["idempotency"][1]) for r in reports
+                                           if r.get("idempotency") is not None])
         planned: list[tuple[int, Event, list[AuditRecord], _Ticket]] = []
         with self._lock:
             for (i, spec, src), loc in zip(checked, locs):
@@ -483,7 +512,7 @@ class LiveTwin:
                     continue
                 r = reports[i]
                 idem = r.get("idempotency")
-                if idem is not None and self._key_in_use(idem[0], idem[1]):
+                if idem is not None and self._key_in_use(idem[0], idem[1], (idem[0], idem[1]) in stored):
                     results[i] = KeyInUse(idem[0])
                     continue
                 external_id = r.get("external_id") or None

@@ -510,3 +510,13 @@ def test_postgres_reconnects_after_the_server_drops_it(postgres_url: str) -> Non
             log.last_seq()
         assert log.last_seq() == 1
         assert log.append([supervise("E1", 2, 1)]) == [2]
+
+
+def test_idempotent_keys_finds_the_stored_pairs_in_one_query(log: EventLog) -> None:
+    log.put_idempotent("k1", "alice", "h1", {"a": 1})
+    log.put_idempotent("k2", "bob", "h2", {"b": 2})
+    asked = [("k1", "alice"), ("k1", "bob"), ("k2", "bob"), ("k3", "alice")]
+    assert log.idempotent_keys(asked) == {("k1", "alice"), ("k2", "bob")}
+    assert log.idempotent_keys([]) == set()
+    many = [(f"x{i}", "alice") for i in range(1200)] + [("k1", "alice")]  # more than one query's worth
+    assert log.idempotent_keys(many) == {("k1", "alice")}
