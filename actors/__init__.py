@@ -1,2 +1,3 @@
-"""actors: the live twin. Ray actors host camera shards, road units, patrol teams and the
-brain as thin wrappers over :mod:`twin` classes (issue #4)."""
+"""actors: the live twin. The brain (dispatcher) and shards of cameras, road units and patrol
+teams — plain classes over :mod:`twin`, hosted in Ray actors by :mod:`actors.host` (each shard
+holds the entities of a group of areas) or in this process (tests, notebooks, ``--no-ray``)."""

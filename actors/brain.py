@@ -266,6 +266,10 @@ class Brain:
         """Log records after global sequence ``since`` (what the streams send)."""
         return [self.record_view(seq, r) for seq, r in self.log.records(since=since, limit=limit)]
 
+    def now(self) -> float:
+        """The twin's time, POSIX seconds."""
+        return self.twin.now()
+
     def last_seq(self) -> int:
         """The newest log sequence number."""
         return self.twin.last_seq

@@ -191,6 +191,11 @@ class CameraShard:
         return rows
 
     # --- ingestion --------------------------------------------------------------------------------------
+    def ingest_with_reason(self, payload: Any) -> tuple[dict[str, Any] | None, str]:
+        """:meth:`ingest` and why nothing was reported (one answer: what a shard actor returns)."""
+        body = self.ingest(payload)
+        return body, self.last_reason
+
     def ingest(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         """Turn one Frigate event message into a report body, or ``None``.
 

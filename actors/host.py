@@ -16,6 +16,7 @@ and a dead or restarting brain reported as :class:`BrainUnavailable`.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from actors.eventlog import open_log
 from actors.heap import Refreeze, freeze
 from actors.live import Clock
 from twin.district import District
+from twin.errors import NotFound, ValidationError
 
 #: The brain's threads hand the GIL over often: a request thread deciding, the group committer
 #: back from an fsync, Ray's own threads. With Python's default 5 ms switch interval each hand-over
@@ -45,7 +47,8 @@ class BrainHost:
         speed: Clock speed-up.
         origin: POSIX time the clock of a fresh log starts at (default now); a log that has run
             before continues its own timeline.
-        feed: Run the synthetic demand feed and simulated handlers.
+        feed: Run the synthetic demand feed (and, with ``patrols``, simulated handlers for
+            every member in this process; a deployment hosts them in patrol-shard actors).
         feed_rate: Demand multiplier of the feed.
         tick_s: Wall seconds between timer ticks.
         overrides: Scenario overrides (dotted keys).
@@ -56,7 +59,7 @@ class BrainHost:
 
     def __init__(self, scenario: str, db: str, *, speed: float = 1.0, origin: float | None = None,
                  feed: bool = False, feed_rate: float = 1.0, tick_s: float = 0.25,
-                 overrides: Mapping[str, Any] | None = None, freeze_heap: bool = False) -> None:
+                 overrides: Mapping[str, Any] | None = None, freeze_heap: bool = False, patrols: bool = True) -> None:
         from scenarios.loader import load_cached
 
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -81,7 +84,8 @@ class BrainHost:
             start = datetime.fromtimestamp(self.clock.origin, self.district.roster.tz)
             midnight = start.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
             self.feed = SyntheticFeed(self.district, self.local, midnight, rate=feed_rate)
-            self.patrols = PatrolTeams(self.district, self.local)
+            if patrols:
+                self.patrols = PatrolTeams(self.district, self.local)
         self._refreeze = Refreeze() if freeze_heap else (lambda: False)
         if freeze_heap:
             freeze()  # the district and the recovered state are long-lived: keep them out of full GCs
@@ -160,82 +164,204 @@ class RayClient:
             raise self._unwrap(exc) from None
 
 
-class CameraShards:
-    """Frigate ingest spread over camera-shard actors (or one in-process shard).
+def area_groups(district: District, shards: int) -> list[list[str]]:
+    """The district's areas dealt into ``shards`` groups (at most one group per area)."""
+    areas = sorted({a.id for a in district.regions.areas})
+    shards = max(1, min(shards, len(areas)))
+    return [areas[k::shards] for k in range(shards)]
+
+
+class AreaShards:
+    """Logical entities of one kind — cameras, road units or patrol teams — grouped by area,
+    one group per shard: Ray actors (``ray_actors``; each loads the district by name itself,
+    a district is too big to ship as an argument) or plain objects in this process.
 
     Args:
-        district: The district (routing: which shard holds which camera).
-        shards: Number of shards (cameras grouped by area).
-        scenario: With ``ray_actors``, each actor loads the district by this name itself
-            (a district is too big to ship as an actor argument).
+        kind: ``cameras``, ``roads`` or ``patrols``.
+        district: The district.
+        shards: Number of shards.
+        client: The brain, for the kinds that follow its log (in-process shards only; actors
+            find the brain actor by name).
+        scenario: What the actors load (default: the district's name).
         ray_actors: Host the shards in Ray actors.
+        seed: Seed of simulated handlers' delays (patrol teams; shard k uses ``seed + k``).
     """
 
-    def __init__(self, district: District, shards: int = 1, *, scenario: str | None = None,
-                 ray_actors: bool = False) -> None:
-        from actors.cameras import CameraShard
-
-        areas = sorted({a.id for a in district.regions.areas})
-        shards = max(1, min(shards, len(areas)))
-        groups = [areas[k::shards] for k in range(shards)]
-        grid_area = {g.id: district.regions.area_of(g.id) for g in district.regions.grids}
-        self.route: dict[str, int] = {}
-        members: list[list[str]] = [[] for _ in groups]
-        for c in district.cameras:
-            k = next((i for i, g in enumerate(groups) if grid_area.get(c.grid_id) in g), 0)
-            self.route[c.id] = k
-            members[k].append(c.id)
-        self.ray_actors = ray_actors
+    def __init__(self, kind: str, district: District, shards: int = 1, *, client: Any = None,
+                 scenario: str | None = None, ray_actors: bool = False, seed: int = 2) -> None:
+        if kind not in SHARD_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(SHARD_KINDS)}, got {kind!r}")
+        self.kind, self.district, self.ray_actors = kind, district, ray_actors
+        self.groups = area_groups(district, shards)
+        self.group_of = {a: k for k, g in enumerate(self.groups) for a in g}
+        members: list[list[str]] = [[] for _ in self.groups]
+        if kind == "cameras":
+            grid_area = {g.id: district.regions.area_of(g.id) for g in district.regions.grids}
+            self.route = {c.id: self.group_of.get(grid_area.get(c.grid_id, ""), 0) for c in district.cameras}
+            for c in district.cameras:
+                members[self.route[c.id]].append(c.id)
+        elif kind == "patrols":
+            self.route = {m.id: self.group_of.get(m.area_id, 0) for m in district.roster.members}
+            for m in district.roster.members:
+                members[self.route[m.id]].append(m.id)
+        else:
+            self.route = {r: self.group_of.get(a, 0) for r, a in district.road_areas().items()}
+            members = self.groups
         if ray_actors:
             import ray
 
-            actor = ray.remote(num_cpus=0, max_restarts=-1)(CameraShardActor)
-            self.shards: list[Any] = [actor.options(name=f"cameras-{k}").remote(scenario or district.name, ids)
-                                      for k, ids in enumerate(members)]
+            actor = ray.remote(num_cpus=0, max_restarts=-1)(ShardActor)
+            self.shards: list[Any] = [
+                actor.options(name=f"{kind}-{k}", scheduling_strategy="SPREAD")  # over a cluster's nodes
+                .remote(kind, scenario or district.name, ids, seed=seed + k)
+                for k, ids in enumerate(members)]
         else:
-            self.shards = [CameraShard(district, ids) for ids in members]
-        self.last_reason = ""
-
-    def _shard(self, payload: Mapping[str, Any]) -> Any:
-        after = payload.get("after") if isinstance(payload, Mapping) else None
-        cam = after.get("camera") if isinstance(after, Mapping) else None
-        return self.shards[self.route.get(cam, 0) if isinstance(cam, str) else 0]
+            self.shards = [_shard_object(kind, district, ids, client, seed + k) for k, ids in enumerate(members)]
 
     def ready(self, timeout_s: float = 120.0) -> None:
-        """Wait until every shard actor has loaded its cameras (a shard that is still loading
-        would take CPU from requests already being served)."""
+        """Wait until every shard actor has loaded (a shard still loading would take CPU from
+        requests already being served)."""
         if self.ray_actors:
             import ray
 
             ray.get([shard.ping.remote() for shard in self.shards], timeout=timeout_s)
 
+    async def call(self, k: int, method: str, *args: Any) -> Any:
+        """``method(*args)`` on shard ``k`` (awaited on a Ray actor, run in a thread here)."""
+        if not self.ray_actors:
+            return await asyncio.to_thread(getattr(self.shards[k], method), *args)
+        import ray
+
+        try:
+            return await self.shards[k].call.remote(method, args)
+        except ray.exceptions.RayTaskError as exc:
+            raise _cause(exc) from None
+
+
+class CameraShards(AreaShards):
+    """Frigate ingest spread over camera shards (see :class:`AreaShards`)."""
+
+    def __init__(self, district: District, shards: int = 1, *, scenario: str | None = None,
+                 ray_actors: bool = False) -> None:
+        super().__init__("cameras", district, shards, scenario=scenario, ray_actors=ray_actors)
+        self.last_reason = ""
+
+    def _index(self, payload: Mapping[str, Any]) -> int:
+        after = payload.get("after") if isinstance(payload, Mapping) else None
+        cam = after.get("camera") if isinstance(after, Mapping) else None
+        return self.route.get(cam, 0) if isinstance(cam, str) else 0
+
     def ingest(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         """Map one Frigate event through the shard that holds its camera (blocking)."""
-        shard = self._shard(payload)
+        k = self._index(payload)
         if self.ray_actors:
             import ray
 
             try:
-                body, self.last_reason = ray.get(shard.ingest_with_reason.remote(payload))
+                body, self.last_reason = ray.get(self.shards[k].call.remote("ingest_with_reason", (payload,)))
             except ray.exceptions.RayTaskError as exc:
                 raise _cause(exc) from None
             return body  # type: ignore[no-any-return]
-        body = shard.ingest(payload)
-        self.last_reason = shard.last_reason
+        body = self.shards[k].ingest(payload)
+        self.last_reason = self.shards[k].last_reason
         return body  # type: ignore[no-any-return]
 
     async def ingest_async(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The same for an event loop: the report body (or ``None``) and why not."""
-        shard = self._shard(payload)
+        k = self._index(payload)
         if not self.ray_actors:
-            return shard.ingest(payload), shard.last_reason
-        import ray
-
-        try:
-            body, reason = await shard.ingest_with_reason.remote(payload)
-        except ray.exceptions.RayTaskError as exc:
-            raise _cause(exc) from None
+            return self.shards[k].ingest(payload), self.shards[k].last_reason
+        body, reason = await self.call(k, "ingest_with_reason", payload)
         return body, reason
+
+
+class RoadShards(AreaShards):
+    """The road units spread over shards (see :class:`AreaShards` and :mod:`actors.roads`)."""
+
+    def __init__(self, district: District, shards: int = 1, *, client: Any = None, scenario: str | None = None,
+                 ray_actors: bool = False) -> None:
+        super().__init__("roads", district, shards, client=client, scenario=scenario, ray_actors=ray_actors)
+
+    async def road(self, road_id: str) -> dict[str, Any]:
+        """One road unit (:meth:`actors.roads.RoadUnits.road`)."""
+        if road_id not in self.route:
+            raise NotFound("road", road_id)
+        return dict(await self.call(self.route[road_id], "road", road_id))
+
+    async def hot(self, limit: int = 20, area_id: str | None = None) -> list[dict[str, Any]]:
+        """The busiest roads of every shard (or of one area), merged."""
+        if area_id is not None and area_id not in self.group_of:
+            raise ValidationError("area_id", f"no area '{area_id}'; one of {', '.join(sorted(self.group_of))}")
+        ks = [self.group_of[area_id]] if area_id is not None else range(len(self.shards))
+        parts = await asyncio.gather(*(self.call(k, "hot", limit, area_id) for k in ks))
+        rows = [r for part in parts for r in part]
+        rows.sort(key=lambda r: (-len(r["open_events"]), -r["reports_last_24h"], r["road_id"]))
+        return rows[:limit]
+
+
+SHARD_KINDS = ("cameras", "roads", "patrols")
+
+
+def _shard_object(kind: str, district: District, ids: Sequence[str], client: Any, seed: int) -> Any:
+    """The plain object of a shard of ``kind``."""
+    if kind == "cameras":
+        from actors.cameras import CameraShard
+
+        return CameraShard(district, ids)
+    if client is None:
+        raise ValueError(f"{kind} shards follow the brain's log: pass its client")
+    if kind == "roads":
+        from actors.roads import RoadUnits
+
+        return RoadUnits(district, client, ids, catch_up=True)
+    from actors.feed import PatrolTeams
+
+    return PatrolTeams(district, client, ids, seed=seed)
+
+
+class ShardActor:
+    """One Ray actor holding a shard of one kind over its plain class (cameras:
+    :class:`~actors.cameras.CameraShard`; road units: :class:`~actors.roads.RoadUnits`;
+    patrol teams: :class:`~actors.feed.PatrolTeams`). The kinds that follow the brain's log
+    find the brain actor by name, keep its clock, and step in a loop of their own."""
+
+    def __init__(self, kind: str, scenario: str, ids: Sequence[str], *, seed: int = 2, tick_s: float = 0.25) -> None:
+        from scenarios.loader import load_cached
+
+        self.kind = kind
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        district = load_cached(scenario)
+        client = None
+        if kind != "cameras":
+            import ray
+
+            client = RayClient(ray.get_actor("brain"))
+            self.clock = Clock(float(client.call_sync("health")["speed"]), origin=float(client.call_sync("now")))
+        self.obj = _shard_object(kind, district, ids, client, seed)
+        if kind != "cameras":
+            self.obj.catch_up = False  # the loop below keeps it current
+            threading.Thread(target=self._loop, args=(tick_s,), name=f"{kind}-loop", daemon=True).start()
+        freeze()
+
+    def _loop(self, tick_s: float) -> None:
+        while not self._stop.wait(tick_s):
+            try:
+                with self._lock:
+                    self.obj.step(self.clock.now())
+            except Exception as exc:  # pragma: no cover - logged; the loop carries on (brain restarting)
+                print(f"{self.kind} shard: {type(exc).__name__}: {exc}", flush=True)
+
+    def call(self, method: str, args: Sequence[Any] = ()) -> Any:
+        """``method(*args)`` on the shard's object."""
+        if method.startswith("_"):
+            raise AttributeError(method)
+        with self._lock:
+            return getattr(self.obj, method)(*args)
+
+    def ping(self) -> int:
+        """Liveness."""
+        return 1
 
 
 def _cause(exc: Exception) -> Exception:
@@ -244,29 +370,9 @@ def _cause(exc: Exception) -> Exception:
     return cause if isinstance(cause, Exception) else exc
 
 
-class CameraShardActor:
-    """A camera shard in a Ray actor: loads the district by name, then maps Frigate events."""
-
-    def __init__(self, scenario: str, camera_ids: Sequence[str]) -> None:
-        from actors.cameras import CameraShard
-        from scenarios.loader import load_cached
-
-        self.shard = CameraShard(load_cached(scenario), camera_ids)
-        freeze()
-
-    def ping(self) -> int:
-        """Liveness: the number of cameras held."""
-        return len(self.shard.cameras)
-
-    def ingest_with_reason(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        """The report body (or ``None``) and why not."""
-        body = self.shard.ingest(payload)
-        return body, self.shard.last_reason
-
-
 def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
                     origin: float | None = None, num_cpus: int | None = None,
-                    address: str | None = None, wait: bool = True) -> tuple[RayClient, Any]:
+                    address: str | None = None, wait: bool = True, patrols: bool = True) -> tuple[RayClient, Any]:
     """Start Ray lean (loopback, no dashboard) and the brain actor; returns the facade and the
     actor (with ``wait``, once the brain has recovered its state: ``ray.get(actor.ping.remote())``)."""
     from scenarios.sweep import init_ray
@@ -275,7 +381,7 @@ def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = 
     actor_cls = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=8)(BrainHost)
     actor = actor_cls.options(name="brain", lifetime=None).remote(scenario, db, speed=speed, feed=feed,
                                                                   feed_rate=feed_rate, origin=origin,
-                                                                  freeze_heap=True)
+                                                                  freeze_heap=True, patrols=patrols)
     if wait:
         ray.get(actor.ping.remote())  # the brain has recovered its state
     return RayClient(actor), actor

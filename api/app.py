@@ -34,6 +34,7 @@ from twin.errors import IllegalTransition, NotFound, TwinError, ValidationError
 
 if TYPE_CHECKING:
     from actors.cameras import CameraShard
+    from actors.host import RoadShards
 
 log = logging.getLogger("streetbrain.api")
 
@@ -222,13 +223,15 @@ class Streams:
             await asyncio.sleep(self.interval_s)
 
 
-def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, title: str = "streetbrain",
-               tick_s: float | None = 0.25, district: Any = None, freeze_heap: bool = False) -> FastAPI:
+def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, roads: "RoadShards | None" = None,
+               title: str = "streetbrain", tick_s: float | None = 0.25, district: Any = None,
+               freeze_heap: bool = False) -> FastAPI:
     """The API app over ``client``.
 
     Args:
         client: The brain (local or Ray).
-        cameras: Frigate mapping for ``/api/v1/ingest/frigate`` (default: every camera).
+        cameras: Frigate mapping for ``/api/v1/ingest/frigate`` (none: that route answers 503).
+        roads: Road-unit shards for ``/api/v1/roads`` (default: one in this process, over ``client``).
         title: OpenAPI title.
         tick_s: Wall seconds between timer ticks (``None``: the host ticks instead).
         district: The district, for the Open311 service list (default: loaded by name).
@@ -536,7 +539,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
         return dict(await client.call("kpis", since, until))
 
     forks = asyncio.Semaphore(1)
-    cached: dict[str, Any] = {"district": district}
+    cached: dict[str, Any] = {"district": district, "roads": roads}
 
     async def _district() -> Any:
         if cached["district"] is None:
@@ -569,6 +572,29 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, tit
         """A new bearer token (shown once)."""
         require(who, frozenset({"admin"}), "create tokens")
         return dict(await client.call("create_token", body.role, member_id=body.member_id, name=body.name))
+
+    async def _roads() -> "RoadShards":
+        if cached["roads"] is None:
+            from actors.host import RoadShards
+
+            cached["roads"] = RoadShards(await _district(), 1, client=client)
+        return cached["roads"]  # type: ignore[no-any-return]
+
+    @app.get("/api/v1/roads", tags=["roads"])
+    async def hot_roads(who: Who, area_id: str | None = None,
+                        limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
+        """Road units (the road is the smallest unit of responsibility) with events open on them
+        or reported in the last day, busiest first: each with its squad, who of it is on duty,
+        its open events and its repeat alarms."""
+        require(who, READERS, "read road units")
+        return {"roads": await (await _roads()).hot(limit, area_id)}
+
+    @app.get("/api/v1/roads/{road_id}", tags=["roads"])
+    async def road_unit(road_id: str, who: Who) -> dict[str, Any]:
+        """One road unit: street, squad and who of it is on duty, open events, reports in the
+        last day, repeat alarms (the same scenario again within a week)."""
+        require(who, READERS, "read road units")
+        return await (await _roads()).road(road_id)
 
     shard = cameras
 

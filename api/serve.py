@@ -16,14 +16,21 @@ from typing import Any
 
 import uvicorn
 
-from actors.host import BrainHost, CameraShards, HostClient, start_ray_brain
+from actors.host import AreaShards, BrainHost, CameraShards, HostClient, RoadShards, start_ray_brain
 from api.app import create_app
 
 
 def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
-          use_ray: bool = True, camera_shards: int = 2, admin_token: str | None = None,
-          origin: float | None = None) -> tuple[Any, str, Any]:
-    """The app, the admin token and the host (or Ray actor) behind it."""
+          use_ray: bool = True, camera_shards: int = 2, road_shards: int = 1, patrol_shards: int = 1,
+          admin_token: str | None = None, origin: float | None = None, ray_address: str | None = None,
+          num_cpus: int | None = None) -> tuple[Any, str, Any]:
+    """The app, the admin token and the host (or Ray actor) behind it.
+
+    With Ray, the brain, the camera shards, the road-unit shards and (with the feed) the
+    patrol-team shards are actors, each shard holding the entities of a group of areas;
+    ``ray_address`` joins a running Ray cluster instead of starting one here. Without Ray,
+    one of each runs in this process.
+    """
     token = admin_token or os.environ.get("STREETBRAIN_ADMIN_TOKEN") or ""
     generated = not token
     if generated:
@@ -31,34 +38,48 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     from scenarios.loader import load_cached
 
     district = load_cached(scenario)
-    if use_ray:  # the brain and the camera shards load in parallel; serve once all are ready
+    if use_ray:  # everything loads in parallel; serve once all are ready
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
-                                       wait=False)
+                                       wait=False, patrols=False, address=ray_address, num_cpus=num_cpus)
         cameras = CameraShards(district, camera_shards, scenario=scenario, ray_actors=True)
+        # (the shards that follow the brain's log find it by name; their first calls wait for it)
+        roads = RoadShards(district, road_shards, scenario=scenario, ray_actors=True)
+        shards = [cameras, roads]
+        if feed:
+            shards.append(AreaShards("patrols", district, patrol_shards, scenario=scenario, ray_actors=True))
     else:
         host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True)
         client = HostClient(host)
         cameras = CameraShards(district, 1)
+        roads = RoadShards(district, 1, client=client)
+        shards = [cameras, roads]
     client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
-    cameras.ready()
-    app = create_app(client, cameras=cameras, title=f"streetbrain: {district.name}", tick_s=None, district=district,
-                     freeze_heap=True)
+    for group in shards:
+        group.ready()
+    app = create_app(client, cameras=cameras, roads=roads, title=f"streetbrain: {district.name}", tick_s=None,
+                     district=district, freeze_heap=True)
+    app.state.shards = shards
     return app, (token if generated else ""), host
 
 
 def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str = "streetbrain-events.db",
           speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0, use_ray: bool = True,
-          duration_s: float = 0.0, report_every_s: float = 0.0, origin: float | None = None) -> None:
+          duration_s: float = 0.0, report_every_s: float = 0.0, origin: float | None = None,
+          **shards: Any) -> None:
     """Build and run until interrupted (or for ``duration_s`` wall seconds; 0: until interrupted),
-    printing a KPI line every ``report_every_s`` seconds (0: never)."""
+    printing a KPI line every ``report_every_s`` seconds (0: never). ``shards``: :func:`build`'s
+    ``camera_shards``, ``road_shards``, ``patrol_shards``, ``ray_address``."""
     t0 = time.monotonic()
     app, generated_token, _host = build(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, use_ray=use_ray,
-                                        origin=origin)
+                                        origin=origin, **shards)
     where = f"http://{host}:{port}"
     print(f"streetbrain: {scenario} live on {where}  (API {where}/api/v1, docs {where}/docs, "
           f"Open311 {where}/open311/v2, health {where}/health)", flush=True)
     print(f"  event log: {_safe(db)}; clock speed x{speed:g}; synthetic feed: {'on' if feed else 'off'}; "
           f"brain: {'Ray actor' if use_ray else 'in process'}; ready in {time.monotonic() - t0:.1f} s", flush=True)
+    if use_ray:
+        print("  actors: brain, " + ", ".join(f"{len(g.shards)} {g.kind} shard{'s' if len(g.shards) > 1 else ''}"
+                                              for g in app.state.shards), flush=True)
     if generated_token:
         print(f"  admin token (shown once; set STREETBRAIN_ADMIN_TOKEN to choose your own): {generated_token}",
               flush=True)

@@ -192,3 +192,37 @@ def test_serve_on_postgresql_survives_sigkill(postgres_url: str, spot: tuple[flo
         assert report(again.url, spot, "pg2")["id"] == acked[2]  # a retried key: the same event, nothing new
     finally:
         again.stop()
+
+
+@pytest.mark.skipif(not BIN.exists(), reason="needs the CLI")
+def test_serve_with_ray_hosts_shards_of_cameras_road_units_and_patrol_teams(db: Path, spot: tuple[float, float]
+                                                                            ) -> None:
+    """With the feed, simulated handlers run in patrol-shard actors of their own and act through the
+    brain actor; road units follow the log in their shard actor; every actor is a process of Ray's."""
+    server = Server(db, ray=True, extra=("--speed", "60", "--feed", "synthetic", "--feed-rate", "4", "--start",
+                                         "09:00", "--camera-shards", "2", "--road-shards", "2", "--patrol-shards",
+                                         "2"))
+    try:
+        out = server.out.read_text()
+        assert "actors: brain, 2 cameras shards, 2 roads shards, 2 patrols shards" in out, out
+        titles = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        assert titles.count("ray::ShardActor") >= 6 and "ray::BrainHost" in titles
+        ev = report(server.url, spot, "roads-1")
+        deadline = time.monotonic() + 60
+        acted: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not acted:  # an hour a minute: handlers sign within seconds
+            time.sleep(1)
+            rows = httpx.get(server.url + "/api/v1/events?limit=500", headers=H, timeout=10).json()["events"]
+            acted = [e for e in rows if e["signed_at"] is not None]
+        assert acted, "no simulated handler signed anything"
+        r = httpx.get(server.url + f"/api/v1/roads/{ev['road_id']}", headers=H, timeout=10)
+        assert r.status_code == 200, r.text
+        unit = r.json()
+        assert unit["area_id"] == ev["area_id"] and unit["reports"] >= 1 and unit["squad_id"].endswith(ev["area_id"])
+        busiest = httpx.get(server.url + "/api/v1/roads?limit=5", headers=H, timeout=10).json()["roads"]
+        assert busiest and all(b["open_events"] or b["reports_last_24h"] for b in busiest)
+        bad = httpx.get(server.url + "/api/v1/roads?area_id=Z9", headers=H, timeout=10)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "area_id"
+        assert httpx.get(server.url + "/api/v1/roads/nope", headers=H, timeout=10).status_code == 404
+    finally:
+        server.stop()

@@ -172,6 +172,18 @@ class District:
                                 area_id=self.regions.area_of(gid), road_distance_m=float(dist[i])))
         return out
 
+    def road_areas(self) -> Mapping[str, str]:
+        """The area of every patrolled road segment (the area its midpoint lies in): which
+        squad answers for it. Computed once (one vectorised pass)."""
+        cached: Mapping[str, str] | None = getattr(self, "_road_areas", None)
+        if cached is None:
+            segs = [self.roads.segments[int(i)] for i in self.responsible]
+            mids = np.array([[*s.line.interpolate(0.5, normalized=True).coords[0]] for s in segs]).reshape(-1, 2)
+            locs = self.locate_many(mids)
+            cached = {s.id: loc.area_id for s, loc in zip(segs, locs) if loc is not None}
+            self._road_areas = cached
+        return cached
+
     def squad_for_area(self, area_id: str) -> Squad:
         """The squad responsible for an area's roads."""
         try:

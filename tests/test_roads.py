@@ -1,0 +1,141 @@
+"""Road units (the road is the smallest unit of responsibility) following a real brain's log,
+and the shards that hold entities by area — in this process, as in unit tests and notebooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.brain import Brain
+from actors.client import LocalClient
+from actors.eventlog import open_log
+from actors.host import AreaShards, CameraShards, RoadShards, area_groups
+from actors.live import Clock
+from actors.roads import RoadUnits
+from twin.district import District
+from twin.errors import NotFound, ValidationError
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def brain(xiaohe: District, tmp_path: Path) -> Iterator[Brain]:
+    origin = datetime(2026, 3, 2, 10, 0, tzinfo=xiaohe.roster.tz).timestamp()
+    b = Brain(xiaohe, open_log(tmp_path / "events.db"), Clock(speed=1.0, origin=origin))
+    yield b
+    b.log.close()
+
+
+def spot_of(xiaohe: District, k: int) -> tuple[float, float]:
+    c = xiaohe.cameras[k]
+    lon, lat = xiaohe.projection.to_lonlat(c.x, c.y)
+    return float(lon), float(lat)
+
+
+def report(brain: Brain, spot: tuple[float, float], scenario: str = "CM01", **extra: Any) -> dict[str, Any]:
+    return brain.create_event({"scenario": scenario, "lon": spot[0], "lat": spot[1], "source": "camera", **extra},
+                              actor="test")["event"]
+
+
+def test_road_areas_cover_every_patrolled_road(xiaohe: District) -> None:
+    areas = xiaohe.road_areas()
+    assert len(areas) == len(xiaohe.responsible)
+    assert set(areas.values()) == {a.id for a in xiaohe.regions.areas}
+    seg = xiaohe.roads.segment(next(iter(areas)))
+    mid = seg.line.interpolate(0.5, normalized=True)
+    lon, lat = xiaohe.projection.to_lonlat(mid.x, mid.y)
+    assert xiaohe.locate(float(lon), float(lat)).area_id == areas[seg.id]
+
+
+def test_a_road_unit_counts_reports_duplicates_repeats_and_open_events(xiaohe: District, brain: Brain) -> None:
+    units = RoadUnits(xiaohe, LocalClient(brain), catch_up=True)
+    spot = spot_of(xiaohe, 0)
+    first = report(brain, spot)
+    dup = report(brain, spot)                       # the same problem again at once: merged
+    other = report(brain, spot, "TR01")              # another scenario on the same road
+    assert dup["state"] == "merged" and first["road_id"] == other["road_id"]
+    road = units.road(first["road_id"])
+    assert road["open_events"] == sorted([first["id"], other["id"]])
+    assert road["reports"] == 2 and road["reports_last_24h"] == 2 and road["repeat_alarms"] == 0
+    assert road["area_id"] == first["area_id"] and road["squad_id"] == xiaohe.squad_for_area(first["area_id"]).id
+    duty = xiaohe.roster.on_duty_ids(brain.now())
+    assert road["on_duty"] and set(road["on_duty"]) <= duty
+    assert all(xiaohe.roster.member(m).squad_id == road["squad_id"] for m in road["on_duty"])
+    # the first case is closed; then the same scenario comes back on the road: a repeat alarm
+    brain.act(first["id"], "false_alarm", {"reason": "nothing there"}, actor="dispatcher")
+    again = report(brain, spot)
+    assert again["state"] != "merged"
+    road = units.road(first["road_id"])
+    assert road["open_events"] == sorted([other["id"], again["id"]])
+    assert road["reports"] == 3 and road["repeat_alarms"] == 1
+    assert units.hot(limit=1)[0]["road_id"] == first["road_id"]
+    with pytest.raises(NotFound):
+        units.road("no-such-road")
+
+
+def test_road_shards_route_by_area_and_merge_the_busiest(xiaohe: District, brain: Brain) -> None:
+    client = LocalClient(brain)
+    shards = RoadShards(xiaohe, 2, client=client)
+    assert [len(g) for g in shards.groups] == [3, 2] and area_groups(xiaohe, 9) == [[a] for a in
+                                                                                    ["A1", "A2", "A3", "A4", "A5"]]
+    events = [report(brain, spot_of(xiaohe, k)) for k in (0, 40, 80, 120, 160)]
+    by_area = {e["area_id"] for e in events}
+    assert len(by_area) >= 2  # the reports fall in areas of both shards
+
+    async def main() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        everything = await shards.hot(limit=50)
+        one_area = await shards.hot(limit=50, area_id=events[0]["area_id"])
+        one = await shards.road(events[-1]["road_id"])
+        return everything, one_area, one
+
+    everything, one_area, one = asyncio.run(main())
+    assert {r["road_id"] for r in everything} == {e["road_id"] for e in events}
+    assert all(r["area_id"] == events[0]["area_id"] for r in one_area)
+    assert one["open_events"] and events[-1]["id"] in one["open_events"]
+    with pytest.raises(ValidationError, match="area_id"):
+        asyncio.run(shards.hot(area_id="Z9"))
+    with pytest.raises(NotFound):
+        asyncio.run(shards.road("no-such-road"))
+
+
+def test_shards_group_every_entity_by_area(xiaohe: District, brain: Brain) -> None:
+    cams = CameraShards(xiaohe, 2)
+    assert sum(len(s.cameras) for s in cams.shards) == len(xiaohe.cameras)
+    grid_area = {g.id: xiaohe.regions.area_of(g.id) for g in xiaohe.regions.grids}
+    for k, shard in enumerate(cams.shards):
+        assert {grid_area[c.grid_id] for c in shard.cameras.values()} <= set(cams.groups[k])
+    patrols = AreaShards("patrols", xiaohe, 3, client=LocalClient(brain))
+    assert sum(len(p.members) for p in patrols.shards) == len(xiaohe.roster.members)
+    for k, p in enumerate(patrols.shards):
+        assert {xiaohe.roster.member(m).area_id for m in p.members} <= set(patrols.groups[k])
+    with pytest.raises(ValueError, match="kind"):
+        AreaShards("lamps", xiaohe)
+    with pytest.raises(ValueError, match="client"):
+        AreaShards("roads", xiaohe)
+
+
+def test_road_units_over_http(xiaohe: District, brain: Brain) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    token = brain.create_token("viewer")["token"]
+    handler = brain.create_token("ingest")["token"]
+    ev = report(brain, spot_of(xiaohe, 7))
+    with TestClient(create_app(LocalClient(brain), tick_s=None)) as http:
+        h = {"Authorization": f"Bearer {token}"}
+        r = http.get(f"/api/v1/roads/{ev['road_id']}", headers=h)
+        assert r.status_code == 200 and r.json()["open_events"] == [ev["id"]]
+        assert http.get("/api/v1/roads", headers=h).json()["roads"][0]["road_id"] == ev["road_id"]
+        bad = http.get("/api/v1/roads?limit=0", headers=h)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "limit"
+        area = http.get("/api/v1/roads?area_id=nowhere", headers=h)
+        assert area.status_code == 422 and area.json()["error"]["field"] == "area_id"
+        assert http.get("/api/v1/roads/nope", headers=h).status_code == 404
+        assert http.get("/api/v1/roads", headers={"Authorization": f"Bearer {handler}"}).status_code == 403
+        assert http.get("/api/v1/roads").status_code == 401
