@@ -40,13 +40,14 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     district = load_cached(scenario)
     if use_ray:  # everything loads in parallel; serve once all are ready
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
-                                       wait=False, patrols=False, address=ray_address, num_cpus=num_cpus)
-        cameras = CameraShards(district, camera_shards, scenario=scenario, ray_actors=True)
+                                       wait=False, patrols=False, address=ray_address, num_cpus=num_cpus,
+                                       district=district)
+        cameras = CameraShards(district, camera_shards, ray_actors=True)
         # (the shards that follow the brain's log find it by name; their first calls wait for it)
-        roads = RoadShards(district, road_shards, scenario=scenario, ray_actors=True)
+        roads = RoadShards(district, road_shards, ray_actors=True)
         shards = [cameras, roads]
         if feed:
-            shards.append(AreaShards("patrols", district, patrol_shards, scenario=scenario, ray_actors=True))
+            shards.append(AreaShards("patrols", district, patrol_shards, ray_actors=True))
     else:
         host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True)
         client = HostClient(host)
