@@ -270,6 +270,16 @@ class Brain:
         """The twin's time, POSIX seconds."""
         return self.twin.now()
 
+    def road_changes(self, since: int, limit: int = 5000) -> list[tuple[Any, ...]]:
+        """What road units follow, compactly: ``(log seq, event id, action, to state, at,
+        road id, scenario)`` of the records after ``since`` (road and scenario of the event)."""
+        out = []
+        for seq, eid, action, to_state, at in self.log.transitions(since, limit):
+            e = self.twin.events.get(eid)
+            out.append((seq, eid, action, to_state, at, e.location.road_id if e else None,
+                        e.scenario if e else None))
+        return out
+
     def last_seq(self) -> int:
         """The newest log sequence number."""
         return self.twin.last_seq

@@ -357,6 +357,14 @@ class EventLog(ABC):
                 raise DuplicateRecord(None, None, key=row[0], principal=row[1]) from None
             raise
 
+    def transitions(self, since: int = 0, limit: int = 1000) -> list[tuple[int, str, str, str, float]]:
+        """``(global seq, event id, action, to state, at)`` of the records after ``since``, in
+        log order, at most ``limit``: what a follower that needs no record data reads."""
+        with self._reading() as cur:
+            cur.execute(self._sql("SELECT gseq, event_id, action, to_state, at FROM audit_log WHERE gseq > ? "
+                                  "ORDER BY gseq LIMIT ?"), (int(since), int(limit)))
+            return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4])) for r in cur.fetchall()]
+
     def records(self, *, since: int = 0, event_id: str | None = None, until_at: float | None = None,
                 limit: int | None = None) -> list[tuple[int, AuditRecord]]:
         """Records in log order.

@@ -294,6 +294,8 @@ class RoadShards(AreaShards):
 
 
 SHARD_KINDS = ("cameras", "roads", "patrols")
+#: Wall seconds between a road-unit shard's reads of the log (answers catch up first anyway).
+ROAD_FOLLOW_S = 2.0
 
 
 _REFS: dict[int, tuple[District, Any]] = {}
@@ -364,8 +366,10 @@ class ShardActor:
             self.clock = Clock(float(client.call_sync("health")["speed"]), origin=float(client.call_sync("now")))
         self.obj = _shard_object(kind, district, areas, client, seed)
         if kind != "cameras":
-            self.obj.catch_up = False  # the loop below keeps it current
-            threading.Thread(target=self._loop, args=(tick_s,), name=f"{kind}-loop", daemon=True).start()
+            # Handlers act on time; road units catch up when asked, and read the log every few
+            # seconds in between only so that no big backlog builds up.
+            every = tick_s if kind == "patrols" else ROAD_FOLLOW_S
+            threading.Thread(target=self._loop, args=(every,), name=f"{kind}-loop", daemon=True).start()
         freeze()
 
     def _loop(self, tick_s: float) -> None:

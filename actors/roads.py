@@ -14,7 +14,7 @@ the brain only through a client's ``call_sync``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from actors.client import BrainClient
@@ -23,6 +23,8 @@ from twin.errors import NotFound
 from twin.workflow import TERMINAL
 
 DAY_S = 86_400.0
+#: Log records read per call to the brain.
+FOLLOW_BATCH = 5000
 #: The event no longer occupies its road.
 _CLOSED = frozenset(s.value for s in TERMINAL)
 
@@ -70,37 +72,35 @@ class RoadUnits:
         self.now = float(self.client.call_sync("now")) if now is None else now
         n = 0
         while True:
-            batch = self.client.call_sync("changes", self.seq, 1000)
+            batch = self.client.call_sync("road_changes", self.seq, FOLLOW_BATCH)
             self.absorb(batch)
             n += len(batch)
-            if len(batch) < 1000:
+            if len(batch) < FOLLOW_BATCH:
                 return n
 
-    def absorb(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Take in log records as the brain's ``changes`` gives them (oldest first)."""
-        for rec in records:
-            self.seq = max(self.seq, int(rec["log_seq"]))
-            eid = str(rec["event_id"])
-            if rec["action"] == "report":
-                loc = (rec.get("data") or {}).get("location") or {}
-                road_id = loc.get("road_id")
+    def absorb(self, changes: Sequence[Sequence[Any]]) -> None:
+        """Take in the brain's ``road_changes`` (oldest first): ``(log seq, event id, action,
+        to state, at, road id, scenario)``."""
+        for seq, eid, action, to_state, at, road_id, scenario in changes:
+            self.seq = max(self.seq, int(seq))
+            if action == "report":
                 if road_id not in self.area_of:
                     continue  # another shard's road
-                self._reported(str(road_id), eid, str(rec["data"]["scenario"]), float(rec["at"]))
+                self._reported(str(road_id), eid, str(scenario), float(at))
             road_id = self.road_of.get(eid)
             if road_id is None:
                 continue
             road = self.roads[road_id]
-            if rec["to_state"] in _CLOSED:
-                scenario = road.open.pop(eid, None)
-                if rec["to_state"] == "merged" and scenario is not None:  # a duplicate: not a report of its own
+            if to_state in _CLOSED:
+                was_open = road.open.pop(eid, None)
+                if to_state == "merged" and was_open is not None:  # a duplicate: not a report of its own
                     road.reports -= 1
                     road.recent = deque(r for r in road.recent if r[1] != eid)
                     if eid in road.repeat_ids:
                         road.repeats -= 1
                 road.repeat_ids.discard(eid)
-            elif eid not in road.open and rec["action"] == "reopen":
-                road.open[eid] = str((rec.get("data") or {}).get("scenario") or "")
+            elif eid not in road.open and action == "reopen":
+                road.open[eid] = str(scenario or "")
 
     def _reported(self, road_id: str, eid: str, scenario: str, at: float) -> None:
         road = self.roads.get(road_id)

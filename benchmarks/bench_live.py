@@ -370,7 +370,8 @@ def role_of(p: psutil.Process, root: int) -> str:
         cmd = " ".join(p.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return "gone"
-    for needle, role in (("BrainHost", "brain"), ("CameraShard", "camera_shards"), ("raylet", "raylet"),
+    for needle, role in (("BrainHost", "brain"), ("CameraShard", "camera_shards"), ("ShardActor", "shards"),
+                         ("raylet", "raylet"),
                          ("gcs_server", "gcs"), ("ray::IDLE", "ray_idle_workers"),
                          ("DashboardAgent", "ray_dashboard_agent"), ("RuntimeEnvAgent", "ray_runtime_env_agent"),
                          ("autoscaler", "ray_autoscaler_monitor"), ("log_monitor", "ray_log_monitor"),
