@@ -172,45 +172,45 @@ def area_groups(district: District, shards: int) -> list[list[str]]:
 
 
 class AreaShards:
-    """Logical entities of one kind — cameras, road units or patrol teams — grouped by area,
-    one group per shard: Ray actors (``ray_actors``; each loads the district by name itself,
-    a district is too big to ship as an argument) or plain objects in this process.
+    """The district's logical entities — cameras, road units, patrol teams — held by area: shard
+    ``k`` holds every entity of its group of areas, one object per kind (a Ray actor per shard
+    with ``ray_actors``, spread over a cluster's nodes; else plain objects in this process).
 
     Args:
-        kind: ``cameras``, ``roads`` or ``patrols``.
         district: The district.
-        shards: Number of shards.
-        client: The brain, for the kinds that follow its log (in-process shards only; actors
-            find the brain actor by name).
-        scenario: What the actors load by name (default: they get ``district`` from Ray's
-            object store, put there once).
-        ray_actors: Host the shards in Ray actors.
-        seed: Seed of simulated handlers' delays (patrol teams; shard k uses ``seed + k``).
+        shards: Number of shards (at most one per area).
+        kinds: Which kinds the shards hold (``cameras``, ``roads``, ``patrols``).
+        client: The brain, for the kinds that follow its log (in-process shards; actors find
+            the brain actor by name).
+        ray_actors: Host the shards in Ray actors. The district goes to Ray's object store
+            once and every actor unpickles it (xiaohe 1 MiB, synthetic-10x 8 MiB).
+        seed: Seed of simulated handlers' delays (shard k uses ``seed + k``).
     """
 
-    def __init__(self, kind: str, district: District, shards: int = 1, *, client: Any = None,
-                 scenario: str | None = None, ray_actors: bool = False, seed: int = 2) -> None:
-        if kind not in SHARD_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(SHARD_KINDS)}, got {kind!r}")
-        self.kind, self.district, self.ray_actors = kind, district, ray_actors
+    def __init__(self, district: District, shards: int = 1, *, kinds: Sequence[str] = ("cameras",),
+                 client: Any = None, ray_actors: bool = False, seed: int = 2) -> None:
+        bad = [k for k in kinds if k not in SHARD_KINDS]
+        if bad or not kinds:
+            raise ValueError(f"kinds must be some of {', '.join(SHARD_KINDS)}, got {list(kinds)!r}")
+        self.kinds, self.district, self.ray_actors = tuple(kinds), district, ray_actors
         self.groups = area_groups(district, shards)
         self.group_of = {a: k for k, g in enumerate(self.groups) for a in g}
         # which shard holds which entity (a shard is told its areas only: it finds its entities itself)
-        self.route = {eid: self.group_of.get(area, 0) for eid, area in _entity_areas(kind, district).items()}
+        self.routes = {kind: {eid: self.group_of.get(area, 0) for eid, area in _entity_areas(kind, district).items()}
+                       for kind in self.kinds}
         if ray_actors:
             import ray
 
             actor = ray.remote(num_cpus=0, max_restarts=-1)(ShardActor)
-            # The district goes to the object store once (xiaohe 1 MiB, synthetic-10x 8 MiB pickled):
-            # every shard unpickles it instead of building it again (10x: 0.8 s instead of 2.1 s).
-            self._district_ref = scenario if scenario is not None else _object_ref(district)
+            ref = _object_ref(district)
             self.shards: list[Any] = [
-                actor.options(name=f"{kind}-{k}", scheduling_strategy="SPREAD")  # over a cluster's nodes
-                .remote(kind, self._district_ref, areas, seed=seed + k)
+                actor.options(name=f"area-shard-{k}", scheduling_strategy="SPREAD")  # over a cluster's nodes
+                .remote(ref, areas, self.kinds, seed=seed + k)
                 for k, areas in enumerate(self.groups)]
         else:
-            self.shards = [_shard_object(kind, district, areas, client, seed + k)
+            self.shards = [{kind: _shard_object(kind, district, areas, client, seed + k) for kind in self.kinds}
                            for k, areas in enumerate(self.groups)]
+        self.last_reason = ""
 
     def ready(self, timeout_s: float = 120.0) -> None:
         """Wait until every shard actor has loaded (a shard still loading would take CPU from
@@ -220,77 +220,72 @@ class AreaShards:
 
             ray.get([shard.ping.remote() for shard in self.shards], timeout=timeout_s)
 
-    async def call(self, k: int, method: str, *args: Any) -> Any:
-        """``method(*args)`` on shard ``k`` (awaited on a Ray actor, run in a thread here)."""
+    def local(self, k: int, kind: str) -> Any:
+        """The plain object of ``kind`` in in-process shard ``k``."""
+        return self.shards[k][kind]
+
+    async def call(self, k: int, kind: str, method: str, *args: Any) -> Any:
+        """``method(*args)`` on the ``kind`` object of shard ``k`` (awaited on a Ray actor, run
+        in a worker thread here)."""
         if not self.ray_actors:
-            return await asyncio.to_thread(getattr(self.shards[k], method), *args)
+            return await asyncio.to_thread(getattr(self.shards[k][kind], method), *args)
         import ray
 
         try:
-            return await self.shards[k].call.remote(method, args)
+            return await self.shards[k].call.remote(kind, method, args)
         except ray.exceptions.RayTaskError as exc:
             raise _cause(exc) from None
 
-
-class CameraShards(AreaShards):
-    """Frigate ingest spread over camera shards (see :class:`AreaShards`)."""
-
-    def __init__(self, district: District, shards: int = 1, *, scenario: str | None = None,
-                 ray_actors: bool = False) -> None:
-        super().__init__("cameras", district, shards, scenario=scenario, ray_actors=ray_actors)
-        self.last_reason = ""
-
-    def _index(self, payload: Mapping[str, Any]) -> int:
+    # --- cameras: Frigate events -------------------------------------------------------------------
+    def _camera_shard(self, payload: Mapping[str, Any]) -> int:
         after = payload.get("after") if isinstance(payload, Mapping) else None
         cam = after.get("camera") if isinstance(after, Mapping) else None
-        return self.route.get(cam, 0) if isinstance(cam, str) else 0
+        return self.routes["cameras"].get(cam, 0) if isinstance(cam, str) else 0
 
     def ingest(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         """Map one Frigate event through the shard that holds its camera (blocking)."""
-        k = self._index(payload)
+        k = self._camera_shard(payload)
         if self.ray_actors:
             import ray
 
             try:
-                body, self.last_reason = ray.get(self.shards[k].call.remote("ingest_with_reason", (payload,)))
+                body, self.last_reason = ray.get(self.shards[k].call.remote("cameras", "ingest_with_reason",
+                                                                             (payload,)))
             except ray.exceptions.RayTaskError as exc:
                 raise _cause(exc) from None
             return body  # type: ignore[no-any-return]
-        body = self.shards[k].ingest(payload)
-        self.last_reason = self.shards[k].last_reason
+        body, self.last_reason = self.shards[k]["cameras"].ingest_with_reason(payload)
         return body  # type: ignore[no-any-return]
 
     async def ingest_async(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The same for an event loop: the report body (or ``None``) and why not."""
-        k = self._index(payload)
+        k = self._camera_shard(payload)
         if not self.ray_actors:
-            return self.shards[k].ingest(payload), self.shards[k].last_reason
-        body, reason = await self.call(k, "ingest_with_reason", payload)
+            return self.shards[k]["cameras"].ingest_with_reason(payload)  # type: ignore[no-any-return]
+        body, reason = await self.call(k, "cameras", "ingest_with_reason", payload)
         return body, reason
 
-
-class RoadShards(AreaShards):
-    """The road units spread over shards (see :class:`AreaShards` and :mod:`actors.roads`)."""
-
-    def __init__(self, district: District, shards: int = 1, *, client: Any = None, scenario: str | None = None,
-                 ray_actors: bool = False) -> None:
-        super().__init__("roads", district, shards, client=client, scenario=scenario, ray_actors=ray_actors)
-
+    # --- road units ----------------------------------------------------------------------------------
     async def road(self, road_id: str) -> dict[str, Any]:
         """One road unit (:meth:`actors.roads.RoadUnits.road`)."""
-        if road_id not in self.route:
+        if road_id not in self.routes["roads"]:
             raise NotFound("road", road_id)
-        return dict(await self.call(self.route[road_id], "road", road_id))
+        return dict(await self.call(self.routes["roads"][road_id], "roads", "road", road_id))
 
     async def hot(self, limit: int = 20, area_id: str | None = None) -> list[dict[str, Any]]:
         """The busiest roads of every shard (or of one area), merged."""
         if area_id is not None and area_id not in self.group_of:
             raise ValidationError("area_id", f"no area '{area_id}'; one of {', '.join(sorted(self.group_of))}")
         ks = [self.group_of[area_id]] if area_id is not None else range(len(self.shards))
-        parts = await asyncio.gather(*(self.call(k, "hot", limit, area_id) for k in ks))
+        parts = await asyncio.gather(*(self.call(k, "roads", "hot", limit, area_id) for k in ks))
         rows = [r for part in parts for r in part]
         rows.sort(key=lambda r: (-len(r["open_events"]), -r["reports_last_24h"], r["road_id"]))
         return rows[:limit]
+
+
+def CameraShards(district: District, shards: int = 1, *, ray_actors: bool = False) -> AreaShards:
+    """Shards holding cameras only (Frigate ingest; see :class:`AreaShards`)."""
+    return AreaShards(district, shards, kinds=("cameras",), ray_actors=ray_actors)
 
 
 SHARD_KINDS = ("cameras", "roads", "patrols")
@@ -323,10 +318,10 @@ def _entity_areas(kind: str, district: District) -> dict[str, str]:
 
 
 def _shard_object(kind: str, district: District, areas: Sequence[str], client: Any, seed: int) -> Any:
-    """The plain object of the shard of ``kind`` holding ``areas`` (the first shard also holds
+    """The plain object of ``kind`` for the shard holding ``areas`` (the first shard also holds
     entities of no known area)."""
     known = {a.id for a in district.regions.areas}
-    first = min(known) in areas  # shard 0 (see ``AreaShards.route``)
+    first = min(known) in areas  # shard 0 (see ``AreaShards.routes``)
     mine = [e for e, a in _entity_areas(kind, district).items() if a in areas or (first and a not in known)]
     if kind == "cameras":
         from actors.cameras import CameraShard
@@ -344,48 +339,53 @@ def _shard_object(kind: str, district: District, areas: Sequence[str], client: A
 
 
 class ShardActor:
-    """One Ray actor holding a shard of one kind over its plain class (cameras:
+    """One Ray actor holding a shard: for its areas, one plain object per kind (cameras:
     :class:`~actors.cameras.CameraShard`; road units: :class:`~actors.roads.RoadUnits`;
     patrol teams: :class:`~actors.feed.PatrolTeams`). The kinds that follow the brain's log
-    find the brain actor by name, keep its clock, and step in a loop of their own."""
+    find the brain actor by name, keep its clock and step in a loop of their own: handlers
+    every ``tick_s`` (they act on time), road units every few seconds (their answers catch up
+    first anyway; the loop only keeps a backlog from building up)."""
 
-    def __init__(self, kind: str, district: District | str, areas: Sequence[str], *, seed: int = 2,
+    def __init__(self, district: District | str, areas: Sequence[str], kinds: Sequence[str], *, seed: int = 2,
                  tick_s: float = 0.25) -> None:
         from scenarios.loader import load_cached
 
-        self.kind = kind
         self._lock = threading.Lock()
         self._stop = threading.Event()
         if isinstance(district, str):
             district = load_cached(district)
         client = None
-        if kind != "cameras":
+        if any(k != "cameras" for k in kinds):
             import ray
 
             client = RayClient(ray.get_actor("brain"))
             self.clock = Clock(float(client.call_sync("health")["speed"]), origin=float(client.call_sync("now")))
-        self.obj = _shard_object(kind, district, areas, client, seed)
-        if kind != "cameras":
-            # Handlers act on time; road units catch up when asked, and read the log every few
-            # seconds in between only so that no big backlog builds up.
-            every = tick_s if kind == "patrols" else ROAD_FOLLOW_S
-            threading.Thread(target=self._loop, args=(every,), name=f"{kind}-loop", daemon=True).start()
+        self.objs = {kind: _shard_object(kind, district, areas, client, seed) for kind in kinds}
+        followers = [(k, tick_s if k == "patrols" else ROAD_FOLLOW_S) for k in kinds if k != "cameras"]
+        if followers:
+            threading.Thread(target=self._loop, args=(followers, tick_s), name="shard-loop", daemon=True).start()
         freeze()
 
-    def _loop(self, tick_s: float) -> None:
+    def _loop(self, followers: list[tuple[str, float]], tick_s: float) -> None:
+        due = {k: 0.0 for k, _ in followers}
         while not self._stop.wait(tick_s):
-            try:
-                with self._lock:
-                    self.obj.step(self.clock.now())
-            except Exception as exc:  # pragma: no cover - logged; the loop carries on (brain restarting)
-                print(f"{self.kind} shard: {type(exc).__name__}: {exc}", flush=True)
+            for kind, every in followers:
+                now = time.monotonic()
+                if now < due[kind]:
+                    continue
+                due[kind] = now + every
+                try:
+                    with self._lock:
+                        self.objs[kind].step(self.clock.now())
+                except Exception as exc:  # pragma: no cover - logged; the loop carries on (brain restarting)
+                    print(f"{kind} shard: {type(exc).__name__}: {exc}", flush=True)
 
-    def call(self, method: str, args: Sequence[Any] = ()) -> Any:
-        """``method(*args)`` on the shard's object."""
-        if method.startswith("_"):
-            raise AttributeError(method)
+    def call(self, kind: str, method: str, args: Sequence[Any] = ()) -> Any:
+        """``method(*args)`` on the shard's object of ``kind``."""
+        if method.startswith("_") or kind not in self.objs:
+            raise AttributeError(f"{kind}.{method}")
         with self._lock:
-            return getattr(self.obj, method)(*args)
+            return getattr(self.objs[kind], method)(*args)
 
     def ping(self) -> int:
         """Liveness."""

@@ -34,7 +34,7 @@ from twin.errors import IllegalTransition, NotFound, TwinError, ValidationError
 
 if TYPE_CHECKING:
     from actors.cameras import CameraShard
-    from actors.host import RoadShards
+    from actors.host import AreaShards
 
 log = logging.getLogger("streetbrain.api")
 
@@ -223,7 +223,8 @@ class Streams:
             await asyncio.sleep(self.interval_s)
 
 
-def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, roads: "RoadShards | None" = None,
+def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None" = None,
+               roads: "AreaShards | None" = None,
                title: str = "streetbrain", tick_s: float | None = 0.25, district: Any = None,
                freeze_heap: bool = False) -> FastAPI:
     """The API app over ``client``.
@@ -231,7 +232,8 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, roa
     Args:
         client: The brain (local or Ray).
         cameras: Frigate mapping for ``/api/v1/ingest/frigate`` (none: that route answers 503).
-        roads: Road-unit shards for ``/api/v1/roads`` (default: one in this process, over ``client``).
+        roads: Shards holding road units for ``/api/v1/roads`` (default: one in this process, over
+            ``client``).
         title: OpenAPI title.
         tick_s: Wall seconds between timer ticks (``None``: the host ticks instead).
         district: The district, for the Open311 service list (default: loaded by name).
@@ -573,11 +575,11 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | None" = None, roa
         require(who, frozenset({"admin"}), "create tokens")
         return dict(await client.call("create_token", body.role, member_id=body.member_id, name=body.name))
 
-    async def _roads() -> "RoadShards":
+    async def _roads() -> "AreaShards":
         if cached["roads"] is None:
-            from actors.host import RoadShards
+            from actors.host import AreaShards
 
-            cached["roads"] = RoadShards(await _district(), 1, client=client)
+            cached["roads"] = AreaShards(await _district(), 1, kinds=("roads",), client=client)
         return cached["roads"]  # type: ignore[no-any-return]
 
     @app.get("/api/v1/roads", tags=["roads"])

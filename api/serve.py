@@ -16,20 +16,20 @@ from typing import Any
 
 import uvicorn
 
-from actors.host import AreaShards, BrainHost, CameraShards, HostClient, RoadShards, start_ray_brain
+from actors.host import AreaShards, BrainHost, HostClient, start_ray_brain
 from api.app import create_app
 
 
 def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
-          use_ray: bool = True, camera_shards: int = 2, road_shards: int = 1, patrol_shards: int = 1,
+          use_ray: bool = True, shards: int = 2,
           admin_token: str | None = None, origin: float | None = None, ray_address: str | None = None,
           num_cpus: int | None = None) -> tuple[Any, str, Any]:
     """The app, the admin token and the host (or Ray actor) behind it.
 
-    With Ray, the brain, the camera shards, the road-unit shards and (with the feed) the
-    patrol-team shards are actors, each shard holding the entities of a group of areas;
-    ``ray_address`` joins a running Ray cluster instead of starting one here. Without Ray,
-    one of each runs in this process.
+    With Ray, the brain is one actor and the cameras, road units and (with the feed) patrol
+    teams are held by ``shards`` area-shard actors, each holding every entity of a group of
+    areas; ``ray_address`` joins a running Ray cluster instead of starting one here. Without
+    Ray, one shard runs in this process.
     """
     token = admin_token or os.environ.get("STREETBRAIN_ADMIN_TOKEN") or ""
     generated = not token
@@ -38,49 +38,44 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     from scenarios.loader import load_cached
 
     district = load_cached(scenario)
+    kinds = ("cameras", "roads", "patrols") if feed else ("cameras", "roads")
     if use_ray:  # everything loads in parallel; serve once all are ready
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
                                        wait=False, patrols=False, address=ray_address, num_cpus=num_cpus,
                                        district=district)
-        cameras = CameraShards(district, camera_shards, ray_actors=True)
-        # (the shards that follow the brain's log find it by name; their first calls wait for it)
-        roads = RoadShards(district, road_shards, ray_actors=True)
-        shards = [cameras, roads]
-        if feed:
-            shards.append(AreaShards("patrols", district, patrol_shards, ray_actors=True))
-    else:
+        # (the kinds that follow the brain's log find it by name; their first calls wait for it)
+        area_shards = AreaShards(district, shards, kinds=kinds, ray_actors=True)
+    else:  # the brain's host plays the handlers itself
         host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True)
         client = HostClient(host)
-        cameras = CameraShards(district, 1)
-        roads = RoadShards(district, 1, client=client)
-        shards = [cameras, roads]
+        area_shards = AreaShards(district, 1, kinds=("cameras", "roads"), client=client)
     client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
-    for group in shards:
-        group.ready()
-    app = create_app(client, cameras=cameras, roads=roads, title=f"streetbrain: {district.name}", tick_s=None,
-                     district=district, freeze_heap=True)
-    app.state.shards = shards
+    area_shards.ready()
+    app = create_app(client, cameras=area_shards, roads=area_shards, title=f"streetbrain: {district.name}",
+                     tick_s=None, district=district, freeze_heap=True)
+    app.state.shards = area_shards
     return app, (token if generated else ""), host
 
 
 def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str = "streetbrain-events.db",
           speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0, use_ray: bool = True,
           duration_s: float = 0.0, report_every_s: float = 0.0, origin: float | None = None,
-          **shards: Any) -> None:
+          **options: Any) -> None:
     """Build and run until interrupted (or for ``duration_s`` wall seconds; 0: until interrupted),
-    printing a KPI line every ``report_every_s`` seconds (0: never). ``shards``: :func:`build`'s
-    ``camera_shards``, ``road_shards``, ``patrol_shards``, ``ray_address``."""
+    printing a KPI line every ``report_every_s`` seconds (0: never). ``options``: :func:`build`'s
+    ``shards``, ``ray_address``."""
     t0 = time.monotonic()
     app, generated_token, _host = build(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, use_ray=use_ray,
-                                        origin=origin, **shards)
+                                        origin=origin, **options)
     where = f"http://{host}:{port}"
     print(f"streetbrain: {scenario} live on {where}  (API {where}/api/v1, docs {where}/docs, "
           f"Open311 {where}/open311/v2, health {where}/health)", flush=True)
     print(f"  event log: {_safe(db)}; clock speed x{speed:g}; synthetic feed: {'on' if feed else 'off'}; "
           f"brain: {'Ray actor' if use_ray else 'in process'}; ready in {time.monotonic() - t0:.1f} s", flush=True)
     if use_ray:
-        print("  actors: brain, " + ", ".join(f"{len(g.shards)} {g.kind} shard{'s' if len(g.shards) > 1 else ''}"
-                                              for g in app.state.shards), flush=True)
+        sh = app.state.shards
+        print(f"  actors: brain, {len(sh.shards)} area shard{'s' if len(sh.shards) > 1 else ''} holding "
+              f"{', '.join(sh.kinds)} of areas " + " | ".join(",".join(g) for g in sh.groups), flush=True)
     if generated_token:
         print(f"  admin token (shown once; set STREETBRAIN_ADMIN_TOKEN to choose your own): {generated_token}",
               flush=True)

@@ -328,11 +328,8 @@ def serve(
     start: Annotated[str | None, typer.Option("--start", help="Twin time a fresh log starts at: HH:MM today "
                                                              "(district time) or an ISO 8601 time; default now.")]
     = None,
-    camera_shards: Annotated[int, typer.Option("--camera-shards", min=1, help="Camera-shard actors (cameras "
-                                                                           "grouped by area).")] = 2,
-    road_shards: Annotated[int, typer.Option("--road-shards", min=1, help="Road-unit shard actors.")] = 1,
-    patrol_shards: Annotated[int, typer.Option("--patrol-shards", min=1, help="Patrol-team shard actors "
-                                                                           "(simulated handlers, with --feed).")] = 1,
+    shards: Annotated[int, typer.Option("--shards", min=1, help="Area-shard actors: each holds the cameras, road "
+                                                              "units and patrol teams of a group of areas.")] = 2,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (e.g. 'auto' or "
                                                                        "ray://head:10001) instead of starting one.")]
     = None,
@@ -351,8 +348,7 @@ def serve(
         _fail(exc)
     run_server(scenario, host=host, port=port, db=db, speed=speed, feed=feed == "synthetic", feed_rate=feed_rate,
                use_ray=not no_ray, duration_s=duration, report_every_s=report_every, origin=origin,
-               camera_shards=camera_shards, road_shards=road_shards, patrol_shards=patrol_shards,
-               ray_address=ray_address)
+               shards=shards, ray_address=ray_address)
 
 
 def _start_time(text: str, tz: Any) -> float:

@@ -14,7 +14,7 @@ import pytest
 from actors.brain import Brain
 from actors.client import LocalClient
 from actors.eventlog import open_log
-from actors.host import AreaShards, CameraShards, RoadShards, area_groups
+from actors.host import AreaShards, CameraShards, area_groups
 from actors.live import Clock
 from actors.roads import RoadUnits
 from twin.district import District
@@ -80,7 +80,7 @@ def test_a_road_unit_counts_reports_duplicates_repeats_and_open_events(xiaohe: D
 
 def test_road_shards_route_by_area_and_merge_the_busiest(xiaohe: District, brain: Brain) -> None:
     client = LocalClient(brain)
-    shards = RoadShards(xiaohe, 2, client=client)
+    shards = AreaShards(xiaohe, 2, kinds=("roads",), client=client)
     assert [len(g) for g in shards.groups] == [3, 2] and area_groups(xiaohe, 9) == [[a] for a in
                                                                                     ["A1", "A2", "A3", "A4", "A5"]]
     events = [report(brain, spot_of(xiaohe, k)) for k in (0, 40, 80, 120, 160)]
@@ -103,20 +103,25 @@ def test_road_shards_route_by_area_and_merge_the_busiest(xiaohe: District, brain
         asyncio.run(shards.road("no-such-road"))
 
 
-def test_shards_group_every_entity_by_area(xiaohe: District, brain: Brain) -> None:
-    cams = CameraShards(xiaohe, 2)
-    assert sum(len(s.cameras) for s in cams.shards) == len(xiaohe.cameras)
+def test_shards_hold_every_entity_of_their_areas(xiaohe: District, brain: Brain) -> None:
+    shards = AreaShards(xiaohe, 2, kinds=("cameras", "roads", "patrols"), client=LocalClient(brain))
     grid_area = {g.id: xiaohe.regions.area_of(g.id) for g in xiaohe.regions.grids}
-    for k, shard in enumerate(cams.shards):
-        assert {grid_area[c.grid_id] for c in shard.cameras.values()} <= set(cams.groups[k])
-    patrols = AreaShards("patrols", xiaohe, 3, client=LocalClient(brain))
-    assert sum(len(p.members) for p in patrols.shards) == len(xiaohe.roster.members)
-    for k, p in enumerate(patrols.shards):
-        assert {xiaohe.roster.member(m).area_id for m in p.members} <= set(patrols.groups[k])
-    with pytest.raises(ValueError, match="kind"):
-        AreaShards("lamps", xiaohe)
+    cams = [shards.local(k, "cameras").cameras for k in range(2)]
+    assert sum(len(c) for c in cams) == len(xiaohe.cameras)
+    members = [shards.local(k, "patrols").members for k in range(2)]
+    assert sum(len(m) for m in members) == len(xiaohe.roster.members)
+    roads = [shards.local(k, "roads").area_of for k in range(2)]
+    assert sum(len(r) for r in roads) == len(xiaohe.responsible)
+    for k, areas in enumerate(shards.groups):
+        assert {grid_area[c.grid_id] for c in cams[k].values()} <= set(areas)
+        assert {xiaohe.roster.member(m).area_id for m in members[k]} <= set(areas)
+        assert set(roads[k].values()) <= set(areas)
+        assert all(shards.routes["cameras"][c] == k for c in cams[k])
+    assert len(CameraShards(xiaohe, 9).shards) == len(xiaohe.regions.areas)  # at most one shard per area
+    with pytest.raises(ValueError, match="kinds"):
+        AreaShards(xiaohe, kinds=("lamps",))
     with pytest.raises(ValueError, match="client"):
-        AreaShards("roads", xiaohe)
+        AreaShards(xiaohe, kinds=("roads",))
 
 
 def test_road_units_over_http(xiaohe: District, brain: Brain) -> None:

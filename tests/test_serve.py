@@ -195,18 +195,17 @@ def test_serve_on_postgresql_survives_sigkill(postgres_url: str, spot: tuple[flo
 
 
 @pytest.mark.skipif(not BIN.exists(), reason="needs the CLI")
-def test_serve_with_ray_hosts_shards_of_cameras_road_units_and_patrol_teams(db: Path, spot: tuple[float, float]
+def test_serve_with_ray_hosts_area_shards_of_cameras_road_units_and_patrol_teams(db: Path, spot: tuple[float, float]
                                                                             ) -> None:
     """With the feed, simulated handlers run in patrol-shard actors of their own and act through the
     brain actor; road units follow the log in their shard actor; every actor is a process of Ray's."""
     server = Server(db, ray=True, extra=("--speed", "60", "--feed", "synthetic", "--feed-rate", "4", "--start",
-                                         "09:00", "--camera-shards", "2", "--road-shards", "2", "--patrol-shards",
-                                         "2"))
+                                         "09:00", "--shards", "3"))
     try:
         out = server.out.read_text()
-        assert "actors: brain, 2 cameras shards, 2 roads shards, 2 patrols shards" in out, out
+        assert "actors: brain, 3 area shards holding cameras, roads, patrols of areas A1,A4 | A2,A5 | A3" in out, out
         titles = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-        assert titles.count("ray::ShardActor") >= 6 and "ray::BrainHost" in titles
+        assert titles.count("ray::ShardActor") >= 3 and "ray::BrainHost" in titles
         ev = report(server.url, spot, "roads-1")
         deadline = time.monotonic() + 60
         acted: list[dict[str, Any]] = []
