@@ -342,7 +342,10 @@ _ACTION_FIELDS = frozenset({"member", "members", "tier", "travel_s", "into", "re
 
 def json_bytes(value: Any) -> bytes:
     """A JSON-ready value as compact UTF-8 JSON (what the API sends)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _not_stored(key: str) -> TwinError:

@@ -156,7 +156,7 @@ def _json_text(value: Any, field: str) -> str:
         except (TypeError, ValueError) as err:
             raise ValidationError(field, f"must be JSON (strings, numbers, booleans, null, lists, objects): "
                                   f"{err}") from None
-    if _JSON_NUL.search(text):  # PostgreSQL cannot store it; refused by both backends alike
+    if "\\u0000" in text and _JSON_NUL.search(text):  # PostgreSQL cannot store it; refused by both alike
         raise ValidationError(field, "must not contain the NUL character (U+0000)")
     return text
 
