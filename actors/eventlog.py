@@ -536,6 +536,10 @@ class EventLog(ABC):
         self.close()
 
 
+#: Seconds between the SQLite log's background WAL checkpoints.
+CHECKPOINT_EVERY_S = 1.0
+
+
 class SQLiteEventLog(EventLog):
     """The event log in one SQLite file (WAL, ``synchronous=FULL``).
 
@@ -573,10 +577,19 @@ class SQLiteEventLog(EventLog):
             # a writer); an in-memory database exists only in its one connection.
             self._rconn = self._conn if memory else sqlite3.connect(
                 str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+            self._checkpointer: threading.Thread | None = None
             if memory:
                 self._rlock = self._lock
             else:
                 self._rconn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                # Checkpoints (copying the WAL into the database, with an fsync) off the commit
+                # path: SQLite's automatic one runs inside whichever commit crosses 1,000 pages
+                # and stalls it for tens of ms. A thread of its own checkpoints every second.
+                self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._stop_checkpoints = threading.Event()
+                self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="wal-checkpoint",
+                                                      daemon=True)
+                self._checkpointer.start()
         except BaseException as err:
             self._conn.close()
             if isinstance(err, sqlite3.Error):
@@ -619,9 +632,24 @@ class SQLiteEventLog(EventLog):
             return str(err)
         return None
 
+    def _checkpoint_loop(self) -> None:
+        """PASSIVE checkpoints on a connection of their own: never blocks a writer or a reader."""
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop_checkpoints.wait(CHECKPOINT_EVERY_S):
+                with contextlib.suppress(sqlite3.Error):  # busy or closing: the next round tries again
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
     def _close_connection(self) -> None:
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            self._checkpointer.join(timeout=10)
         if self._rconn is not self._conn:
             self._rconn.close()
+        with contextlib.suppress(sqlite3.Error):  # fold the WAL back into the database file
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self._conn.close()
 
 

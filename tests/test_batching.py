@@ -337,3 +337,24 @@ def test_openapi_documents_the_token_and_the_idempotency_key(brain: Brain) -> No
     assert schema["paths"]["/api/v1/events"]["get"]["security"] == [{"bearer": []}]
     assert not [p for p in schema["paths"]["/api/v1/events"]["get"].get("parameters", [])
                 if p["name"] == "Idempotency-Key"]
+
+
+def test_wal_checkpoints_run_off_the_commit_path(tmp_path: Path) -> None:
+    """SQLite's automatic checkpoint is off for the writer (it would stall the commit that
+    crosses 1,000 pages); a background thread checkpoints every second instead."""
+    from actors import eventlog
+
+    log = open_log(tmp_path / "events.db")
+    try:
+        assert log._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # type: ignore[attr-defined]
+        for i in range(300):
+            log.put_idempotent(f"k{i}", "p", "h", {"pad": "x" * 2000})
+        db = tmp_path / "events.db"
+        deadline = time.monotonic() + 10 * eventlog.CHECKPOINT_EVERY_S
+        while db.stat().st_size < 300 * 2000 and time.monotonic() < deadline:  # the pages reach the file
+            time.sleep(0.1)
+        assert db.stat().st_size >= 300 * 2000
+        assert log.idempotent("k299", "p") == ("h", {"pad": "x" * 2000})
+    finally:
+        log.close()
+    assert not [t for t in threading.enumerate() if t.name == "wal-checkpoint"]
