@@ -75,7 +75,7 @@ def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str =
     if use_ray:
         sh = app.state.shards
         print(f"  actors: brain, {len(sh.shards)} area shard{'s' if len(sh.shards) > 1 else ''} holding "
-              f"{', '.join(sh.kinds)} of areas " + " | ".join(",".join(g) for g in sh.groups), flush=True)
+              f"{', '.join(sh.kinds)} of " + " + ".join(str(len(g)) for g in sh.groups) + " areas", flush=True)
     if generated_token:
         print(f"  admin token (shown once; set STREETBRAIN_ADMIN_TOKEN to choose your own): {generated_token}",
               flush=True)

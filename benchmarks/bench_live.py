@@ -42,6 +42,10 @@ durably before the answer).
    key (bounded), and afterwards every acknowledged event is there once; outage = first
    failure -> first success.
 
+``--repeat N``: the load curves N times, each on a fresh server, and per offered rate the p99s
+and in how many runs the step held (this is a virtual machine on a shared host: a step's
+"others" includes the CPU the hypervisor gave to other guests, reported as "stolen").
+
 ``--profile``: also sample the API process and the brain with py-spy (``--gil``: samples of
 the thread holding the GIL) during the first step: GIL milliseconds per request, split by
 named frames (locate, append, Ray call, middleware, ...). ``--server-path DIR`` puts DIR first
@@ -531,6 +535,12 @@ def _pss_mib(pid: int) -> float | None:
     return None
 
 
+def steal_cpu_s() -> float:
+    """CPU seconds the hypervisor gave to other guests while this machine wanted to run (part of
+    "others": a virtual machine on a shared host)."""
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
+
+
 def busy_cpu_s() -> float:
     """CPU seconds the whole machine has been busy (all cores, everything but idle and iowait)."""
     t = psutil.cpu_times()
@@ -918,7 +928,8 @@ def load_curve(ray: bool, args: argparse.Namespace, tmp: Path, spots: list[tuple
     mode = "ray" if ray else "no_ray"
     step_s = 3.0 if args.quick else 10.0
     cap = 60 + len(args.rate_list) * (step_s + REQUEST_TIMEOUT_S + 45) + 120
-    db = tmp / f"curve-{mode}.db"
+    db = Path(tempfile.mkstemp(prefix=f"curve-{mode}-", suffix=".db", dir=tmp)[1])  # a fresh log every curve
+    db.unlink()
     server = Serve(db, ray=ray, log_dir=tmp, cap_s=cap)
     out: dict[str, Any] = {"mode": mode}
     try:
@@ -951,16 +962,17 @@ def load_curve(ray: bool, args: argparse.Namespace, tmp: Path, spots: list[tuple
             cfg = {"url": server.url, "spots": spots, "codes": codes, "inflight": MAX_INFLIGHT, "rate": rate,
                    "duration_s": step_s, "prefix": f"{mode}-r{rate}", "salt": si, "timeout_s": REQUEST_TIMEOUT_S,
                    "drain_s": REQUEST_TIMEOUT_S + 5, "client": args.client}
-            cpu0, sys0, wall0 = server.cpu(), busy_cpu_s(), time.monotonic()
+            cpu0, sys0, wall0, steal0 = server.cpu(), busy_cpu_s(), time.monotonic(), steal_cpu_s()
             gen = Generator(cfg)
             res = gen.result()
-            cpu1, sys1, wall1 = server.cpu(), busy_cpu_s(), time.monotonic()
+            cpu1, sys1, wall1, steal1 = server.cpu(), busy_cpu_s(), time.monotonic(), steal_cpu_s()
             row = summarize(res, rate)
             cpu = cpu_delta(cpu0, cpu1)
             acked = max(row["acked"], 1)
             row["server_cpu_s"] = {k: round(v, 2) for k, v in sorted(cpu.items())}
             row["machine_busy_share"] = round((sys1 - sys0) / ((wall1 - wall0) * (os.cpu_count() or 1)), 2)
             row["other_processes_cpu_s"] = round(max(0.0, sys1 - sys0 - sum(cpu.values()) - res["cpu_s"]), 2)
+            row["stolen_by_hypervisor_cpu_s"] = round(steal1 - steal0, 2)  # included in the line above
             row["cpu_ms_per_event"] = {**{k: round(v / acked * 1e3, 2) for k, v in sorted(cpu.items())},
                                        "generator": round(res["cpu_s"] / acked * 1e3, 2),
                                        "twin_total": round(sum(cpu.values()) / acked * 1e3, 2)}
@@ -983,7 +995,8 @@ def load_curve(ray: bool, args: argparse.Namespace, tmp: Path, spots: list[tuple
                   f"p99 {lc['p99']} ms, max {lc['max']} ms, errors {sum(row['errors'].values())}, "
                   f"timeouts {row['timeouts']}, shed {row['shed']}, lost {row['loss_check']['lost']}, "
                   f"cpu/event {row['cpu_ms_per_event']['twin_total']} ms (+gen {row['cpu_ms_per_event']['generator']}), "
-                  f"machine busy {row['machine_busy_share']:.0%} (others {row['other_processes_cpu_s']} cpu-s)"
+                  f"machine busy {row['machine_busy_share']:.0%} (others {row['other_processes_cpu_s']} cpu-s, of which "
+                  f"stolen {row['stolen_by_hypervisor_cpu_s']})"
                   f"{'  <- breaks: ' + ', '.join(row['breaks']) if row['breaks'] else ''}"
                   f"{'  (NOISY: other jobs on the machine)' if row['noisy'] else ''}", flush=True)
         out["steps"] = steps
@@ -1192,6 +1205,8 @@ def main() -> None:
                     "'pip install --target DIR uvloop httptools', which uvicorn uses when it can import them)")
     ap.add_argument("--out", type=Path, default=OUT, help=f"where to write the results (default {OUT})")
     ap.add_argument("--modes", default="ray,no_ray", help="which load curves: ray, no_ray or both (default)")
+    ap.add_argument("--repeat", type=int, default=1, help="run the load curves this many times (each on a fresh "
+                    "server) and report how often each step held: the machine is shared and noisy")
     args = ap.parse_args()
     args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not args.mode_list or any(m not in ("ray", "no_ray") for m in args.mode_list):
@@ -1229,6 +1244,16 @@ def main() -> None:
                   f"{cv['memory_after_load']['pss_mib']} MiB; sustained {cv['max_sustained_per_s']}/s, breaks at "
                   f"{cv['breaks_at_per_s']}/s", flush=True)
         result["load_curve"] = curves
+        if args.repeat > 1:  # a shared machine: how often does each step hold?
+            result["repeats"] = repeats = {k: [c] for k, c in curves.items()}
+            for r in range(1, args.repeat):
+                for ray in [m == "ray" for m in args.mode_list]:
+                    print(f"load curve again ({r + 1}/{args.repeat}), {'ray' if ray else 'no_ray'}:", flush=True)
+                    repeats["ray" if ray else "no_ray"].append(load_curve(ray, args, tmp, spots, codes))
+            result["repeat_summary"] = {k: repeat_summary(v) for k, v in repeats.items()}
+            for k, v in result["repeat_summary"].items():
+                print(f"  {k}: " + "; ".join(f"{rate}/s p99 {x['p99_ms']} (held {x['held']}/{x['runs']})"
+                                             for rate, x in v.items()), flush=True)
         if len(curves) == 2:
             result["ray_vs_no_ray"] = ray_vs_no_ray(curves["ray"], curves["no_ray"])
         times = 1 if args.quick else 3
@@ -1258,6 +1283,20 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     verdict(result, args.out)
+
+
+def repeat_summary(runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Per offered rate over repeated curves: the p99s, and in how many runs the step held."""
+    out: dict[int, dict[str, Any]] = {}
+    for cv in runs:
+        for st in cv["steps"]:
+            if "skipped" in st:
+                continue
+            x = out.setdefault(st["offered_per_s"], {"p99_ms": [], "held": 0, "runs": 0})
+            x["p99_ms"].append(st["latency_ms"]["p99"])
+            x["runs"] += 1
+            x["held"] += not st.get("breaks")
+    return out
 
 
 def ray_vs_no_ray(r: dict[str, Any], n: dict[str, Any]) -> dict[str, Any]:
