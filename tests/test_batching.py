@@ -355,6 +355,8 @@ def test_wal_checkpoints_run_off_the_commit_path(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert db.stat().st_size >= 300 * 2000
         assert log.idempotent("k299", "p") == ("h", {"pad": "x" * 2000})
+        thread = log._checkpointer  # type: ignore[attr-defined]
+        assert thread is not None and thread.is_alive() and thread.name == "wal-checkpoint"
     finally:
         log.close()
-    assert not [t for t in threading.enumerate() if t.name == "wal-checkpoint"]
+    assert not thread.is_alive()  # closing the log stops its checkpointer
