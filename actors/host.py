@@ -57,11 +57,13 @@ class BrainHost:
             a process of its own, such as the Ray actor).
     """
 
-    def __init__(self, scenario: str | District | list[Any], db: str, *, speed: float = 1.0,
-                 origin: float | None = None, feed: bool = False, feed_rate: float = 1.0, tick_s: float = 0.25,
+    def __init__(self, scenario: str | District, db: str, *, speed: float = 1.0, origin: float | None = None,
+                 feed: bool = False, feed_rate: float = 1.0, tick_s: float = 0.25,
                  overrides: Mapping[str, Any] | None = None, freeze_heap: bool = False, patrols: bool = True) -> None:
+        from scenarios.loader import load_cached
+
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.district: District = _district_of(scenario, overrides)
+        self.district: District = scenario if isinstance(scenario, District) else load_cached(scenario, overrides)
         self.district.roads.precompute_travel()
         self.log = open_log(db)
         saved = self.log.setting("clock")
@@ -294,30 +296,14 @@ ROAD_FOLLOW_S = 2.0
 _REFS: dict[int, tuple[District, Any]] = {}
 
 
-def _object_ref(district: District) -> list[Any]:
-    """``district`` in Ray's object store (put there once per district object), as an actor
-    argument: the reference inside a list, which the actor resolves itself (:func:`_district_of`).
-    The driver holds the reference while the twin lives, so a restarted actor finds it again;
-    passed bare, Ray would warn at every actor that its restart might not."""
+def _object_ref(district: District) -> Any:
+    """``district`` in Ray's object store, put there once per district object."""
     import ray
 
     hit = _REFS.get(id(district))
     if hit is None or hit[0] is not district:
         hit = _REFS[id(district)] = (district, ray.put(district))
-    return [hit[1]]
-
-
-def _district_of(what: Any, overrides: Mapping[str, Any] | None = None) -> District:
-    """The district an actor was given: a name (loaded), a district, or :func:`_object_ref`'s list."""
-    if isinstance(what, District):
-        return what
-    if isinstance(what, list):
-        import ray
-
-        return ray.get(what[0])  # type: ignore[no-any-return]
-    from scenarios.loader import load_cached
-
-    return load_cached(what, overrides)
+    return hit[1]
 
 
 def _entity_areas(kind: str, district: District) -> dict[str, str]:
@@ -360,11 +346,14 @@ class ShardActor:
     every ``tick_s`` (they act on time), road units every few seconds (their answers catch up
     first anyway; the loop only keeps a backlog from building up)."""
 
-    def __init__(self, district: District | str | list[Any], areas: Sequence[str], kinds: Sequence[str], *,
-                 seed: int = 2, tick_s: float = 0.25) -> None:
+    def __init__(self, district: District | str, areas: Sequence[str], kinds: Sequence[str], *, seed: int = 2,
+                 tick_s: float = 0.25) -> None:
+        from scenarios.loader import load_cached
+
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        district = _district_of(district)
+        if isinstance(district, str):
+            district = load_cached(district)
         client = None
         if any(k != "cameras" for k in kinds):
             import ray
