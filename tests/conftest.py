@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,6 +34,20 @@ def xiaohe() -> District:
     from scenarios import load_cached
 
     return load_cached("xiaohe")
+
+
+@pytest.fixture
+def brain(xiaohe: District, tmp_path: Path) -> Iterator[Any]:
+    """A live brain of xiaohe on a fresh SQLite event log, its clock at Monday 2026-03-02
+    10:00 local (the day shift)."""
+    from actors.brain import Brain
+    from actors.eventlog import open_log
+    from actors.live import Clock
+
+    origin = datetime(2026, 3, 2, 10, 0, tzinfo=xiaohe.roster.tz).timestamp()
+    b = Brain(xiaohe, open_log(tmp_path / "events.db"), Clock(speed=1.0, origin=origin))
+    yield b
+    b.log.close()
 
 
 @pytest.fixture(scope="session")

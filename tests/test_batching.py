@@ -9,8 +9,6 @@ import asyncio
 import gc
 import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +34,6 @@ def spots(xiaohe: District) -> list[tuple[float, float]]:
         lon, lat = xiaohe.projection.to_lonlat(c.x, c.y)
         out.append((float(lon), float(lat)))
     return out
-
-
-@pytest.fixture
-def brain(xiaohe: District, tmp_path: Path) -> Iterator[Brain]:
-    origin = datetime(2026, 3, 2, 10, 0, tzinfo=xiaohe.roster.tz).timestamp()
-    b = Brain(xiaohe, open_log(tmp_path / "events.db"), Clock(speed=1.0, origin=origin))
-    yield b
-    b.log.close()
 
 
 def item(spot: tuple[float, float], key: str | None = None, scenario: str = "CM01", **body: Any) -> dict[str, Any]:

@@ -5,17 +5,12 @@ event per Frigate object end to end through the brain."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from actors.brain import Brain
 from actors.cameras import CameraShard
-from actors.eventlog import open_log
-from actors.live import Clock
 from twin.district import District
 from twin.errors import ValidationError
 
@@ -27,14 +22,6 @@ T0 = 1_772_416_800.0  # 2026-03-02 10:00 Asia/Shanghai: the day shift
 @pytest.fixture(scope="module")
 def shard(xiaohe: District) -> CameraShard:
     return CameraShard(xiaohe)
-
-
-@pytest.fixture
-def brain(xiaohe: District, tmp_path: Path) -> Iterator[Brain]:
-    origin = datetime(2026, 3, 2, 10, 0, tzinfo=xiaohe.roster.tz).timestamp()
-    b = Brain(xiaohe, open_log(tmp_path / "log.db"), Clock(speed=1.0, origin=origin))
-    yield b
-    b.log.close()
 
 
 def obj(oid: str = "1772416800.123456-abc123", *, camera: str = "K0001", label: str = "car",

@@ -4,31 +4,18 @@ and the shards that hold entities by area — in this process, as in unit tests 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from actors.brain import Brain
 from actors.client import LocalClient
-from actors.eventlog import open_log
 from actors.host import AreaShards, CameraShards, area_groups
-from actors.live import Clock
 from actors.roads import RoadUnits
 from twin.district import District
 from twin.errors import NotFound, ValidationError
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def brain(xiaohe: District, tmp_path: Path) -> Iterator[Brain]:
-    origin = datetime(2026, 3, 2, 10, 0, tzinfo=xiaohe.roster.tz).timestamp()
-    b = Brain(xiaohe, open_log(tmp_path / "events.db"), Clock(speed=1.0, origin=origin))
-    yield b
-    b.log.close()
 
 
 def spot_of(xiaohe: District, k: int) -> tuple[float, float]:
