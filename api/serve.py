@@ -38,6 +38,7 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     from scenarios.loader import load_cached
 
     district = load_cached(scenario)
+    district.road_areas()  # computed once here, shipped with the district to every actor
     kinds = ("cameras", "roads", "patrols") if feed else ("cameras", "roads")
     if use_ray:  # everything loads in parallel; serve once all are ready
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
