@@ -5,9 +5,9 @@ a 2-core machine):
 
 - ``brain``: the :class:`~actors.brain.Brain` (events, dispatch, timers, the event log);
   restarted by Ray if its process dies, rebuilding its state from the log.
-- ``cameras-<k>``: :class:`~actors.cameras.CameraShard` per group of areas (Frigate
-  events → reports).
-- ``patrol-<k>``: simulated handlers per group of areas, only with the synthetic feed.
+- ``area-shard-<k>``: everything of a group of areas (:class:`AreaShards`, :class:`ShardActor`):
+  its cameras (Frigate events → reports), its road units, and with the synthetic feed its
+  patrol teams (simulated handlers).
 
 :class:`RayClient` is the facade over the brain actor: ``await client.call(...)`` like the
 in-process :class:`~actors.client.LocalClient`, with the brain's errors re-raised as they are
@@ -210,7 +210,6 @@ class AreaShards:
         else:
             self.shards = [{kind: _shard_object(kind, district, areas, client, seed + k) for kind in self.kinds}
                            for k, areas in enumerate(self.groups)]
-        self.last_reason = ""
 
     def ready(self, timeout_s: float = 120.0) -> None:
         """Wait until every shard actor has loaded (a shard still loading would take CPU from
@@ -242,23 +241,9 @@ class AreaShards:
         cam = after.get("camera") if isinstance(after, Mapping) else None
         return self.routes["cameras"].get(cam, 0) if isinstance(cam, str) else 0
 
-    def ingest(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Map one Frigate event through the shard that holds its camera (blocking)."""
-        k = self._camera_shard(payload)
-        if self.ray_actors:
-            import ray
-
-            try:
-                body, self.last_reason = ray.get(self.shards[k].call.remote("cameras", "ingest_with_reason",
-                                                                             (payload,)))
-            except ray.exceptions.RayTaskError as exc:
-                raise _cause(exc) from None
-            return body  # type: ignore[no-any-return]
-        body, self.last_reason = self.shards[k]["cameras"].ingest_with_reason(payload)
-        return body  # type: ignore[no-any-return]
-
     async def ingest_async(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        """The same for an event loop: the report body (or ``None``) and why not."""
+        """Map one Frigate event through the shard that holds its camera: the report body (or
+        ``None``) and why not."""
         k = self._camera_shard(payload)
         if not self.ray_actors:
             return self.shards[k]["cameras"].ingest_with_reason(payload)  # type: ignore[no-any-return]
@@ -281,11 +266,6 @@ class AreaShards:
         rows = [r for part in parts for r in part]
         rows.sort(key=lambda r: (-len(r["open_events"]), -r["reports_last_24h"], r["road_id"]))
         return rows[:limit]
-
-
-def CameraShards(district: District, shards: int = 1, *, ray_actors: bool = False) -> AreaShards:
-    """Shards holding cameras only (Frigate ingest; see :class:`AreaShards`)."""
-    return AreaShards(district, shards, kinds=("cameras",), ray_actors=ray_actors)
 
 
 SHARD_KINDS = ("cameras", "roads", "patrols")

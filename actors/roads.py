@@ -124,11 +124,14 @@ class RoadUnits:
         Raises:
             NotFound: the road is not one of this shard's patrolled roads.
         """
-        area = self.area_of.get(road_id)
-        if area is None:
+        if road_id not in self.area_of:
             raise NotFound("road", road_id)
         if self.catch_up:
             self.step()
+        return self._view(road_id)
+
+    def _view(self, road_id: str) -> dict[str, Any]:
+        area = self.area_of[road_id]
         seg = self.district.roads.segment(road_id)
         squad = self.district.squad_for_area(area)
         duty = self.district.roster.on_duty_ids(self.now) if self.now else frozenset()
@@ -155,8 +158,4 @@ class RoadUnits:
                 road.recent.popleft()
             if road.open or road.recent:
                 keys.append((-len(road.open), -len(road.recent), road_id))
-        catch_up, self.catch_up = self.catch_up, False
-        try:
-            return [self.road(r) for _, _, r in sorted(keys)[:limit]]
-        finally:
-            self.catch_up = catch_up
+        return [self._view(r) for _, _, r in sorted(keys)[:limit]]

@@ -615,7 +615,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         if hasattr(shard, "ingest_async"):  # camera-shard actors: do not block the event loop
             body, reason = await shard.ingest_async(payload)
         else:
-            body, reason = shard.ingest(payload), shard.last_reason
+            body, reason = shard.ingest_with_reason(payload)
         if body is None:
             return JSONResponse({"reported": False, "reason": reason}, status_code=202)
         out = await creates.submit({"body": body, "actor": f"camera:{payload['after']['camera']}",

@@ -10,7 +10,7 @@ import pytest
 
 from actors.brain import Brain
 from actors.client import LocalClient
-from actors.host import AreaShards, CameraShards, area_groups
+from actors.host import AreaShards, area_groups
 from actors.roads import RoadUnits
 from twin.district import District
 from twin.errors import NotFound, ValidationError
@@ -104,7 +104,7 @@ def test_shards_hold_every_entity_of_their_areas(xiaohe: District, brain: Brain)
         assert {xiaohe.roster.member(m).area_id for m in members[k]} <= set(areas)
         assert set(roads[k].values()) <= set(areas)
         assert all(shards.routes["cameras"][c] == k for c in cams[k])
-    assert len(CameraShards(xiaohe, 9).shards) == len(xiaohe.regions.areas)  # at most one shard per area
+    assert len(AreaShards(xiaohe, 9).shards) == len(xiaohe.regions.areas)  # at most one shard per area
     with pytest.raises(ValueError, match="kinds"):
         AreaShards(xiaohe, kinds=("lamps",))
     with pytest.raises(ValueError, match="client"):
