@@ -274,7 +274,7 @@ class Brain:
         """What road units follow, compactly: ``(log seq, event id, action, to state, at,
         road id, scenario)`` of the records after ``since`` (road and scenario of the event)."""
         out = []
-        for seq, eid, action, to_state, at in self.log.transitions(since, limit):
+        for seq, eid, action, to_state, at in self.twin.transitions(since, limit):
             e = self.twin.events.get(eid)
             out.append((seq, eid, action, to_state, at, e.location.road_id if e else None,
                         e.scenario if e else None))

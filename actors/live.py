@@ -20,6 +20,7 @@ incoming shift (signed work stays: overtime), and idle members coming on take wa
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import heapq
@@ -57,6 +58,9 @@ HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VE
                            Action.REOPEN, Action.WITHDRAW, Action.DISPATCH, Action.REASSIGN, Action.CONSULT})
 #: How many recently durable idempotency keys the twin remembers (see ``LiveTwin._key_in_use``).
 SETTLED_KEYS = 100_000
+#: How many of the newest durable transitions the twin keeps in memory for followers
+#: (:meth:`LiveTwin.transitions`; older ones are read from the log).
+TAIL_RECORDS = 50_000
 #: States in which the assignee is busy with the event.
 HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
 
@@ -148,12 +152,51 @@ _DONE = _Ticket((), None)
 _DONE.done.set()
 
 
+class _Tail:
+    """The newest durable transitions, ``(global seq, event id, action, to state, at)``, in log
+    order and without gaps: followers (road units, streams) read what they missed from here
+    instead of querying the log, which under load held the brain's lock-free readers and the
+    GIL for tens of milliseconds every poll. Bounded; a gap (a record this twin did not write,
+    e.g. another node on a shared PostgreSQL log) starts it afresh."""
+
+    def __init__(self, size: int = TAIL_RECORDS) -> None:
+        self.size = size
+        self.lock = threading.Lock()
+        self.seqs: list[int] = []
+        self.rows: list[tuple[int, str, str, str, float]] = []
+
+    def add(self, records: Sequence[AuditRecord], seqs: Sequence[int]) -> None:
+        with self.lock:
+            for rec, seq in zip(records, seqs):
+                if self.seqs and seq != self.seqs[-1] + 1:
+                    self.seqs, self.rows = [], []
+                self.seqs.append(seq)
+                self.rows.append((seq, rec.event_id, rec.action.value, rec.to_state.value, rec.at))
+            if len(self.seqs) > 2 * self.size:  # trim now and then (amortised)
+                del self.seqs[:-self.size], self.rows[:-self.size]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.seqs, self.rows = [], []
+
+    def after(self, since: int, limit: int) -> list[tuple[int, str, str, str, float]] | None:
+        """The transitions after ``since`` (at most ``limit``), or ``None`` if some of them are
+        older than what is held."""
+        with self.lock:
+            if not self.seqs or since + 1 < self.seqs[0]:
+                return None
+            i = bisect.bisect_right(self.seqs, since)
+            return self.rows[i:i + limit]
+
+
 class _Committer:
     """Group commit: the requests that arrive while one transaction is being made durable go
-    together in the next (one fsync for all of them), in the order the brain made them."""
+    together in the next (one fsync for all of them), in the order the brain made them; what
+    became durable also goes to the in-memory tail of transitions."""
 
     def __init__(self, log: EventLog, on_failure: Callable[[], None]) -> None:
         self.log, self.on_failure = log, on_failure
+        self.tail = _Tail()
         self.cv = threading.Condition()
         self.queue: list[_Ticket] = []
         self.max_seq = 0
@@ -176,6 +219,7 @@ class _Committer:
                     t.seqs = tuple(seqs)
                     if seqs:
                         self.max_seq = max(self.max_seq, seqs[-1])
+                        self.tail.add(t.records, seqs)
             except BaseException as exc:  # nothing of the group was written
                 with self.cv:  # later requests were planned on top of these: fail them too
                     group += self.queue
@@ -251,6 +295,13 @@ class LiveTwin:
     def targets(self, event: Event) -> Targets:
         """The targets in force for an event (wartime caps them)."""
         return targets_for(self.spec(event), self.mode)
+
+    def transitions(self, since: int = 0, limit: int = 1000) -> list[tuple[int, str, str, str, float]]:
+        """``(global seq, event id, action, to state, at)`` of the durable records after
+        ``since``, in log order, at most ``limit``: from memory when the twin holds them (it
+        keeps the newest :data:`TAIL_RECORDS`), else from the log."""
+        rows = self._committer.tail.after(since, limit)
+        return rows if rows is not None else self.log.transitions(since, limit)
 
     def history(self, event_id: str) -> list[tuple[int, AuditRecord]]:
         """The event's audit records from the log, oldest first."""
@@ -426,6 +477,7 @@ class LiveTwin:
     def recover(self) -> int:
         """Rebuild the whole state from the log; returns the number of records read."""
         with self._lock:
+            self._committer.tail.clear()
             setting = self.log.setting("mode")
             self.mode = Mode(setting["mode"]) if setting else Mode.PEACETIME
             swaps = self.log.setting("swaps")

@@ -131,3 +131,37 @@ def test_road_units_over_http(xiaohe: District, brain: Brain) -> None:
         assert http.get("/api/v1/roads/nope", headers=h).status_code == 404
         assert http.get("/api/v1/roads", headers={"Authorization": f"Bearer {handler}"}).status_code == 403
         assert http.get("/api/v1/roads").status_code == 401
+
+
+def test_followers_read_the_newest_transitions_from_memory_as_the_log_has_them(
+        xiaohe: District, brain: Brain, tmp_path: Any) -> None:
+    from actors.eventlog import open_log
+    from actors.live import Clock, LiveTwin, _Tail
+
+    for k in range(6):
+        report(brain, spot_of(xiaohe, k * 7))
+    brain.twin.flush()
+    last = brain.twin.last_seq
+    in_log = brain.log.transitions(0, 1000)
+    assert len(in_log) == last and brain.twin.transitions(0, 1000) == in_log
+    assert brain.twin.transitions(3, 2) == in_log[3:5]
+    assert brain.twin.transitions(last, 10) == []
+    assert brain.twin._committer.tail.after(0, 10) is not None  # served from memory
+    # a restarted twin holds nothing yet: it reads the log, then memory from its first write on
+    again = LiveTwin(xiaohe, open_log(tmp_path / "events.db"), Clock(origin=brain.now()))
+    assert again._committer.tail.after(0, 10) is None and again.transitions(0, 1000) == in_log
+    # road changes carry the event's road and scenario
+    changes = brain.road_changes(0)
+    assert [c[:5] for c in changes] == in_log
+    assert all(c[5] == brain.twin.events[c[1]].location.road_id and c[6] == brain.twin.events[c[1]].scenario
+               for c in changes)
+    again.log.close()
+    # a gap (a record some other writer made) starts the tail afresh; it stays bounded
+    tail = _Tail(size=3)
+    recs = [r for _, r in brain.log.records(limit=9)]
+    tail.add(recs[:2], [1, 2])
+    tail.add(recs[2:4], [5, 6])
+    assert tail.after(0, 10) is None and [r[0] for r in tail.after(4, 10)] == [5, 6]
+    tail.add(recs[4:9], [7, 8, 9, 10, 11])
+    assert len(tail.seqs) <= 6 and tail.after(10, 5) == [(11, recs[8].event_id, recs[8].action.value,
+                                                          recs[8].to_state.value, recs[8].at)]
