@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.brain import Conflict
@@ -64,6 +65,27 @@ def error_body(status: int, field: str | None, reason: str) -> dict[str, Any]:
     """The one error shape of the native API."""
     message = f"{field}: {reason}" if field else reason
     return {"error": {"status": status, "field": field, "reason": reason, "message": message}}
+
+
+def error_response(exc: BaseException) -> JSONResponse | None:
+    """The answer to an error raised while serving a request (``None``: not one of ours, a bug)."""
+    if isinstance(exc, ApiError):
+        return JSONResponse(error_body(exc.status, exc.field, exc.reason), status_code=exc.status, headers=exc.headers)
+    if isinstance(exc, ValidationError):
+        return JSONResponse(error_body(422, exc.field, exc.reason), status_code=422)
+    if isinstance(exc, NotFound):
+        return JSONResponse(error_body(404, None, str(exc)), status_code=404)
+    if isinstance(exc, IllegalTransition):
+        return JSONResponse(error_body(409, "action", str(exc)), status_code=409)
+    if isinstance(exc, Conflict):
+        return JSONResponse(error_body(409, "Idempotency-Key", str(exc)), status_code=409)
+    if isinstance(exc, BrainUnavailable):
+        return JSONResponse(error_body(503, None, str(exc)), status_code=503, headers={"Retry-After": "2"})
+    if isinstance(exc, TwinError):
+        return JSONResponse(error_body(409, None, str(exc)), status_code=409)
+    if isinstance(exc, StarletteHTTPException):
+        return JSONResponse(error_body(exc.status_code, None, str(exc.detail)), status_code=exc.status_code)
+    return None
 
 
 # --- request bodies (documented in OpenAPI; unknown fields are refused) -----------------------------
@@ -184,6 +206,86 @@ class SizeLimit:
         await self.app(scope, receive, send)
 
 
+class FastReports:
+    """``POST /api/v1/events``, the hottest route, as plain ASGI: FastAPI's routing, request
+    objects, dependency solving and response machinery were about half of the API's CPU per
+    report (``benchmarks/bench_live.py``). Only the plain case is served here: a bearer token
+    of a reporting role that the full route has seen lately (its cache), a JSON body, a
+    well-formed ``Idempotency-Key``; the body is validated by the same :class:`NewEvent`
+    model. Everything else goes on to the FastAPI route (with the body it read), so its
+    errors and its OpenAPI documentation are that route's; errors from the brain are
+    answered as the route's exception handlers answer them (:func:`error_response`)."""
+
+    PATH = "/api/v1/events"
+
+    def __init__(self, app: Any, *, principal_of: Callable[[str], dict[str, Any] | None],
+                 submit: Callable[[dict[str, Any]], Any], counts: dict[str, int]) -> None:
+        self.app, self.principal_of, self.submit, self.counts = app, principal_of, submit, counts
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != self.PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        auth = key = ctype = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value
+            elif name == b"idempotency-key":
+                key = value.decode("latin-1")
+            elif name == b"content-type":
+                ctype = value
+        who = None
+        if auth is not None and ctype is not None and ctype.split(b";")[0].strip().lower() == b"application/json":
+            scheme, _, token = auth.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                who = self.principal_of(token.strip())
+        if who is None or who["role"] not in REPORTERS or (key is not None and not 1 <= len(key) <= 200):
+            self.counts["routed"] += 1
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            parsed = json.loads(body)
+            event = NewEvent.model_validate(parsed) if isinstance(parsed, dict) else None
+        except (ValueError, PydanticValidationError):  # (malformed JSON is a ValueError)
+            event = None
+        if event is None:  # the route says what is wrong, as it always does
+            self.counts["routed"] += 1
+            await self.app(scope, _replay_body(body, receive), send)
+            return
+        self.counts["served"] += 1
+        item = {"body": event.model_dump(exclude_none=True), "actor": _actor(who),
+                "idem": None if key is None else (key, str(who["id"]), request_hash("POST", self.PATH, body))}
+        try:
+            answer = await self.submit(item)
+        except Exception as exc:
+            response = error_response(exc)
+            if response is None:
+                raise
+            await response(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 201,
+                    "headers": [(b"content-length", str(len(answer)).encode()),
+                                (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": answer})
+
+
+def _replay_body(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that hands out ``body`` (already read) first, then the real one."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Any:
+        return pending.pop() if pending else await receive()
+    return replay
+
+
 class Streams:
     """Fans the log's new records out to stream subscribers (one poll for all of them)."""
 
@@ -226,7 +328,7 @@ class Streams:
 def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None" = None,
                roads: "AreaShards | None" = None,
                title: str = "streetbrain", tick_s: float | None = 0.25, district: Any = None,
-               freeze_heap: bool = False) -> FastAPI:
+               freeze_heap: bool = False, fast_reports: bool = True) -> FastAPI:
     """The API app over ``client``.
 
     Args:
@@ -239,6 +341,8 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         district: The district, for the Open311 service list (default: loaded by name).
         freeze_heap: Keep what exists at start-up out of full garbage collections, and
             freeze long-lived survivors every 30 s (:mod:`actors.heap`; a server process).
+        fast_reports: Serve plain reports through :class:`FastReports` (off: every report
+            goes through the FastAPI route; the answers are the same).
     """
     streams = Streams(client)
     # Concurrent reports go to the brain together (one call, one locate pass, one group commit).
@@ -283,33 +387,14 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     app.state.creates = creates
 
     # --- errors: always a clear 4xx, never a traceback ------------------------------------------------
-    @app.exception_handler(ApiError)
-    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.field, exc.reason), status_code=exc.status, headers=exc.headers)
+    async def _known_error(_r: Request, exc: Exception) -> JSONResponse:
+        answer = error_response(exc)
+        assert answer is not None  # registered only for the types it answers
+        return answer
 
-    @app.exception_handler(ValidationError)
-    async def _validation(_r: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse(error_body(422, exc.field, exc.reason), status_code=422)
-
-    @app.exception_handler(NotFound)
-    async def _not_found(_r: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(error_body(404, None, str(exc)), status_code=404)
-
-    @app.exception_handler(IllegalTransition)
-    async def _illegal(_r: Request, exc: IllegalTransition) -> JSONResponse:
-        return JSONResponse(error_body(409, "action", str(exc)), status_code=409)
-
-    @app.exception_handler(Conflict)
-    async def _conflict(_r: Request, exc: Conflict) -> JSONResponse:
-        return JSONResponse(error_body(409, "Idempotency-Key", str(exc)), status_code=409)
-
-    @app.exception_handler(BrainUnavailable)
-    async def _unavailable(_r: Request, exc: BrainUnavailable) -> JSONResponse:
-        return JSONResponse(error_body(503, None, str(exc)), status_code=503, headers={"Retry-After": "2"})
-
-    @app.exception_handler(TwinError)
-    async def _twin(_r: Request, exc: TwinError) -> JSONResponse:
-        return JSONResponse(error_body(409, None, str(exc)), status_code=409)
+    for _kind in (ApiError, ValidationError, NotFound, IllegalTransition, Conflict, BrainUnavailable, TwinError,
+                  StarletteHTTPException):
+        app.add_exception_handler(_kind, _known_error)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_r: Request, exc: RequestValidationError) -> JSONResponse:
@@ -320,22 +405,21 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         field = ".".join(loc) or "body"
         return JSONResponse(error_body(422, field, str(err.get("msg", "invalid"))), status_code=422)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(exc.status_code, None, str(exc.detail)), status_code=exc.status_code)
-
     @app.exception_handler(Exception)
     async def _unexpected(_r: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
         log.exception("unexpected error")
         return JSONResponse(error_body(500, None, f"internal error ({type(exc).__name__}); it has been logged"),
                             status_code=500)
 
-    app.add_middleware(SizeLimit)
 
     # --- who is calling ------------------------------------------------------------------------------
     # The headers are read from the request, not declared as FastAPI ``Header`` parameters: those
     # cost ~0.1 ms of validation each per request (a quarter of the API's time per report). The
     # OpenAPI schema documents both all the same (:func:`_document_headers`).
+    def _cached_principal(token: str) -> dict[str, Any] | None:
+        hit = principals.get(token)
+        return hit[1] if hit is not None and hit[0] >= time.monotonic() else None
+
     async def principal(request: Request) -> dict[str, Any]:
         authorization = request.headers.get("authorization")
         if not authorization:
@@ -670,6 +754,11 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     from api.open311 import open311_router
 
     app.include_router(open311_router(lambda: client, district), prefix="/open311/v2", tags=["open311"])
+    if fast_reports:
+        app.state.fast_reports = {"served": 0, "routed": 0}
+        app.add_middleware(FastReports, principal_of=_cached_principal, submit=creates.submit,
+                           counts=app.state.fast_reports)
+    app.add_middleware(SizeLimit)  # (added last: outermost)
     _document_headers(app)
     return app
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import threading
 import time
 from pathlib import Path
@@ -350,3 +351,70 @@ def test_wal_checkpoints_run_off_the_commit_path(tmp_path: Path) -> None:
     finally:
         log.close()
     assert not thread.is_alive()  # closing the log stops its checkpointer
+
+
+def test_the_fast_report_path_answers_as_the_route_does(xiaohe: District, spots: list[tuple[float, float]],
+                                                        tmp_path: Path) -> None:
+    """Plain reports skip FastAPI's machinery (``FastReports``); every answer, good or bad, is
+    the one the FastAPI route gives: the same requests against two fresh twins, with and
+    without the fast path."""
+    from fastapi.testclient import TestClient
+
+    from api.app import FastReports
+
+    origin = Clock().now() - 3600.0
+
+    class Frozen(Clock):  # both twins answer at the same instant
+        def now(self) -> float:
+            return origin
+    s0, s1 = spots[0], spots[1]
+    good = {"scenario": "CM01", "lon": s0[0], "lat": s0[1], "source": "camera"}
+    runs: dict[bool, list[tuple[int, Any]]] = {}
+    counts: dict[bool, dict[str, int]] = {}
+    for fast in (True, False):
+        b = Brain(xiaohe, open_log(tmp_path / f"fast-{fast}.db"), Frozen(origin=origin))
+        try:
+            ingest = b.create_token("ingest")["token"]
+            viewer = b.create_token("viewer")["token"]
+            auth = {"Authorization": f"Bearer {ingest}"}
+            steps: list[tuple[dict[str, str], Any]] = [
+                (auth, good),                                                   # the route (token not yet seen)
+                ({**auth, "Idempotency-Key": "k1"}, {**good, "lon": s1[0], "lat": s1[1]}),
+                ({**auth, "Idempotency-Key": "k1"}, {**good, "lon": s1[0], "lat": s1[1]}),  # a retry
+                ({**auth, "Idempotency-Key": "k1"}, good),                     # the key, another body: 409
+                (auth, {**good, "scenario": "XX99"}),                           # the brain refuses: 422
+                (auth, {**good, "lon": 120.0, "lat": 30.0}),                   # outside the district
+                (auth, b"{not json"),                                           # malformed: 400
+                (auth, {**good, "colour": "red"}),                              # unknown field
+                (auth, {**good, "lon": "east"}),                                # wrong type
+                (auth, [good]),                                                 # not an object
+                ({}, good),                                                     # no token: 401
+                ({"Authorization": "Basic abc"}, good),
+                ({"Authorization": "Bearer nope"}, good),
+                ({"Authorization": f"Bearer {viewer}"}, good),                  # 403, twice (then cached)
+                ({"Authorization": f"Bearer {viewer}"}, good),
+                ({**auth, "Idempotency-Key": "x" * 201}, good),                # 400
+                ({**auth, "Content-Type": "text/plain"}, good),
+                (auth, {**good, "description": "路面堆物", "external_id": "cam-7"}),
+                (auth, {**good, "description": "again", "external_id": "cam-7"}),  # the same camera object
+            ]
+            answers = []
+            with TestClient(create_app(LocalClient(b), tick_s=None, fast_reports=fast)) as http:
+                for headers, body in steps:
+                    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+                    r = http.post("/api/v1/events", content=raw,
+                                  headers={"Content-Type": "application/json", **headers})
+                    answers.append((r.status_code, r.headers["content-type"], r.json()))
+                counts[fast] = dict(getattr(http.app.state, "fast_reports", {}))  # type: ignore[attr-defined]
+            runs[fast] = answers
+        finally:
+            b.log.close()
+    assert runs[True] == runs[False]
+    codes = [a[0] for a in runs[True]]
+    assert codes == [201, 201, 201, 409, 422, 422, 400, 422, 422, 422, 401, 401, 401, 403, 403, 400, 422, 201,
+                     201], codes
+    first, retry = runs[True][1][2], runs[True][2][2]
+    assert retry["event"] == first["event"] and retry.get("idempotent_replay") is True
+    assert runs[True][18][2]["event"]["id"] == runs[True][17][2]["event"]["id"]  # one event per camera object
+    assert counts[True]["served"] >= 7 and counts[True]["routed"] >= 8 and not counts[False]
+    assert FastReports.PATH == "/api/v1/events"
