@@ -49,7 +49,7 @@ from twin.policy import (
     remedy,
     targets_for,
 )
-from twin.staff import Mode
+from twin.staff import Mode, Role
 from twin.workflow import TERMINAL, Action, AuditRecord, Event, State, apply, replay, report
 
 #: Actions a person may take through the API (the rest belong to the brain and its timers).
@@ -58,6 +58,9 @@ HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VE
                            Action.REOPEN, Action.WITHDRAW, Action.DISPATCH, Action.REASSIGN, Action.CONSULT})
 #: How many recently durable idempotency keys the twin remembers (see ``LiveTwin._key_in_use``).
 SETTLED_KEYS = 100_000
+#: Timers fired per hold of the twin's lock in :meth:`LiveTwin.tick` (reports wait at most
+#: that long for the lock when many timers fall due at once).
+TIMERS_PER_HOLD = 16
 #: How many of the newest durable transitions the twin keeps in memory for followers
 #: (:meth:`LiveTwin.transitions`; older ones are read from the log).
 TAIL_RECORDS = 50_000
@@ -253,6 +256,7 @@ class LiveTwin:
         self.members: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
         self.holding: dict[str, str] = {}  # member id → event id they work on (handler or reinforcement)
         self.holders: dict[str, set[str]] = {}  # the same, event id → member ids
+        self._role_of = {m.id: m.role for m in district.roster.members}
         self.firsts: dict[str, _Firsts] = {}
         self.dups = DuplicateIndex(cell_m=100.0)
         self.queue: list[tuple[int, float, str]] = []  # (-severity rank, reported_at, event id)
@@ -707,48 +711,74 @@ class LiveTwin:
         return Outcome(after, tuple(records), seqs)
 
     def _drain(self, now: float) -> int:
+        """Dispatch waiting events, most urgent first, to whoever became free. An event whose
+        handler chain has no free member on duty is passed over without asking the policy
+        (it would find nobody: it only picks free members on duty), so a long queue costs
+        little when few are free."""
         self._freed = False
+        free = self._free_roles(now)
+        if not free:
+            return 0
         done, keep = 0, []
-        while self.queue:
-            item = heapq.heappop(self.queue)
+        for item in sorted(self.queue):  # (the order a heap would pop them in)
             e = self.events.get(item[2])
             if e is None or not e.is_open or e.assignee is not None or e.state not in (
                     State.REPORTED, State.ESCALATED):
                 continue
-            records: list[AuditRecord] = []
-            new = {e.id: e}
-            if self._plan_dispatch(new, records, e.id, now, self.spec(e)) is None:
-                keep.append(item)
-                continue
-            self._commit(records, new)
-            done += 1
-        for item in keep:
-            heapq.heappush(self.queue, item)
+            spec = self.spec(e)
+            if free and not free.isdisjoint(spec.handler_chain[e.tier:]):
+                records: list[AuditRecord] = []
+                new = {e.id: e}
+                if self._plan_dispatch(new, records, e.id, now, spec) is not None:
+                    self._commit(records, new)
+                    done += 1
+                    free = self._free_roles(now)
+                    continue
+            keep.append(item)
+        self.queue = keep  # sorted: a valid heap
         return done
+
+    def _free_roles(self, now: float) -> set[Role]:
+        """The roles of which some member on duty is free now."""
+        duty = self.district.roster.on_duty_ids(now)
+        return {self._role_of[mid] for mid, st in self.members.items() if not st.busy and mid in duty}
 
     # --- time ----------------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> list[AuditRecord]:
-        """Fire the timers due at ``now`` and handle a shift change; returns the records written."""
+        """Fire the timers due at ``now`` and handle a shift change; returns the records written.
+
+        Due timers are handled :data:`TIMERS_PER_HOLD` at a time, letting go of the lock (and
+        the interpreter) in between: when thousands fall due at once (a burst of reports a
+        few minutes ago), reports arriving meanwhile are decided between the chunks instead
+        of waiting for all of them."""
+        written: list[AuditRecord] = []
         with self._lock:
             now = self.now() if now is None else now
-            written: list[AuditRecord] = []
             start = self.district.roster.shift_window(now)[0]
             if self._shift_start is not None and start != self._shift_start:
                 written += self._handover(now)
                 self._freed = True
             self._shift_start = start
-            while self.timers and self.timers[0][0] <= now:
-                due_at, eid, timer = heapq.heappop(self.timers)
-                e = self.events.get(eid)
-                if e is None or not e.is_open:
-                    continue
-                pending = {t.value: at for at, t in deadlines(e, self.targets(e))}
-                if pending.get(timer) != due_at or (timer, due_at) in self.firsts[eid].fired:
-                    continue  # stale: the event moved on, or this deadline was already handled
-                written += self._fire(e, Timer(timer), due_at, now)
-            if self._freed and self.queue:
-                self._drain(now)
-            last = self._last
+        while True:
+            with self._lock:
+                fired = 0
+                while self.timers and self.timers[0][0] <= now and fired < TIMERS_PER_HOLD:
+                    due_at, eid, timer = heapq.heappop(self.timers)
+                    e = self.events.get(eid)
+                    if e is None or not e.is_open:
+                        continue
+                    pending = {t.value: at for at, t in deadlines(e, self.targets(e))}
+                    if pending.get(timer) != due_at or (timer, due_at) in self.firsts[eid].fired:
+                        continue  # stale: the event moved on, or this deadline was already handled
+                    written += self._fire(e, Timer(timer), due_at, now)
+                    fired += 1
+                done = not (self.timers and self.timers[0][0] <= now)
+                if done:
+                    if self._freed and self.queue:
+                        self._drain(now)
+                    last = self._last
+                    break
+            time.sleep(0.001)  # let a waiting report take the lock
         self._settle(last)
         return written
 

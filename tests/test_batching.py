@@ -418,3 +418,66 @@ def test_the_fast_report_path_answers_as_the_route_does(xiaohe: District, spots:
     assert runs[True][18][2]["event"]["id"] == runs[True][17][2]["event"]["id"]  # one event per camera object
     assert counts[True]["served"] >= 7 and counts[True]["routed"] >= 8 and not counts[False]
     assert FastReports.PATH == "/api/v1/events"
+
+
+def test_many_due_timers_fire_in_chunks_letting_reports_in_between(
+        brain: Brain, spots: list[tuple[float, float]], xiaohe: District, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import actors.live as live
+
+    brain.create_events([item(s, f"t{i}") for i, s in enumerate(spots)])
+    later = brain.now() + 4 * 3600.0  # every sign and on-scene deadline has passed
+    due = sum(1 for at, _, _ in brain.twin.timers if at <= later)
+    assert due > 2 * live.TIMERS_PER_HOLD
+    yields: list[bool] = []
+    monkeypatch.setattr(live.time, "sleep", lambda s: yields.append(brain.twin._lock._is_owned()))  # type: ignore[attr-defined]
+    written = brain.twin.tick(now=later)
+    fires = sum(1 for r in written if r.data.get("timer"))
+    assert fires > 2 * live.TIMERS_PER_HOLD
+    assert len(yields) >= -(-fires // live.TIMERS_PER_HOLD) - 1 and not any(yields)  # the lock was free at each pause
+    assert not [t for t in brain.twin.timers if t[0] <= later]
+    # the same reports and tick in one hold decide the same
+    monkeypatch.setattr(live, "TIMERS_PER_HOLD", 10**6)
+    other = Brain(xiaohe, open_log(tmp_path / "one-hold.db"), Clock(speed=1.0, origin=brain.twin.clock.origin))
+    try:
+        other.create_events([item(s, f"t{i}") for i, s in enumerate(spots)])
+        again = other.twin.tick(now=later)
+        assert [(r.event_id, r.action, r.to_state) for r in again] == [(r.event_id, r.action, r.to_state)
+                                                                        for r in written]
+    finally:
+        other.log.close()
+
+
+def test_draining_a_long_queue_skips_only_what_nobody_free_could_take(
+        xiaohe: District, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queue of hundreds: the drain passes over events whose roles have nobody free, and
+    decides exactly as asking the policy for every one of them."""
+    from actors.live import LiveTwin
+    from twin.catalog import Source
+
+    codes = [s.code for s in xiaohe.catalog if Source.CAMERA in s.sources][:6]
+    pts = [tuple(float(v) for v in xiaohe.projection.to_lonlat(c.x, c.y)) for c in xiaohe.cameras]
+    reports = [{"body": {"scenario": codes[i % len(codes)], "lon": pts[i % len(pts)][0],
+                         "lat": pts[i % len(pts)][1], "source": "camera"}, "actor": "test", "idem": None}
+               for i in range(700)]
+    origin = Clock().now() - 7200.0
+    outcomes = []
+    for prune in (True, False):
+        if not prune:  # every role counts as free: the policy is asked for every waiting event
+            monkeypatch.setattr(LiveTwin, "_free_roles", lambda self, now: set(self._role_of.values()))
+        b = Brain(xiaohe, open_log(tmp_path / f"drain-{prune}.db"), Clock(speed=1e-9, origin=origin))
+        try:
+            b.create_events(reports)
+            waiting = len(b.twin.queue)
+            before = sum(1 for _, r in b.log.records() if r.action.value == "dispatch")
+            busy = [e for e in b.twin.events.values() if e.assignee is not None][:25]
+            for e in busy:
+                b.act(e.id, "false_alarm", {"reason": "nothing there"}, actor="dispatcher")
+            b.twin.tick(now=origin + 1.0)
+            outcomes.append((waiting, before, [(r.event_id, r.action.value, r.data.get("member"))
+                                               for _, r in b.log.records()]))
+        finally:
+            b.log.close()
+    assert outcomes[0][0] > 100  # a real queue
+    assert outcomes[0] == outcomes[1]
+    assert sum(1 for _, a, _ in outcomes[0][2] if a == "dispatch") > outcomes[0][1]  # waiting work went out
