@@ -46,6 +46,7 @@ from twin.policy import (
     deadlines,
     dispatch,
     dispatch_reinforcement,
+    may_dispatch,
     remedy,
     targets_for,
 )
@@ -711,37 +712,49 @@ class LiveTwin:
         return Outcome(after, tuple(records), seqs)
 
     def _drain(self, now: float) -> int:
-        """Dispatch waiting events, most urgent first, to whoever became free. An event whose
-        handler chain has no free member on duty is passed over without asking the policy
-        (it would find nobody: it only picks free members on duty), so a long queue costs
-        little when few are free."""
+        """Dispatch waiting events, most urgent first, to whoever became free. An event the
+        policy could not give to anyone (:func:`twin.policy.may_dispatch`: no free member on
+        duty in the tier it would reach) is passed over without asking it for travel times,
+        so a long queue costs little when few are free."""
         self._freed = False
-        free = self._free_roles(now)
+        free, on_duty = self._free_roles(now)
         if not free:
             return 0
         done, keep = 0, []
+        maybe: dict[tuple[str, int], bool] = {}  # (scenario, tier) → may_dispatch, until someone is taken
         for item in sorted(self.queue):  # (the order a heap would pop them in)
             e = self.events.get(item[2])
             if e is None or not e.is_open or e.assignee is not None or e.state not in (
                     State.REPORTED, State.ESCALATED):
                 continue
             spec = self.spec(e)
-            if free and not free.isdisjoint(spec.handler_chain[e.tier:]):
+            could = maybe.get((e.scenario, e.tier))
+            if could is None:
+                could = maybe[(e.scenario, e.tier)] = bool(free) and may_dispatch(
+                    e, spec=spec, mode=self.mode, free_roles=free, on_duty_roles=on_duty)
+            if could:
                 records: list[AuditRecord] = []
                 new = {e.id: e}
                 if self._plan_dispatch(new, records, e.id, now, spec) is not None:
                     self._commit(records, new)
                     done += 1
-                    free = self._free_roles(now)
+                    free, on_duty = self._free_roles(now)
+                    maybe.clear()
                     continue
             keep.append(item)
         self.queue = keep  # sorted: a valid heap
         return done
 
-    def _free_roles(self, now: float) -> set[Role]:
-        """The roles of which some member on duty is free now."""
+    def _free_roles(self, now: float) -> tuple[set[Role], set[Role]]:
+        """The roles of which some member on duty is free now, and those with anyone on duty."""
         duty = self.district.roster.on_duty_ids(now)
-        return {self._role_of[mid] for mid, st in self.members.items() if not st.busy and mid in duty}
+        free, on = set(), set()
+        for mid, st in self.members.items():
+            if mid in duty:
+                on.add(self._role_of[mid])
+                if not st.busy:
+                    free.add(self._role_of[mid])
+        return free, on
 
     # --- time ----------------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> list[AuditRecord]:

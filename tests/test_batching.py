@@ -464,7 +464,7 @@ def test_draining_a_long_queue_skips_only_what_nobody_free_could_take(
     outcomes = []
     for prune in (True, False):
         if not prune:  # every role counts as free: the policy is asked for every waiting event
-            monkeypatch.setattr(LiveTwin, "_free_roles", lambda self, now: set(self._role_of.values()))
+            monkeypatch.setattr(LiveTwin, "_free_roles", lambda self, now: (set(self._role_of.values()),) * 2)
         b = Brain(xiaohe, open_log(tmp_path / f"drain-{prune}.db"), Clock(speed=1e-9, origin=origin))
         try:
             b.create_events(reports)

@@ -19,6 +19,7 @@ from twin.policy import (
     deadlines,
     dispatch,
     due,
+    may_dispatch,
     remedy,
     targets_for,
 )
@@ -106,6 +107,34 @@ def test_members_missing_from_the_state_are_unavailable(tiny: District) -> None:
     only = {"GW3": MemberState(node=4)}
     a = dispatch(event_at(tiny, 100.0), spec=SPEC, district=tiny, members=only, now=NOW)
     assert a is not None and a.member_id == "GW3"
+
+
+@pytest.mark.parametrize("when", ["09:00", "23:00"])
+def test_may_dispatch_is_false_only_where_dispatch_finds_nobody(when: str) -> None:
+    """The queue's fast pass never skips work the policy would have given out: for every
+    subset of busy members, tier and mode, ``may_dispatch`` is true whenever ``dispatch``
+    finds someone, and false whenever the roles it reaches have nobody free."""
+    import itertools
+
+    d = make_tiny_district(day_night=True)
+    now = at(when)
+    duty = d.roster.on_duty_ids(now)
+    ids = [m.id for m in d.roster.members]
+    role = {m.id: m.role for m in d.roster.members}
+    seen = set()
+    for k in range(len(ids) + 1):
+        for busy in itertools.islice(itertools.combinations(ids, k), 40):
+            members = positions(d, tuple(busy))
+            free = {role[m] for m in ids if m in duty and m not in busy}
+            on = {role[m] for m in ids if m in duty}
+            for tier in range(len(SPEC.handler_chain)):
+                e = replace(event_at(d, 100.0, now=now), tier=tier)
+                for mode in Mode:
+                    found = dispatch(e, spec=SPEC, district=d, members=members, now=now, mode=mode)
+                    could = may_dispatch(e, spec=SPEC, mode=mode, free_roles=free, on_duty_roles=on)
+                    assert could == (found is not None), (busy, tier, mode)
+                    seen.add(could)
+    assert seen == {True, False}
 
 
 # --- timers: the 60 / 180 / 300-second rule ----------------------------------------------------

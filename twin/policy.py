@@ -21,7 +21,7 @@ actions before timers).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -96,6 +96,30 @@ class Assignment:
     reason: str
 
 
+def _first_tier(event: Event, chain: Sequence[Role], mode: Mode) -> int:
+    """The tier of the chain a dispatch starts at."""
+    # Wartime (平战结合): emergencies skip the grid worker's reminder and go straight to the
+    # brigade, the emergency force, when the chain has one.
+    if mode is Mode.WARTIME and event.tier == 0 and chain[0] is Role.GRID_WORKER and len(chain) > 1:
+        return 1
+    return event.tier
+
+
+def may_dispatch(event: Event, *, spec: ScenarioSpec, mode: Mode, free_roles: Container[Role],
+                 on_duty_roles: Container[Role]) -> bool:
+    """Whether :func:`dispatch` (with nobody excluded) could find anyone for ``event``, given
+    the roles with a free member on duty and the roles with anyone on duty: the tiers it
+    walks, without travel times. ``False`` means it would return ``None``; a long queue of
+    waiting work is passed over with this test when few members are free."""
+    chain = spec.handler_chain
+    for role in chain[_first_tier(event, chain, mode):]:
+        if role in free_roles:
+            return True
+        if role in on_duty_roles:
+            return False  # dispatch stops at the first tier with anyone on duty
+    return False
+
+
 def dispatch(
     event: Event,
     *,
@@ -126,11 +150,7 @@ def dispatch(
     dst = loc.node
     duty = district.roster.on_duty_ids(now)
     chain = spec.handler_chain
-    start = event.tier
-    # Wartime (平战结合): emergencies skip the grid worker's reminder and go straight to the
-    # brigade, the emergency force, when the chain has one.
-    if mode is Mode.WARTIME and start == 0 and chain[0] is Role.GRID_WORKER and len(chain) > 1:
-        start = 1
+    start = _first_tier(event, chain, mode)
     for tier in range(start, len(chain)):
         role = chain[tier]
         anyone_on_duty = False
