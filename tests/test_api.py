@@ -222,6 +222,13 @@ def test_bad_actions_name_the_field(api: Api, spot: tuple[float, float]) -> None
     r = api.http.post(f"/api/v1/events/{eid}/evidence", headers=d,
                       files={"photo": ("big.jpg", b"x" * (6 * 1024 * 1024), "image/jpeg")})
     assert r.status_code == 413 and r.json()["error"]["field"] == "body"
+    # a body sent in chunks, without a Content-Length: counted as it comes
+    big = (b"x" * 8192 for _ in range(10))
+    r = api.http.post("/api/v1/events", content=big, headers={**d, "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["field"] == "body", r.text
+    small = (part for part in (b'{"scenario": "CM01", ', b'"lon": 0, "lat": 0}'))
+    r = api.http.post("/api/v1/events", content=small, headers={**d, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "location", r.text  # read whole, then judged
     r = api.http.post(f"/api/v1/events/{eid}/evidence", headers=d, files={"photo": ("a.exe", b"MZ", "application/x")})
     assert r.status_code == 415 and r.json()["error"]["field"] == "photo"
     r = api.http.get("/api/v1/kpis", params={"since": 10, "until": 5}, headers=d)
