@@ -859,6 +859,7 @@ KEY_FRAMES = (
     ("ActorMethod._remote", "api: Ray actor call (submit)"),
     ("RayClient.call", "api: Ray actor call (rest)"),
     ("Coalescer.", "api: coalescer (batches of reports)"),
+    ("FastReports.", "api: plain-ASGI report path (FastReports)"),
     ("to_thread", "api: asyncio.to_thread hop"),
     ("solve_dependencies", "api: FastAPI dependencies (token, Idempotency-Key, body)"),
     ("serialize_response", "api: FastAPI response serialization"),
