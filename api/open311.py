@@ -27,6 +27,15 @@ Only events of the listed services are visible (a camera-only or 110-referral sc
 an Open311 service). Status: an event ``closed``, ``merged`` or ``false_alarm`` is
 ``closed``, anything else ``open``.
 
+Privacy: a catalog scenario whose reports concern people's homes, health or personal
+circumstances (:attr:`twin.catalog.ScenarioSpec.public` false, e.g. an elderly person's SOS call)
+is still listed in ``services.json`` and can be reported, but its requests are not shown to
+anonymous callers: ``GET /requests.json`` leaves them out and ``GET /requests/{id}.json`` and
+``GET /tokens/{token}.json`` answer 404 as for an unknown request, so that their existence is not
+revealed either. A caller who passes ``api_key`` (query parameter) holding a token of a role that
+may read events (admin, dispatcher, handler or viewer) sees them; a key of another role (ingest)
+sees what anonymous callers see; an unknown or revoked key is refused with 403.
+
 Errors use the standard's shape, ``[{"code": 400, "description": "lat: must be a number"}]``,
 with the same HTTP status: 400 bad input (the description names the field), 403 a missing,
 unknown or insufficient ``api_key``, 404 an unknown service or request, 409 an
@@ -64,6 +73,8 @@ log = logging.getLogger("streetbrain.open311")
 
 #: Roles whose token may create service requests.
 REPORTING_ROLES = frozenset({"ingest", "dispatcher", "admin"})
+#: Roles whose token (``api_key``) also shows requests of non-public services (the API's readers).
+READING_ROLES = frozenset({"admin", "dispatcher", "handler", "viewer"})
 #: Event states shown as ``closed``.
 CLOSED_STATES = frozenset({"closed", "merged", "false_alarm"})
 #: Most requests one ``GET /requests.json`` returns (the standard's limit).
@@ -160,6 +171,12 @@ class _Directory:
         self.district = district
         self.tz: tzinfo = district.roster.tz
         self.specs: dict[str, ScenarioSpec] = {s.code: s for s in district.catalog if Source.CITIZEN in s.sources}
+
+    def shown(self, code: str, private: bool) -> bool:
+        """Whether requests of scenario ``code`` are shown: a service, and public unless the caller
+        may see private ones."""
+        spec = self.specs.get(code)
+        return spec is not None and (spec.public or private)
 
     def service(self, spec: ScenarioSpec) -> dict[str, Any]:
         cat = self.district.catalog.categories[spec.category]
@@ -360,14 +377,31 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
                 directory.append(_Directory(loaded))
         return directory[0]
 
-    async def visible(event_id: str) -> dict[str, Any] | None:
-        """The request of an event id, or ``None`` if there is none (or it is not a service)."""
+    async def may_see_private(request: Request) -> bool:
+        """Whether the caller's ``api_key`` (query parameter) shows requests of non-public services.
+
+        Raises:
+            Open311Error: 400 a key given twice, 403 an unknown or revoked key.
+        """
+        keys = request.query_params.getlist("api_key")
+        if len(keys) > 1:
+            raise Open311Error(400, f"api_key: given {len(keys)} times; give it once")
+        if not keys or not keys[0].strip():
+            return False
+        who = await get_client().call("principal", keys[0].strip())
+        if who is None:
+            raise Open311Error(403, "api_key: unknown or revoked key")
+        return str(who["role"]) in READING_ROLES
+
+    async def visible(event_id: str, private: bool) -> dict[str, Any] | None:
+        """The request of an event id, or ``None`` if there is none (or it is not a service, or
+        not a public one and ``private`` is false)."""
         d = await get_directory()
         try:
             view = await get_client().call("event_of", event_id)
         except NotFound:
             return None
-        return d.request(view) if view["scenario"] in d.specs else None
+        return d.request(view) if d.shown(view["scenario"], private) else None
 
     @router.get("/services.{fmt}", summary="List services")
     async def services(fmt: str) -> JSONResponse:
@@ -387,9 +421,11 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
 
     @router.get("/requests.{fmt}", summary="List service requests")
     async def list_requests(fmt: str, request: Request) -> JSONResponse:
-        """Service requests, newest first (at most 1000)."""
+        """Service requests, newest first (at most 1000); those of non-public services only with a
+        reader's ``api_key``."""
         _json_only(fmt)
         d = await get_directory()
+        private = await may_see_private(request)
         q = request.query_params
         for name in ("service_request_id", "service_code", "status", "start_date", "end_date"):
             if len(q.getlist(name)) > 1:
@@ -399,7 +435,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
             wanted = list(dict.fromkeys(_comma_list(ids, "service_request_id")))
             if len(wanted) > MAX_IDS:
                 raise Open311Error(400, f"service_request_id: at most {MAX_IDS} ids at once, got {len(wanted)}")
-            found = [await visible(i) for i in wanted]
+            found = [await visible(i, private) for i in wanted]
             return JSONResponse([r for r in found if r is not None])
         codes: set[str] | None = None
         if q.get("service_code") is not None:
@@ -434,7 +470,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
         while len(out) < MAX_REQUESTS:
             page = await get_client().call("list_events", {**filters, "limit": PAGE, "offset": offset})
             for view in page:
-                if view["id"] in seen or view["scenario"] not in d.specs:
+                if view["id"] in seen or not d.shown(view["scenario"], private):
                     continue
                 if codes is not None and view["scenario"] not in codes:
                     continue
@@ -498,19 +534,21 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
                               "account_id": None}], status_code=201)
 
     @router.get("/requests/{request_id}.{fmt}", summary="One service request")
-    async def get_request(request_id: str, fmt: str) -> JSONResponse:
-        """One service request, as a one-item list (the standard's shape)."""
+    async def get_request(request_id: str, fmt: str, request: Request) -> JSONResponse:
+        """One service request, as a one-item list (the standard's shape); one of a non-public
+        service only with a reader's ``api_key`` (404 otherwise, as for an unknown id)."""
         _json_only(fmt)
-        req = await visible(request_id)
+        req = await visible(request_id, await may_see_private(request))
         if req is None:
             raise Open311Error(404, f"service_request_id: no service request '{request_id}'")
         return JSONResponse([req])
 
     @router.get("/tokens/{token}.{fmt}", summary="Request id of a token")
-    async def get_token(token: str, fmt: str) -> JSONResponse:
-        """The service request id behind a token (a token is the request id)."""
+    async def get_token(token: str, fmt: str, request: Request) -> JSONResponse:
+        """The service request id behind a token (a token is the request id); that of a non-public
+        service only with a reader's ``api_key`` (404 otherwise)."""
         _json_only(fmt)
-        req = await visible(token)
+        req = await visible(token, await may_see_private(request))
         if req is None:
             raise Open311Error(404, f"token: no service request for token '{token}'")
         return JSONResponse([{"service_request_id": req["service_request_id"], "token": token}])
@@ -518,4 +556,4 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
     return router
 
 
-__all__ = ["CLOSED_STATES", "REPORTING_ROLES", "Open311Error", "Open311Route", "error_response", "open311_router"]
+__all__ = ["CLOSED_STATES", "READING_ROLES", "REPORTING_ROLES", "Open311Error", "Open311Route", "error_response", "open311_router"]

@@ -114,7 +114,7 @@ def catalog_from_file(path: Path) -> Catalog:
             joint_departments=s.joint_departments, respond_s=s.respond_s, on_scene_s=s.on_scene_s,
             reinforce_s=s.reinforce_s, handling_min=s.handling_min, self_correct_p=s.self_correct_p,
             rate_per_day=s.rate_per_day, merge_radius_m=s.merge_radius_m,
-            merge_window_s=s.merge_window_s, description=s.description, rationale=s.rationale,
+            merge_window_s=s.merge_window_s, public=s.public, description=s.description, rationale=s.rationale,
             camera=CameraRule(s.camera.labels, s.camera.zone, s.camera.dwell_s, s.camera.min_count)
             if s.camera else None,
             sensor=SensorRule(s.sensor.kind, s.sensor.rule, s.sensor.threshold) if s.sensor else None,

@@ -242,6 +242,7 @@ class ScenarioParams(_Model):
     rate_per_day: float = Field(0.0, ge=0)
     merge_radius_m: float = Field(50.0, ge=0)
     merge_window_s: float = Field(1800.0, ge=0)
+    public: bool = True
     description: str = ""
     rationale: str = ""
     camera: CameraRuleParams | None = None

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scenarios import load
+from twin.district import District
 from twin.errors import ValidationError
 
 
@@ -104,6 +105,8 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, str]] = [
      "catalog.toml", "scenarios.CM01.handler_chain", "must climb the ladder"),
     ("targets out of order", lambda f: catalog(f, "on_scene_s = ", "on_scene_s = 1 # was "),
      "catalog.toml", "respond_s", "0 < respond_s < on_scene_s < reinforce_s"),
+    ("public is not a boolean", lambda f: catalog(f, "public = false", 'public = "maybe"'),
+     "catalog.toml", "scenarios[PS01].public", "valid boolean"),
 ]
 
 
@@ -124,6 +127,17 @@ def test_bad_scenario_file(tiny_copy: Path, case: str, breaker: Callable[[Path],
 def test_the_unbroken_copy_loads(tiny_copy: Path) -> None:
     district = load(tiny_copy)
     assert district.summary()["grids"] == 4
+
+
+def test_reports_about_people_are_not_public(xiaohe: District, tiny_copy: Path) -> None:
+    private = {s.code for s in xiaohe.catalog if not s.public}
+    assert {"PU01", "PU02", "PU03"} <= private  # elderly people living alone, SOS calls, hardship
+    assert len(private) <= len(xiaohe.catalog) // 4  # street and public-space problems stay public
+    assert all(xiaohe.catalog[c].public for c in ("CM01", "TR01", "PS04", "PU04", "PU09"))
+    # The field is optional: without it a scenario is public.
+    text = (tiny_copy / "catalog.toml").read_text()
+    (tiny_copy / "catalog.toml").write_text(re.sub(r"(?m)^public = false.*\n", "", text))
+    assert all(s.public for s in load(tiny_copy).catalog)
 
 
 def test_unknown_scenario_name_lists_the_known_ones() -> None:

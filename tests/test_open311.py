@@ -322,6 +322,76 @@ def test_admin_key_may_report(env: Env) -> None:
     assert r.status_code == 201, r.text
 
 
+# --- non-public services ----------------------------------------------------------------------------------
+def _private_and_public(env: Env) -> tuple[str, str, str]:
+    """A PU01 request made in the brain (an inactivity alarm a patrol passes on), a PU02 request
+    posted through Open311 (an elderly person's SOS call) and a public CM01 request."""
+    lon, lat = env.spot("K0151")
+    pu01 = env.brain.create_event({"scenario": "PU01", "lon": lon, "lat": lat, "source": "citizen",
+                                   "description": "独居老人家中水表12小时无用水"}, actor="dispatcher:test")["event"]["id"]
+    pu02 = env.create("PU02", "K0201", description="老人按了紧急呼叫按钮")
+    cm01 = env.create("CM01", "K0001")
+    return pu01, pu02, cm01
+
+
+def test_the_catalog_marks_reports_about_people_as_not_public(env: Env) -> None:
+    cat = env.district.catalog
+    assert not any(cat[c].public for c in ("PU01", "PU02", "PU03"))
+    assert cat["CM01"].public and cat["PU04"].public
+    # Non-public services are still offered to citizens.
+    codes = [s["service_code"] for s in check("services.json", env.get("/services.json").json())]
+    assert {"PU01", "PU02", "PU03", "CM01"} <= set(codes)
+
+
+def test_requests_of_non_public_services_are_hidden_from_anonymous_callers(env: Env) -> None:
+    pu01, pu02, cm01 = _private_and_public(env)
+    listed = [r["service_request_id"] for r in env.requests()]
+    assert listed == [cm01]
+    assert env.requests(service_code="PU01,PU02") == []
+    assert [r["service_request_id"] for r in env.requests(service_request_id=f"{pu01},{cm01},{pu02}")] == [cm01]
+    # One request or token: 404 with the words used for an unknown id, so existence is not revealed.
+    for rid in (pu01, pu02):
+        unknown = check_error(env.get("/requests/E9999999.json"), 404).replace("E9999999", rid)
+        assert check_error(env.get(f"/requests/{rid}.json"), 404) == unknown
+        unknown = check_error(env.get("/tokens/E9999999.json"), 404).replace("E9999999", rid)
+        assert check_error(env.get(f"/tokens/{rid}.json"), 404) == unknown
+    assert len(check("requests.json", env.get(f"/requests/{cm01}.json").json())) == 1
+    # An ingest key (a citizens' app) is valid but does not read events: it sees the public view.
+    assert [r["service_request_id"] for r in env.requests(api_key=env.keys["ingest"])] == [cm01]
+    check_error(env.get(f"/requests/{pu02}.json", api_key=env.keys["ingest"]), 404)
+
+
+@pytest.mark.parametrize("role", ["viewer", "dispatcher", "admin"])
+def test_a_reader_api_key_shows_non_public_requests(env: Env, role: str) -> None:
+    pu01, pu02, cm01 = _private_and_public(env)
+    key = env.keys.get(role) or env.brain.create_token(role, name=f"test {role}")["token"]
+    listed = [r["service_request_id"] for r in env.requests(api_key=key)]
+    assert listed == [cm01, pu02, pu01]  # newest first
+    assert [r["service_request_id"] for r in env.requests(api_key=key, service_code="PU01")] == [pu01]
+    for rid, code in ((pu01, "PU01"), (pu02, "PU02")):
+        r = env.get(f"/requests/{rid}.json", api_key=key)
+        assert r.status_code == 200, r.text
+        [req] = check("requests.json", r.json())
+        assert (req["service_request_id"], req["service_code"]) == (rid, code)
+        r = env.get(f"/tokens/{rid}.json", api_key=key)
+        assert r.status_code == 200 and r.json() == [{"service_request_id": rid, "token": rid}]
+
+
+def test_a_bogus_api_key_on_a_read_is_403(env: Env) -> None:
+    pu01, _, cm01 = _private_and_public(env)
+    for path in ("/requests.json", f"/requests/{pu01}.json", f"/tokens/{pu01}.json", f"/requests/{cm01}.json"):
+        check_error(env.get(path, api_key="not-a-key"), 403, "api_key: unknown or revoked key")
+        assert env.get(path, api_key="not-a-key").json() == [
+            {"code": 403, "description": "api_key: unknown or revoked key"}]
+
+
+def test_reading_roles_are_the_apis_readers() -> None:
+    from api.app import READERS
+    from api.open311 import READING_ROLES
+
+    assert READING_ROLES == READERS
+
+
 # --- bad input ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("change", "fragments"), [
     ({"service_code": None}, ("service_code: is required",)),

@@ -135,6 +135,8 @@ class ScenarioSpec:
         rate_per_day: Expected incidents per day in the reference district.
         merge_radius_m: Reports of the same scenario within this distance ...
         merge_window_s: ... and this time are merged as duplicates.
+        public: Its reports may be shown to the public (Open311 request lists); false for
+            reports about people's homes, health or personal circumstances.
         camera: Camera rule, when cameras detect it.
         sensor: Sensor rule, when sensors detect it.
         description: What is detected and what the handler does.
@@ -157,6 +159,7 @@ class ScenarioSpec:
     rate_per_day: float = 0.0
     merge_radius_m: float = 50.0
     merge_window_s: float = 1800.0
+    public: bool = True
     joint_departments: tuple[str, ...] = ()
     camera: CameraRule | None = None
     sensor: SensorRule | None = None
