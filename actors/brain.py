@@ -254,9 +254,9 @@ class Brain:
         self.twin.set_mode(mode, actor=actor)
         return self.roster()
 
-    def positions(self) -> list[dict[str, Any]]:
-        """Where every member is."""
-        return self.twin.positions()
+    def positions(self, members: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Where every member (or each of ``members``) is."""
+        return self.twin.positions(members)
 
     def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
         """KPIs now, or for a window of report times."""

@@ -120,7 +120,7 @@ class PatrolTeams:
         self.todo: list[tuple[float, int, str, str, str]] = []  # (at, n, event id, action, member)
         self.n = 0
         self.done = 0
-        self._nodes: dict[str, int] | None = None
+        self._nodes: dict[str, int] = {}  # members' nodes, asked once per step
 
     def _plan(self, at: float, eid: str, action: str, member: str) -> None:
         self.n += 1
@@ -129,11 +129,9 @@ class PatrolTeams:
     def _travel_s(self, member: str, eid: str) -> float:
         ev = self.client.call_sync("event_of", eid)
         m = self.district.roster.member(member)
-        if self._nodes is None:  # one positions call per step, not one per trip
-            self._nodes = {p["member_id"]: int(p["node"]) for p in self.client.call_sync("positions")}
         node = self._nodes.get(member)
-        if node is None:
-            return 300.0
+        if node is None:  # where the member is: asked for that member alone (a 100x roster is 17k)
+            node = self._nodes[member] = int(self.client.call_sync("positions", [member])[0]["node"])
         loc = self.district.locate(*ev["location"]["coordinates"])
         t = self.district.roads.travel(m.travel_mode).seconds(node, loc.node)
         if math.isinf(t):
@@ -143,7 +141,7 @@ class PatrolTeams:
 
     def step(self, now: float) -> int:
         """React to new log records and act on what is due; returns the actions taken."""
-        self._nodes = None
+        self._nodes = {}
         for rec in self.client.call_sync("changes", self.seq, 1000):
             self.seq = max(self.seq, int(rec["log_seq"]))
             data = rec.get("data") or {}

@@ -329,14 +329,22 @@ class LiveTwin:
         out.sort(key=lambda e: (-e.reported_at, e.id))
         return out[offset:offset + limit]
 
-    def positions(self) -> list[dict[str, Any]]:
-        """Where every member is now (their post, or the last event they reached), and whether busy."""
+    def positions(self, members: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Where every member (or each of ``members``) is now (their post, or the last event they
+        reached), and whether busy.
+
+        Raises:
+            ValidationError: an unknown member id in ``members``.
+        """
         roads = self.district.roads
         duty = self.district.roster.on_duty_ids(self.now())
         out = []
+        roster = self.district.roster
+        chosen = roster.members if members is None else [roster.member(self._member_field("members", m))
+                                                         for m in members]
         with self._lock:
             states, holding = dict(self.members), dict(self.holding)
-        for m in self.district.roster.members:
+        for m in chosen:
             st = states[m.id]
             x, y = roads.node_xy[st.node]
             lon, lat = self.district.projection.to_lonlat(float(x), float(y))

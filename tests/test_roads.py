@@ -165,3 +165,33 @@ def test_followers_read_the_newest_transitions_from_memory_as_the_log_has_them(
     tail.add(recs[4:9], [7, 8, 9, 10, 11])
     assert len(tail.seqs) <= 6 and tail.after(10, 5) == [(11, recs[8].event_id, recs[8].action.value,
                                                           recs[8].to_state.value, recs[8].at)]
+
+
+def test_patrol_teams_play_a_dispatch_through_to_closure_asking_only_their_members_positions(
+        xiaohe: District, brain: Brain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated handlers of a shard: sign, travel, handle, report; where a member stands is
+    asked for that member alone (a 100x roster has 17k members)."""
+    from actors.feed import PatrolTeams
+
+    asked: list[Any] = []
+    real = brain.positions
+    monkeypatch.setattr(brain, "positions", lambda members=None: asked.append(members) or real(members))
+    teams = PatrolTeams(xiaohe, LocalClient(brain))
+    ev = report(brain, spot_of(xiaohe, 3))
+    member = ev["assignee"]
+    assert member is not None and ev["state"] == "dispatched"
+    now = brain.now()
+    for _ in range(400):  # ten-minute steps until it is closed
+        now += 600.0
+        teams.step(now)
+        if brain.get_event(ev["id"])["state"] == "closed":
+            break
+    done = brain.get_event(ev["id"])
+    assert done["state"] == "closed"
+    actors = [(h["actor"], h["action"]) for h in done["history"]]
+    assert (member, "sign") in actors and (member, "arrive") in actors and (member, "resolve") in actors
+    assert asked and all(a == [member] for a in asked)
+    one = brain.positions([member])
+    assert len(one) == 1 and one[0]["member_id"] == member and one[0]["busy"] is False
+    with pytest.raises(ValidationError, match="members"):
+        brain.positions(["NOBODY"])
