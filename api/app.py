@@ -12,7 +12,6 @@ names the field and the reason: ``{"error": {"field", "reason", "message"}}``.
 
 import asyncio
 import contextlib
-import copy
 import inspect
 import json
 import logging
@@ -29,12 +28,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.brain import Conflict
 from actors.client import BrainClient, BrainUnavailable, Coalescer
+from actors.forks import ForkFailed
 from actors.heap import Refreeze, freeze
 from actors.live import request_hash
 from twin.errors import IllegalTransition, NotFound, TwinError, ValidationError
 
 if TYPE_CHECKING:
     from actors.cameras import CameraShard
+    from actors.forks import ForkRunner
     from actors.host import AreaShards
 
 log = logging.getLogger("streetbrain.api")
@@ -79,7 +80,7 @@ def error_response(exc: BaseException) -> JSONResponse | None:
         return JSONResponse(error_body(409, "action", str(exc)), status_code=409)
     if isinstance(exc, Conflict):
         return JSONResponse(error_body(409, "Idempotency-Key", str(exc)), status_code=409)
-    if isinstance(exc, BrainUnavailable):
+    if isinstance(exc, BrainUnavailable | ForkFailed):
         return JSONResponse(error_body(503, None, str(exc)), status_code=503, headers={"Retry-After": "2"})
     if isinstance(exc, TwinError):
         return JSONResponse(error_body(409, None, str(exc)), status_code=409)
@@ -345,7 +346,7 @@ class Streams:
 def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None" = None,
                roads: "AreaShards | None" = None,
                title: str = "streetbrain", tick_s: float | None = 0.25, district: Any = None,
-               freeze_heap: bool = False, fast_reports: bool = True) -> FastAPI:
+               freeze_heap: bool = False, fast_reports: bool = True, scenario: str | None = None) -> FastAPI:
     """The API app over ``client``.
 
     Args:
@@ -360,11 +361,14 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
             freeze long-lived survivors every 30 s (:mod:`actors.heap`; a server process).
         fast_reports: Serve plain reports through :class:`FastReports` (off: every report
             goes through the FastAPI route; the answers are the same).
+        scenario: The scenario ``district`` was loaded from (name or folder), for processes
+            that load it themselves (the what-if worker); default: ``district`` is shipped.
     """
     streams = Streams(client)
     # Concurrent reports go to the brain together (one call, one locate pass, one group commit).
     creates = Coalescer(lambda items: client.call("create_events", items, as_json=True))
     principals: dict[str, tuple[float, dict[str, Any] | None]] = {}
+    cached: dict[str, Any] = {}  # district, road shards, the what-if fork runner: made on first use
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -381,6 +385,8 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await streams.stop()
+            if cached.get("forks") is not None:
+                cached["forks"].close()
 
     async def _refreezer() -> None:
         refreeze = Refreeze()
@@ -642,7 +648,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         return dict(await client.call("kpis", since, until))
 
     forks = asyncio.Semaphore(1)
-    cached: dict[str, Any] = {"district": district, "roads": roads}
+    cached.update({"district": district, "roads": roads, "forks": None})
 
     async def _district() -> Any:
         if cached["district"] is None:
@@ -661,14 +667,19 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
             raise ApiError(429, None, "a what-if fork is already running; try again when it has finished",
                            {"Retry-After": "10"})
         async with forks:
-            from scenarios.whatif import fork
-
-            base = await _district()
+            runner = await _forks()
             snap = await client.call("snapshot")
-            live = copy.copy(base)  # the live twin's roster, with its shift swaps
-            live.roster = base.roster.with_swaps(snap.get("swaps") or {})
-            return dict(await asyncio.to_thread(fork, live, snap, hours=body.hours, change=body.change,
-                                                replications=body.replications, seed=body.seed))
+            return await runner.run(snap, hours=body.hours, change=body.change, replications=body.replications,
+                                    seed=body.seed)
+
+    async def _forks() -> "ForkRunner":
+        """The what-if runner: a worker process of its own at low priority (actors.forks)."""
+        if cached["forks"] is None:
+            from actors.forks import ForkRunner
+
+            cached["forks"] = ForkRunner(await _district(), source=scenario if district is not None else None)
+        app.state.forks = cached["forks"]
+        return cached["forks"]  # type: ignore[no-any-return]
 
     @app.post("/api/v1/tokens", status_code=201, tags=["access"])
     async def create_token(body: TokenBody, who: Who) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
     area_shards.ready()
     app = create_app(client, cameras=area_shards, roads=area_shards, title=f"streetbrain: {district.name}",
-                     tick_s=None, district=district, freeze_heap=True)
+                     tick_s=None, district=district, freeze_heap=True, scenario=scenario)
     app.state.shards = area_shards
     return app, (token if generated else ""), host
 

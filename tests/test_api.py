@@ -326,6 +326,14 @@ def test_whatif_fork_over_http(api: Api, xiaohe: District) -> None:
     assert open_now >= 3 and out["open_events_at_fork"] == open_now and out["hours"] == 2
     assert set(out["as_is"]) == set(out["proposed"]) and "on_scene_within_180s" in out["as_is"]
     assert out["as_is"]["responded_within_60s"]["n"] == 2
+    # the fork ran in a worker process of its own, scheduled below the live twin
+    import os
+
+    import psutil
+
+    runner = api.http.app.state.forks  # type: ignore[attr-defined]
+    pid = api.http.portal.call(runner.worker_pid)  # type: ignore[attr-defined]
+    assert pid != os.getpid() and psutil.Process(pid).nice() >= psutil.Process().nice() + 10
     r = api.http.post("/api/v1/whatif", json={**body, "change": {"staff.nobody.count": 3}},
                       headers=api.auth("dispatcher"))
     assert r.status_code == 422 and r.json()["error"]["field"].startswith("change")

@@ -249,3 +249,40 @@ def test_the_engine_refuses_a_start_that_disagrees_with_the_state() -> None:
     with pytest.raises(ValueError, match="start"):
         run_once(d, lambda ss: NoDemand(), days=0.1, seed=1, start=datetime(2026, 3, 2, 11, 0),
                  start_state=StartState(t0))
+
+
+def test_forks_run_in_a_low_priority_worker_process_that_comes_back_after_a_crash(
+        xiaohe: District, loaded: dict[str, Any]) -> None:
+    """The API's fork runner: the same answer as a fork in this process, errors raised as
+    they are, and a worker that dies (killed mid-fork) is answered with ForkFailed and
+    replaced by a new one for the next fork."""
+    import asyncio
+    import os
+    import signal
+
+    import psutil
+
+    from actors.forks import FORK_NICE, ForkFailed, ForkRunner
+
+    async def main() -> None:
+        runner = ForkRunner(xiaohe)
+        try:
+            pid = await runner.worker_pid()
+            assert pid != os.getpid() and psutil.Process(pid).nice() >= psutil.Process().nice() + FORK_NICE
+            out = await runner.run(loaded, hours=2, change={"staff.co_governance.count": 70}, replications=2, seed=5)
+            here = fork(xiaohe, loaded, hours=2, change={"staff.co_governance.count": 70}, replications=2, seed=5)
+            assert json.dumps(out, sort_keys=True, default=str) == json.dumps(here, sort_keys=True, default=str)
+            with pytest.raises(ValidationError) as bad:
+                await runner.run(loaded, hours=2, change={"staff.nobody.count": 3}, replications=2)
+            assert bad.value.field.startswith("change")
+            long = asyncio.create_task(runner.run(loaded, hours=168, change=None, replications=100))
+            await asyncio.sleep(1.5)
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(ForkFailed, match="try again"):
+                await long
+            again = await runner.run(loaded, hours=1, change=None, replications=2)
+            assert again["hours"] == 1 and await runner.worker_pid() != pid
+        finally:
+            runner.close()
+
+    asyncio.run(main())
