@@ -264,7 +264,7 @@ class Brain:
 
     def changes(self, since: int, limit: int = 500) -> list[dict[str, Any]]:
         """Log records after global sequence ``since`` (what the streams send)."""
-        return [self.record_view(seq, r) for seq, r in self.log.records(since=since, limit=limit)]
+        return [self.record_view(seq, r) for seq, r in self.twin.records_after(since, limit)]
 
     def now(self) -> float:
         """The twin's time, POSIX seconds."""

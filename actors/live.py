@@ -62,9 +62,10 @@ SETTLED_KEYS = 100_000
 #: Timers fired per hold of the twin's lock in :meth:`LiveTwin.tick` (reports wait at most
 #: that long for the lock when many timers fall due at once).
 TIMERS_PER_HOLD = 16
-#: How many of the newest durable transitions the twin keeps in memory for followers
-#: (:meth:`LiveTwin.transitions`; older ones are read from the log).
-TAIL_RECORDS = 50_000
+#: How many of the newest durable records the twin keeps in memory for followers
+#: (:meth:`LiveTwin.transitions`, :meth:`LiveTwin.records_after`; older ones are read from
+#: the log): ~16 s at 500 reports/s, hours at a district's usual pace.
+TAIL_RECORDS = 20_000
 #: States in which the assignee is busy with the event.
 HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
 
@@ -157,40 +158,40 @@ _DONE.done.set()
 
 
 class _Tail:
-    """The newest durable transitions, ``(global seq, event id, action, to state, at)``, in log
-    order and without gaps: followers (road units, streams) read what they missed from here
-    instead of querying the log, which under load held the brain's lock-free readers and the
-    GIL for tens of milliseconds every poll. Bounded; a gap (a record this twin did not write,
-    e.g. another node on a shared PostgreSQL log) starts it afresh."""
+    """The newest durable records with their global sequence numbers, in log order and without
+    gaps: followers (road units, streams, simulated handlers) read what they missed from here
+    instead of querying the log, which under load held the brain's interpreter for tens of
+    milliseconds every poll. Bounded; a gap (a record this twin did not write, e.g. another
+    node on a shared PostgreSQL log) starts it afresh."""
 
     def __init__(self, size: int = TAIL_RECORDS) -> None:
         self.size = size
         self.lock = threading.Lock()
         self.seqs: list[int] = []
-        self.rows: list[tuple[int, str, str, str, float]] = []
+        self.records: list[AuditRecord] = []
 
     def add(self, records: Sequence[AuditRecord], seqs: Sequence[int]) -> None:
         with self.lock:
             for rec, seq in zip(records, seqs):
                 if self.seqs and seq != self.seqs[-1] + 1:
-                    self.seqs, self.rows = [], []
+                    self.seqs, self.records = [], []
                 self.seqs.append(seq)
-                self.rows.append((seq, rec.event_id, rec.action.value, rec.to_state.value, rec.at))
+                self.records.append(rec)
             if len(self.seqs) > 2 * self.size:  # trim now and then (amortised)
-                del self.seqs[:-self.size], self.rows[:-self.size]
+                del self.seqs[:-self.size], self.records[:-self.size]
 
     def clear(self) -> None:
         with self.lock:
-            self.seqs, self.rows = [], []
+            self.seqs, self.records = [], []
 
-    def after(self, since: int, limit: int) -> list[tuple[int, str, str, str, float]] | None:
-        """The transitions after ``since`` (at most ``limit``), or ``None`` if some of them are
+    def after(self, since: int, limit: int) -> list[tuple[int, AuditRecord]] | None:
+        """The records after ``since`` (at most ``limit``), or ``None`` if some of them are
         older than what is held."""
         with self.lock:
             if not self.seqs or since + 1 < self.seqs[0]:
                 return None
             i = bisect.bisect_right(self.seqs, since)
-            return self.rows[i:i + limit]
+            return list(zip(self.seqs[i:i + limit], self.records[i:i + limit]))
 
 
 class _Committer:
@@ -305,8 +306,16 @@ class LiveTwin:
         """``(global seq, event id, action, to state, at)`` of the durable records after
         ``since``, in log order, at most ``limit``: from memory when the twin holds them (it
         keeps the newest :data:`TAIL_RECORDS`), else from the log."""
-        rows = self._committer.tail.after(since, limit)
-        return rows if rows is not None else self.log.transitions(since, limit)
+        held = self._committer.tail.after(since, limit)
+        if held is None:
+            return self.log.transitions(since, limit)
+        return [(seq, r.event_id, r.action.value, r.to_state.value, r.at) for seq, r in held]
+
+    def records_after(self, since: int = 0, limit: int = 500) -> list[tuple[int, AuditRecord]]:
+        """The durable records after ``since`` with their global sequence numbers, in log
+        order, at most ``limit``: from memory when the twin holds them, else from the log."""
+        held = self._committer.tail.after(since, limit)
+        return held if held is not None else self.log.records(since=since, limit=limit)
 
     def history(self, event_id: str) -> list[tuple[int, AuditRecord]]:
         """The event's audit records from the log, oldest first."""

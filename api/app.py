@@ -304,13 +304,18 @@ def _replay_body(body: bytes, receive: Any) -> Any:
     return replay
 
 
+def sse_frame(rec: dict[str, Any]) -> bytes:
+    """One log record as a server-sent event (``id`` the log sequence, ``event`` the action)."""
+    return f"id: {rec['log_seq']}\nevent: {rec['action']}\ndata: {json.dumps(rec, ensure_ascii=False)}\n\n".encode()
+
+
 class Streams:
     """Fans the log's new records out to stream subscribers (one poll for all of them)."""
 
     def __init__(self, client: BrainClient, interval_s: float = 0.2) -> None:
         self.client = client
         self.interval_s = interval_s
-        self.subscribers: set[tuple[asyncio.Queue[dict[str, Any]], Callable[[dict[str, Any]], bool]]] = set()
+        self.subscribers: set[tuple[asyncio.Queue[bytes], Callable[[dict[str, Any]], bool]]] = set()
         self._task: asyncio.Task[None] | None = None
         self.seq = 0
 
@@ -331,9 +336,12 @@ class Streams:
                     batch = await self.client.call("changes", self.seq, 500)
                     for rec in batch:
                         self.seq = max(self.seq, int(rec["log_seq"]))
+                        frame = None  # encoded once, for every subscriber that keeps it
                         for q, keep in list(self.subscribers):
                             if keep(rec) and q.qsize() < 10_000:
-                                q.put_nowait(rec)
+                                if frame is None:
+                                    frame = sse_frame(rec)
+                                q.put_nowait(frame)
                     if len(batch) == 500:
                         continue
                 else:
@@ -741,7 +749,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         """Server-sent events: every log record in scope as it is written (``data:`` JSON lines)."""
         require(who, READERS, "watch streams")
         keep = await _scope_filter(scope, who)
-        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        q: asyncio.Queue[bytes] = asyncio.Queue()
         entry = (q, keep)
         streams.subscribers.add(entry)
 
@@ -750,11 +758,11 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
                 yield b": streetbrain stream " + scope.encode() + b"\n\n"
                 while True:
                     try:
-                        rec = await asyncio.wait_for(q.get(), timeout=15.0)
+                        frame = await asyncio.wait_for(q.get(), timeout=15.0)
                     except TimeoutError:
                         yield b": keep-alive\n\n"
                         continue
-                    yield f"id: {rec['log_seq']}\nevent: {rec['action']}\ndata: {json.dumps(rec, ensure_ascii=False)}\n\n".encode()
+                    yield frame
             finally:
                 streams.subscribers.discard(entry)
 
