@@ -27,6 +27,7 @@ import heapq
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -197,7 +198,7 @@ class _Tail:
 class _Committer:
     """Group commit: the requests that arrive while one transaction is being made durable go
     together in the next (one fsync for all of them), in the order the brain made them; what
-    became durable also goes to the in-memory tail of transitions."""
+    became durable also goes to the in-memory tail of records."""
 
     def __init__(self, log: EventLog, on_failure: Callable[[], None]) -> None:
         self.log, self.on_failure = log, on_failure
@@ -752,25 +753,30 @@ class LiveTwin:
             if could:
                 records: list[AuditRecord] = []
                 new = {e.id: e}
-                if self._plan_dispatch(new, records, e.id, now, spec) is not None:
+                a = self._plan_dispatch(new, records, e.id, now, spec)
+                if a is not None:
                     self._commit(records, new)
                     done += 1
-                    free, on_duty = self._free_roles(now)
+                    role = self._role_of[a.member_id]  # one fewer free member of that role
+                    free[role] -= 1
+                    if not free[role]:
+                        del free[role]
                     maybe.clear()
                     continue
             keep.append(item)
         self.queue = keep  # sorted: a valid heap
         return done
 
-    def _free_roles(self, now: float) -> tuple[set[Role], set[Role]]:
-        """The roles of which some member on duty is free now, and those with anyone on duty."""
+    def _free_roles(self, now: float) -> tuple[Counter[Role], set[Role]]:
+        """How many members on duty of each role are free now, and the roles with anyone on duty."""
         duty = self.district.roster.on_duty_ids(now)
-        free, on = set(), set()
+        free: Counter[Role] = Counter()
+        on: set[Role] = set()
         for mid, st in self.members.items():
             if mid in duty:
                 on.add(self._role_of[mid])
                 if not st.busy:
-                    free.add(self._role_of[mid])
+                    free[self._role_of[mid]] += 1
         return free, on
 
     # --- time ----------------------------------------------------------------------------------------
