@@ -68,6 +68,12 @@ def error_body(status: int, field: str | None, reason: str) -> dict[str, Any]:
     return {"error": {"status": status, "field": field, "reason": reason, "message": message}}
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value (``None``: not that form)."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def error_response(exc: BaseException) -> JSONResponse | None:
     """The answer to an error raised while serving a request (``None``: not one of ours, a bug)."""
     if isinstance(exc, ApiError):
@@ -254,9 +260,8 @@ class FastReports:
                 ctype = value
         who = None
         if auth is not None and ctype is not None and ctype.split(b";")[0].strip().lower() == b"application/json":
-            scheme, _, token = auth.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                who = self.principal_of(token.strip())
+            token = bearer_token(auth.decode("latin-1"))
+            who = self.principal_of(token) if token is not None else None
         if who is None or who["role"] not in REPORTERS or (key is not None and not 1 <= len(key) <= 200):
             self.counts["routed"] += 1
             await self.app(scope, receive, send)
@@ -455,10 +460,9 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         authorization = request.headers.get("authorization")
         if not authorization:
             raise ApiError(401, "Authorization", "a bearer token is required", {"WWW-Authenticate": "Bearer"})
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(authorization)
+        if token is None:
             raise ApiError(401, "Authorization", "must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
-        token = token.strip()
         hit = principals.get(token)
         if hit is None or hit[0] < time.monotonic():
             who = await client.call("principal", token)

@@ -65,16 +65,17 @@ from starlette.datastructures import UploadFile
 
 from actors.client import BrainClient
 from actors.live import request_hash
+from api.app import READERS, REPORTERS
 from twin.catalog import ScenarioSpec, Source
 from twin.district import District
 from twin.errors import NotFound, TwinError, ValidationError
 
 log = logging.getLogger("streetbrain.open311")
 
-#: Roles whose token may create service requests.
-REPORTING_ROLES = frozenset({"ingest", "dispatcher", "admin"})
+#: Roles whose token may create service requests (the native API's reporters).
+REPORTING_ROLES = REPORTERS
 #: Roles whose token (``api_key``) also shows requests of non-public services (the API's readers).
-READING_ROLES = frozenset({"admin", "dispatcher", "handler", "viewer"})
+READING_ROLES = READERS
 #: Event states shown as ``closed``.
 CLOSED_STATES = frozenset({"closed", "merged", "false_alarm"})
 #: Most requests one ``GET /requests.json`` returns (the standard's limit).
