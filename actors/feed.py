@@ -5,10 +5,9 @@
   the twin's clock, as its discovering source would (a camera where one covers the spot, a
   sensor, a 110 referral, else a citizen or a patrol).
 - :class:`PatrolTeams` plays the handlers of many members (a shard of patrol teams): it
-  watches the log, and for every dispatch to one of its members signs after a human delay,
-  arrives after the road-graph travel time, and reports a result after the scenario's
-  handling time; reinforcements arrive likewise. The delays follow the simulator's
-  :class:`~scenarios.engine.ResponseParams`.
+  watches the log, and for every dispatch to one of its members runs the simulator's own
+  handler script (:mod:`scenarios.handlers`: sign, remind or travel, handle, resolve,
+  escalate or consult, verify) with the simulator's delay model; reinforcements likewise.
 
 Both are plain classes driven by ``step(now)``; the host calls them from a thread (in a Ray
 actor or in-process). They talk to the brain only through a client's ``call_sync``.
@@ -17,18 +16,22 @@ actor or in-process). They talk to the brain only through a client's ``call_sync
 from __future__ import annotations
 
 import heapq
-import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from actors.client import BrainClient
 from scenarios.demand import DemandModel
-from scenarios.engine import DAY_S, Draws, ResponseParams
+from scenarios.handlers import LOOK, Act, DelayModel, Delays, Script, handle, reinforce
+from scenarios.model import ResponseParams
+from scenarios.rng import Draws
 from twin.catalog import Source
 from twin.district import District
 from twin.errors import TwinError
+from twin.staff import DAY_S, Role
+from twin.workflow import State
 
 
 class SyntheticFeed:
@@ -99,8 +102,20 @@ class SyntheticFeed:
         return n
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What a handler script looks at of an event (from the brain's JSON view)."""
+
+    state: State
+    tier: int
+
+
 class PatrolTeams:
-    """Simulated handlers for a shard of members (see the module doc).
+    """Simulated handlers for a shard of members (see the module doc): for every dispatch,
+    reassignment or reinforcement request to one of its members found in the brain's log,
+    it runs the simulator's handler script (:func:`scenarios.handlers.handle`,
+    :func:`scenarios.handlers.reinforce`) on the twin's clock, with the simulator's delay
+    model (:class:`scenarios.handlers.DelayModel`).
 
     Args:
         district: The district.
@@ -108,65 +123,113 @@ class PatrolTeams:
         members: Member ids this shard plays (default: everybody).
         params: Human delays (the simulator's defaults).
         seed: Seed of the delays.
+        delays: Where delays come from (default: drawn from ``params``).
+        self_correct_p: ``(event id, the scenario's probability)`` → the probability that the
+            party behind the event self-corrects after a reminder (default: the scenario's).
     """
 
     def __init__(self, district: District, client: BrainClient, members: Iterable[str] | None = None, *,
-                 params: ResponseParams | None = None, seed: int = 2) -> None:
+                 params: ResponseParams | None = None, seed: int = 2, delays: Delays | None = None,
+                 self_correct_p: Callable[[str, float], float] | None = None) -> None:
         self.district, self.client = district, client
         self.members = set(members) if members is not None else {m.id for m in district.roster.members}
         self.p = params or ResponseParams()
-        self.draw = Draws(np.random.SeedSequence(seed))
+        self.delays: Delays = delays or DelayModel(self.p, Draws(np.random.SeedSequence(seed)))
+        self.self_correct_p = self_correct_p or (lambda _eid, p: p)
         self.seq = int(client.call_sync("last_seq"))
-        self.todo: list[tuple[float, int, str, str, str]] = []  # (at, n, event id, action, member)
+        self.todo: list[tuple[float, int, Script, str, str]] = []  # (at, n, script, event id, member)
         self.n = 0
         self.done = 0
         self._nodes: dict[str, int] = {}  # members' nodes, asked once per step
 
-    def _plan(self, at: float, eid: str, action: str, member: str) -> None:
-        self.n += 1
-        heapq.heappush(self.todo, (at, self.n, eid, action, member))
-
-    def _travel_s(self, member: str, eid: str) -> float:
+    def _travel_estimate(self, member: str, eid: str) -> float:
         ev = self.client.call_sync("event_of", eid)
         m = self.district.roster.member(member)
         node = self._nodes.get(member)
         if node is None:  # where the member is: asked for that member alone (a 100x roster is 17k)
             node = self._nodes[member] = int(self.client.call_sync("positions", [member])[0]["node"])
         loc = self.district.locate(*ev["location"]["coordinates"])
-        t = self.district.roads.travel(m.travel_mode).seconds(node, loc.node)
-        if math.isinf(t):
-            t = self.district.roads.crow_fly_s(m.travel_mode, node, loc.node)
-        s2 = math.log(1 + self.p.travel_cv ** 2)
-        return float(t) * self.draw.lognormal(-s2 / 2, math.sqrt(s2))
+        return self.district.roads.travel_s(m.travel_mode, node, loc.node)
+
+    def _start(self, script: Script, at: float, eid: str, member: str) -> int:
+        """Run a script from ``at`` up to its first wait (acting meanwhile)."""
+        return self._run(script, at, eid, member, None, first=True)
+
+    def _run(self, script: Script, at: float, eid: str, member: str, answer: _Seen | None, *,
+             first: bool = False) -> int:
+        acted = 0
+        try:
+            step = next(script) if first else script.send(answer)
+            while True:
+                if isinstance(step, (int, float)):
+                    if step > 0:
+                        self.n += 1
+                        heapq.heappush(self.todo, (at + step, self.n, script, eid, member))
+                        return acted
+                    step = script.send(None)
+                    continue
+                seen, did = self._perform(step, eid, member, at)
+                acted += did
+                step = script.send(seen)
+        except StopIteration:
+            return acted
+
+    def _perform(self, step: Act | object, eid: str, member: str, at: float) -> tuple[_Seen | None, int]:
+        """An act or a look through the brain: the event afterwards, or ``None`` if the member
+        no longer holds it; and whether anything was done."""
+        try:
+            view = self.client.call_sync("event_of", eid)
+        except TwinError:
+            return None, 0
+        holds = view["assignee"] == member or member in view["reinforcements"]
+        seen = _Seen(State(view["state"]), int(view["tier"]))
+        if step is LOOK:
+            return (seen if holds else None), 0
+        assert isinstance(step, Act)
+        if step.own and not holds:
+            return None, 0
+        body = dict(step.data)
+        if step.reason:
+            body["reason"] = step.reason
+        try:
+            out = self.client.call_sync("act", eid, step.action.value, body, actor=step.actor or member)
+        except TwinError:
+            return (seen if holds or not step.own else None), 0  # the state moved on: carry on from it
+        ev = out["event"]
+        return _Seen(State(ev["state"]), int(ev["tier"])), 1
 
     def step(self, now: float) -> int:
-        """React to new log records and act on what is due; returns the actions taken."""
+        """React to new log records and act on what is due by ``now``; returns the actions taken."""
         self._nodes = {}
+        acted = 0
+        roster = self.district.roster
         for rec in self.client.call_sync("changes", self.seq, 1000):
             self.seq = max(self.seq, int(rec["log_seq"]))
             data = rec.get("data") or {}
+            eid, at = rec["event_id"], float(rec["at"])
             if rec["action"] in ("dispatch", "reassign") and data.get("member") in self.members:
-                self._plan(now + self.draw.exponential(self.p.sign_mean_s), rec["event_id"], "sign", data["member"])
+                mid = str(data["member"])
+                ev = self.client.call_sync("event_of", eid)
+                if ev["assignee"] != mid:
+                    continue  # already moved on
+                spec = self.district.catalog[ev["scenario"]]
+                travel = data.get("travel_s")
+                estimate = ((lambda t=float(travel): t) if travel is not None  # type: ignore[misc]
+                            else (lambda m=mid, e=eid: self._travel_estimate(m, e)))
+                m = roster.member(mid)
+                sc = (self.self_correct_p(eid, spec.self_correct_p)
+                      if m.role is Role.GRID_WORKER and int(ev["tier"]) == 0 and spec.self_correct_p > 0 else 0.0)
+                script = handle(m, eid, spec, tier=int(ev["tier"]), travel_estimate_s=estimate, delays=self.delays,
+                                params=self.p, self_correct_p=sc)
+                acted += self._start(script, at, eid, mid)
             elif rec["action"] == "request_reinforcement":
-                for m in data.get("members", ()):
-                    if m in self.members:
-                        self._plan(now + self._travel_s(m, rec["event_id"]), rec["event_id"], "reinforce", m)
-        acted = 0
+                for mid in data.get("members", ()):
+                    if mid in self.members:
+                        script = reinforce(roster.member(mid), eid, delays=self.delays,
+                                           travel_estimate_s=lambda m=mid, e=eid: self._travel_estimate(m, e))
+                        acted += self._start(script, at, eid, mid)
         while self.todo and self.todo[0][0] <= now:
-            _, _, eid, action, member = heapq.heappop(self.todo)
-            try:
-                ev = self.client.call_sync("act", eid, action, {} if action != "resolve" else
-                                           {"result": "handled on site (simulated handler)"}, actor=member)
-            except TwinError:
-                continue  # the event moved on (reassigned, escalated, merged): nothing to do
-            acted += 1
-            state = ev["event"]["state"]
-            if action == "sign" and ev["event"]["assignee"] == member:
-                self._plan(now + self._travel_s(member, eid), eid, "arrive", member)
-            elif action == "arrive" and state == "on_scene":
-                spec = self.district.catalog[ev["event"]["scenario"]]
-                self._plan(now + self.draw.exponential(spec.handling_min * 60.0), eid, "resolve", member)
-            elif action == "resolve":
-                self._plan(now + self.draw.exponential(self.p.verify_mean_s), eid, "verify", "verifier")
+            at, _, script, eid, member = heapq.heappop(self.todo)
+            acted += self._run(script, at, eid, member, None)
         self.done += acted
         return acted

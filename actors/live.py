@@ -9,13 +9,12 @@ changes memory and answers. After a crash a new instance rebuilds everything fro
 (:meth:`LiveTwin.recover`): events by :func:`twin.workflow.replay`, who is busy from the
 open assignments, the waiting queue, the timers still pending and the ones already fired.
 
-Timers (the 1/3/5-minute rule, :mod:`twin.policy`): not signed ``respond_s`` after dispatch
-→ reassign once, then escalate, then supervise (督办); nobody on scene ``on_scene_s`` after
-the report → reinforcement; reinforcement not on scene by ``reinforce_s`` → supervise. They
-fire in :meth:`LiveTwin.tick`, which the host calls a few times a second with the clock's
-``now``. Wartime caps every target at 60/180/300 s and sends emergencies straight to the
-brigade. At each shift change unsigned work held by members going off duty moves to the
-incoming shift (signed work stays: overtime), and idle members coming on take waiting work.
+Every decision — dispatch, merging, the deadlines of the 1/3/5-minute rule, reassignment,
+escalation, reinforcement, supervision (督办), shift handover, who takes waiting work — is
+the dispatch desk's (:class:`twin.desk.Desk`), the same object the what-if simulator
+decides with. The twin supplies the wall clock and makes the desk's audit records durable:
+deadlines wait in a heap and fire in :meth:`LiveTwin.tick`, which the host calls a few times
+a second with the clock's ``now``; a shift change is noticed there too.
 """
 
 from __future__ import annotations
@@ -27,37 +26,21 @@ import heapq
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from actors.eventlog import EventLog
+from twin import kpis as twin_kpis
 from twin.catalog import ScenarioSpec, Source
+from twin.desk import HUMAN_ACTIONS, Desk, Firsts
 from twin.district import District
-from twin.errors import NotFound, TwinError, ValidationError
-from twin.policy import (
-    Assignment,
-    DuplicateIndex,
-    MemberState,
-    Remedy,
-    Targets,
-    Timer,
-    deadlines,
-    dispatch,
-    dispatch_reinforcement,
-    may_dispatch,
-    remedy,
-    targets_for,
-)
-from twin.staff import Mode, Role
-from twin.workflow import TERMINAL, Action, AuditRecord, Event, State, apply, replay, report
+from twin.errors import TwinError, ValidationError
+from twin.policy import MemberState, Targets, Timer
+from twin.staff import Mode
+from twin.workflow import HELD, Action, AuditRecord, Event, new_event, replay
 
-#: Actions a person may take through the API (the rest belong to the brain and its timers).
-HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VERIFY, Action.ESCALATE,
-                           Action.REQUEST_REINFORCEMENT, Action.REINFORCE, Action.FALSE_ALARM, Action.MERGE,
-                           Action.REOPEN, Action.WITHDRAW, Action.DISPATCH, Action.REASSIGN, Action.CONSULT})
 #: How many recently durable idempotency keys the twin remembers (see ``LiveTwin._key_in_use``).
 SETTLED_KEYS = 100_000
 #: Timers fired per hold of the twin's lock in :meth:`LiveTwin.tick` (reports wait at most
@@ -67,8 +50,6 @@ TIMERS_PER_HOLD = 16
 #: (:meth:`LiveTwin.transitions`, :meth:`LiveTwin.records_after`; older ones are read from
 #: the log): ~16 s at 500 reports/s, hours at a district's usual pace.
 TAIL_RECORDS = 20_000
-#: States in which the assignee is busy with the event.
-HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
 
 
 class Clock:
@@ -100,15 +81,6 @@ class Clock:
 def iso(t: float | None, tz: Any) -> str | None:
     """ISO 8601 with the district's UTC offset, or ``None``."""
     return None if t is None else datetime.fromtimestamp(t, UTC).astimezone(tz).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class _Firsts:
-    """First dispatch / sign / on-scene times of an event (KPIs count the first, not the last)."""
-
-    dispatched: float | None = None
-    signed: float | None = None
-    fired: set[tuple[str, float]] = field(default_factory=set)  # timers already acted on
 
 
 @dataclass(frozen=True)
@@ -248,28 +220,20 @@ class LiveTwin:
     """
 
     def __init__(self, district: District, log: EventLog, clock: Clock | None = None, *, recover: bool = True) -> None:
-        # The twin's own roster (shift swaps change it; the district object may be shared).
+        # The twin's own district object with its own roster (shift swaps change it; the
+        # district given may be shared).
         self.district = copy.copy(district)
         self.district.roster = district.roster.with_swaps({})
         self.log = log
         self.clock = clock or Clock()
         self.tz = district.roster.tz
         self._lock = threading.RLock()
-        self.events: dict[str, Event] = {}
-        self.members: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
-        self.holding: dict[str, str] = {}  # member id → event id they work on (handler or reinforcement)
-        self.holders: dict[str, set[str]] = {}  # the same, event id → member ids
-        self._role_of = {m.id: m.role for m in district.roster.members}
-        self.firsts: dict[str, _Firsts] = {}
-        self.dups = DuplicateIndex(cell_m=100.0)
-        self.queue: list[tuple[int, float, str]] = []  # (-severity rank, reported_at, event id)
         self.timers: list[tuple[float, str, str]] = []  # (due at, event id, timer)
-        self.mode = Mode.PEACETIME
+        self.desk = Desk(self.district, schedule=self._schedule)
         self.last_seq = 0
         self._shift_start: float | None = None
         self._next_id = 0
         self.by_external: dict[tuple[str, str], str] = {}  # (source, external id) → event id
-        self._freed = False  # a member became free since the last drain
         self._last: _Ticket = _DONE  # the newest write handed to the committer
         self.pending_idem: dict[tuple[str, str], tuple[str, dict[str, Any], _Ticket]] = {}
         # Keys made durable lately (bounded): a report's key is looked up in the log before the
@@ -278,6 +242,40 @@ class LiveTwin:
         self._committer = _Committer(log, self._after_failed_write)
         if recover:
             self.recover()
+
+    # --- the desk's state ------------------------------------------------------------------------
+    @property
+    def events(self) -> dict[str, Event]:
+        """Every event, as it is now."""
+        return self.desk.events
+
+    @property
+    def members(self) -> dict[str, MemberState]:
+        """Where each member is and whether busy."""
+        return self.desk.members
+
+    @property
+    def holding(self) -> dict[str, str]:
+        """Member id → the event they work on (handler or reinforcement)."""
+        return self.desk.holding
+
+    @property
+    def firsts(self) -> dict[str, Firsts]:
+        """First dispatch and signature of each event, and its deadlines already acted on."""
+        return self.desk.firsts
+
+    @property
+    def mode(self) -> Mode:
+        """Peacetime or wartime."""
+        return self.desk.mode
+
+    @property
+    def queue(self) -> list[tuple[int, float, str]]:
+        """The waiting events' heap (see :meth:`twin.desk.Desk.waiting` for their order)."""
+        return self.desk.queue
+
+    def _schedule(self, due_at: float, eid: str, timer: Timer) -> None:
+        heapq.heappush(self.timers, (due_at, eid, timer.value))
 
     # --- reading ---------------------------------------------------------------------------------
     def now(self) -> float:
@@ -290,10 +288,7 @@ class LiveTwin:
         Raises:
             NotFound: no such event.
         """
-        e = self.events.get(event_id)
-        if e is None:
-            raise NotFound("event", event_id)
-        return e
+        return self.desk.event(event_id)
 
     def spec(self, event: Event) -> ScenarioSpec:
         """The catalog scenario of an event."""
@@ -301,7 +296,7 @@ class LiveTwin:
 
     def targets(self, event: Event) -> Targets:
         """The targets in force for an event (wartime caps them)."""
-        return targets_for(self.spec(event), self.mode)
+        return self.desk.targets(event)
 
     def transitions(self, since: int = 0, limit: int = 1000) -> list[tuple[int, str, str, str, float]]:
         """``(global seq, event id, action, to state, at)`` of the durable records after
@@ -350,7 +345,7 @@ class LiveTwin:
         duty = self.district.roster.on_duty_ids(self.now())
         out = []
         roster = self.district.roster
-        chosen = roster.members if members is None else [roster.member(self._member_field("members", m))
+        chosen = roster.members if members is None else [roster.member(self.desk.member_field("members", m))
                                                          for m in members]
         with self._lock:
             states, holding = dict(self.members), dict(self.holding)
@@ -364,34 +359,34 @@ class LiveTwin:
         return out
 
     # --- writing: the one path ---------------------------------------------------------------------
-    def _commit(self, records: list[AuditRecord], new: Mapping[str, Event], *,
+    def _commit(self, records: list[AuditRecord], *,
                 idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None,
-                key_checked: bool = False) -> _Ticket:
-        """Hand ``records`` to the group committer and make ``new`` the current events.
+                touched: str | None = None) -> _Ticket:
+        """Hand the records the desk just made to the group committer (the desk has already
+        changed memory).
 
         Memory runs ahead of the disk by at most one group: whoever answers a request waits
         for its ticket (see :meth:`_settle`), so nothing is acknowledged before it is durable;
         if a write fails, the state is rebuilt from the log (:meth:`_after_failed_write`).
-
-        Raises:
-            KeyInUse: the request's idempotency key is pending or stored (nothing is changed;
-                unless the caller checked it under this lock already).
+        The caller has checked the idempotency key under this lock before acting; the answer
+        stored with it sees the events the records changed (and ``touched``).
         """
         idem = None
         if idempotency is not None:
             key, principal, req_hash, respond = idempotency
-            if not key_checked and self._key_in_use(key, principal):
-                raise KeyInUse(key)
-            idem = (key, principal, req_hash, respond(new))
+            changed = {eid: self.events[eid] for eid in ([touched] if touched else [])
+                       + [r.event_id for r in records]}
+            idem = (key, principal, req_hash, respond(changed))
         ticket = _Ticket(records, idem)
         if idem is not None:
             self.pending_idem[(idem[0], idem[1])] = (idem[2], idem[3], ticket)
-        self._committer.submit(ticket)
-        self._last = ticket
-        for eid, e in new.items():
-            self.events[eid] = e
+        if records or idem is not None:
+            self._committer.submit(ticket)
+            self._last = ticket
+        else:
+            ticket = _DONE
         for rec in records:
-            self._absorb(rec)
+            self._note(rec)
         return ticket
 
     def _key_in_use(self, key: str, principal: str, stored: bool | None = None) -> bool:
@@ -428,73 +423,11 @@ class LiveTwin:
             self.recover()
 
     def _note(self, rec: AuditRecord) -> None:
-        """What a record says whatever the event's state now (live and on recovery alike): the
-        first dispatch and signature, timers already acted on, ids seen."""
-        f = self.firsts.setdefault(rec.event_id, _Firsts())
-        timer = rec.data.get("timer") if rec.data else None
-        if timer is not None:
-            f.fired.add((str(timer), float(rec.data.get("due_at", 0.0))))
+        """What the twin itself keeps of a record (live and on recovery alike): the ids seen."""
         if rec.action is Action.REPORT:
             self._next_id = max(self._next_id, _serial(rec.event_id))
             if rec.data.get("external_id"):
                 self.by_external[(str(rec.data["source"]), str(rec.data["external_id"]))] = rec.event_id
-        elif rec.action in (Action.DISPATCH, Action.REASSIGN) and f.dispatched is None:
-            f.dispatched = rec.at
-        elif rec.action is Action.SIGN and f.signed is None:
-            f.signed = rec.at
-
-    def _absorb(self, rec: AuditRecord) -> None:
-        """Bookkeeping that follows from one record: busy members, firsts, timers, duplicates."""
-        e = self.events[rec.event_id]
-        self._note(rec)
-        if rec.action is Action.REPORT:
-            self.dups.add(e)
-        elif rec.action in (Action.DISPATCH, Action.REASSIGN):
-            self._hold(str(rec.data["member"]), e.id)
-        elif rec.action is Action.REQUEST_REINFORCEMENT:
-            for m in rec.data.get("members", ()):
-                self._hold(str(m), e.id)
-        elif rec.action is Action.ARRIVE and e.assignee:
-            self.members[e.assignee] = MemberState(e.location.node, True)
-        elif rec.action is Action.REINFORCE:
-            for m in e.reinforcements:
-                if self.holding.get(m) == e.id:
-                    self.members[m] = MemberState(e.location.node, True)
-        # Whoever no longer holds this event is free again (at the event if they reached it).
-        keep = {e.assignee} | set(e.reinforcements) if e.state in HELD else set()
-        for mid in sorted(self.holders.get(e.id, ())):
-            if mid not in keep:
-                self._release(mid, e.location.node if e.on_scene_at is not None else None)
-        if e.state in TERMINAL:
-            self.dups.discard(e.id)
-        self._schedule_timers(e)
-
-    def _hold(self, mid: str, eid: str) -> None:
-        self._unhold(mid)
-        self.holding[mid] = eid
-        self.holders.setdefault(eid, set()).add(mid)
-        self.members[mid] = MemberState(self.members[mid].node, True)
-
-    def _unhold(self, mid: str) -> None:
-        old = self.holding.pop(mid, None)
-        if old is not None:
-            held = self.holders.get(old)
-            if held is not None:
-                held.discard(mid)
-                if not held:
-                    del self.holders[old]
-
-    def _release(self, mid: str, node: int | None) -> None:
-        self._unhold(mid)
-        self._freed = True
-        st = self.members[mid]
-        self.members[mid] = MemberState(st.node if node is None else node, False)
-
-    def _schedule_timers(self, e: Event) -> None:
-        fired = self.firsts.get(e.id, _Firsts()).fired
-        for due_at, timer in deadlines(e, self.targets(e)):
-            if (timer.value, due_at) not in fired:
-                heapq.heappush(self.timers, (due_at, e.id, timer.value))
 
     # --- recovery ----------------------------------------------------------------------------------
     def recover(self) -> int:
@@ -502,48 +435,33 @@ class LiveTwin:
         with self._lock:
             self._committer.tail.clear()
             setting = self.log.setting("mode")
-            self.mode = Mode(setting["mode"]) if setting else Mode.PEACETIME
+            self.desk.mode = Mode(setting["mode"]) if setting else Mode.PEACETIME
             swaps = self.log.setting("swaps")
             if swaps:
-                self.district.roster = self.district.roster.with_swaps(
-                    {(str(m), int(day)): str(code) for m, day, code in swaps["swaps"]})
+                self.desk.set_roster(self.district.roster.with_swaps(
+                    {(str(m), int(day)): str(code) for m, day, code in swaps["swaps"]}))
             rows = self.log.records()
-            self.events = replay(rec for _, rec in rows)
-            self.firsts.clear()
+            events = replay(rec for _, rec in rows)
             self.by_external.clear()
+            firsts: dict[str, Firsts] = {}
             last_node: dict[str, int] = {}
             for seq, rec in rows:
                 self.last_seq = max(self.last_seq, seq)
                 self._note(rec)
+                f = firsts.setdefault(rec.event_id, Firsts())
+                timer = rec.data.get("timer") if rec.data else None
+                if timer is not None:
+                    f.fired.add((str(timer), float(rec.data.get("due_at", 0.0))))
+                if rec.action in (Action.DISPATCH, Action.REASSIGN) and f.dispatched is None:
+                    f.dispatched = rec.at
+                elif rec.action is Action.SIGN and f.signed is None:
+                    f.signed = rec.at
                 if rec.action in (Action.ARRIVE, Action.REINFORCE, Action.RESOLVE) and rec.actor in self.members:
-                    last_node[rec.actor] = self.events[rec.event_id].location.node
-            self.members = {m.id: MemberState(last_node.get(m.id, m.post_node)) for m in self.district.roster.members}
-            self.holding.clear()
-            self.holders.clear()
-            self.dups = DuplicateIndex(cell_m=100.0)
-            self.queue = []
+                    last_node[rec.actor] = events[rec.event_id].location.node
             self.timers = []
-            for e in self.events.values():
-                if not e.is_open:
-                    continue
-                self.dups.add(e)
-                if e.state in HELD:
-                    for mid in (e.assignee, *e.reinforcements):
-                        if mid is not None and mid in self.members:
-                            self._hold(mid, e.id)
-                self._requeue(e)
-                self._schedule_timers(e)
+            self.desk.adopt(events, nodes=last_node, firsts=firsts)
             self._shift_start = self.district.roster.shift_window(self.now())[0]
-            self._freed = True
             return len(rows)
-
-    def _member_field(self, name: str, value: Any) -> str:
-        if not isinstance(value, str) or value not in self.members:
-            raise ValidationError(name, f"no member '{value}'")
-        return value
-
-    def _rank(self, e: Event) -> int:
-        return self.spec(e).severity.rank
 
     # --- operations --------------------------------------------------------------------------------
     def report(self, *, scenario: str, lon: float, lat: float, source: str, actor: str, description: str = "",
@@ -597,22 +515,13 @@ class LiveTwin:
                     continue
                 now = self.now() if r.get("now") is None else float(r["now"])
                 eid = f"E{self._next_id + 1:07d}"
-                event, rec = report(event_id=eid, scenario=spec.code, category=spec.category,
-                                    severity=spec.severity.value, source=src.value, location=loc, now=now,
-                                    actor=str(r["actor"]), description=r.get("description") or "",
-                                    external_id=external_id)
-                records, new = [rec], {eid: event}
-                dup = self.dups.find(event, spec)
-                if dup is not None:
-                    merged, mrec = apply(event, Action.MERGE, now=now, actor="brain",
-                                         reason="duplicate of an open event", into=dup.id)
-                    records.append(mrec)
-                    new[eid] = merged
-                else:
-                    self._plan_dispatch(new, records, eid, now, spec)
-                ticket = self._commit(records, new, idempotency=idem, key_checked=True)
-                self._requeue(new[eid])
-                planned.append((i, new[eid], records, ticket))
+                event = new_event(event_id=eid, scenario=spec.code, category=spec.category,
+                                  severity=spec.severity.value, source=src.value, location=loc, now=now,
+                                  description=r.get("description") or "", external_id=external_id)
+                self.desk.report(event, actor=str(r["actor"]))
+                records = self.desk.take_records()
+                ticket = self._commit(records, idempotency=idem)
+                planned.append((i, self.events[eid], records, ticket))
             last = self._last
         for i, event, records, ticket in planned:
             try:
@@ -639,265 +548,78 @@ class LiveTwin:
             raise ValidationError("description", "must be at most 2000 characters")
         return self.district.catalog[scenario], src
 
-    def _plan_dispatch(self, new: dict[str, Event], records: list[AuditRecord], eid: str, now: float,
-                       spec: ScenarioSpec, exclude: Sequence[str] = (), reason: str = "") -> Assignment | None:
-        """Add a dispatch of ``new[eid]`` to the pending records if someone is free."""
-        members = self._members_after(records)
-        a = dispatch(new[eid], spec=spec, district=self.district, members=members, now=now, mode=self.mode,
-                     exclude=exclude)
-        if a is None:
-            return None
-        e, rec = apply(new[eid], Action.DISPATCH, now=now, actor="brain", reason=reason or a.reason,
-                       member=a.member_id, tier=a.tier, travel_s=round(a.travel_s, 1))
-        new[eid] = e
-        records.append(rec)
-        return a
-
-    def _members_after(self, records: Sequence[AuditRecord]) -> Mapping[str, MemberState]:
-        """Member states with the pending records' new assignments counted as busy."""
-        taken = [str(r.data["member"]) for r in records if r.action in (Action.DISPATCH, Action.REASSIGN)]
-        taken += [str(m) for r in records if r.action is Action.REQUEST_REINFORCEMENT for m in r.data["members"]]
-        if not taken:
-            return self.members
-        out = dict(self.members)
-        for mid in taken:
-            out[mid] = MemberState(out[mid].node, True)
-        return out
-
-    def _requeue(self, e: Event) -> None:
-        if e.is_open and e.assignee is None and e.state in (State.REPORTED, State.ESCALATED):
-            heapq.heappush(self.queue, (-self._rank(e), e.reported_at, e.id))
-
     def act(self, event_id: str, action: Action | str, *, actor: str, reason: str = "", now: float | None = None,
             idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None,
-            **data: Any) -> Outcome:
-        """A person's action on an event, with what follows from it in the same append: an
-        escalation is re-dispatched to the next tier, a reinforcement request picks the
-        nearest free brigade member (unless ``members`` names them), a resolution frees the
-        handler for waiting work.
+            holder: str | None = None, **data: Any) -> Outcome:
+        """A person's action on an event, with what follows from it in the same append
+        (:meth:`twin.desk.Desk.act`: an escalation is re-dispatched to the next tier, a
+        reinforcement request picks the nearest free brigade member unless ``members`` names
+        them, whoever is freed takes waiting work).
 
         Raises:
             NotFound: no such event or member.
+            NotHolder: ``holder`` no longer holds the event.
             IllegalTransition: the action is not allowed in the event's state.
             ValidationError: a missing or malformed detail.
+            KeyInUse: the request's idempotency key is pending or stored (nothing changed).
         """
-        try:
-            action = Action(action)
-        except ValueError:
-            raise ValidationError("action", f"unknown action '{action}'") from None
-        if action not in HUMAN_ACTIONS:
-            raise ValidationError("action", f"'{action.value}' is not an action people take")
         with self._lock:
+            if idempotency is not None and self._key_in_use(idempotency[0], idempotency[1]):
+                raise KeyInUse(idempotency[0])
             now = self.now() if now is None else now
-            e = self.event(event_id)
-            spec = self.spec(e)
-            if data.get("member") is not None:
-                mid = self._member_field("member", data["member"])
-                if action in (Action.DISPATCH, Action.REASSIGN) and self.members[mid].busy:
-                    raise ValidationError("member", f"{mid} is busy with event {self.holding.get(mid)}")
-            if action is Action.ESCALATE:
-                data.setdefault("chain_length", len(spec.handler_chain))
-            if action is Action.MERGE:
-                into = str(data.get("into") or "")
-                other = self.events.get(into) if into else None
-                if into and other is None:
-                    raise ValidationError("into", f"no event '{into}'")
-                if other is not None and not other.is_open:
-                    raise ValidationError("into", f"event {into} is {other.state.value}; merge into an open event")
-            if action is Action.REQUEST_REINFORCEMENT and not data.get("members"):
-                a = dispatch_reinforcement(e, spec=spec, district=self.district, members=self.members, now=now,
-                                           exclude=[m for m in (e.assignee,) if m])
-                if a is None:
-                    raise ValidationError("members", "nobody of the brigade or enforcement is free to reinforce; "
-                                          "name members explicitly or wait")
-                data["members"] = [a.member_id]
-            if action is Action.REQUEST_REINFORCEMENT:
-                if isinstance(data["members"], (str, bytes)) or not isinstance(data["members"], (list, tuple)):
-                    raise ValidationError("members", "must be a list of member ids")
-                data["members"] = [self._member_field("members", m) for m in data["members"]]
-            new_e, rec = apply(e, action, now=now, actor=actor, reason=reason, **data)
-            records, new = [rec], {event_id: new_e}
-            if action is Action.ESCALATE or (action is Action.REOPEN):
-                self._plan_dispatch(new, records, event_id, now, spec, reason="")
-            ticket = self._commit(records, new, idempotency=idempotency)
-            self._requeue(new[event_id])
-            if action in (Action.RESOLVE, Action.FALSE_ALARM, Action.ESCALATE, Action.MERGE, Action.WITHDRAW,
-                          Action.CONSULT, Action.REASSIGN):
-                self._drain(now)
+            self.desk.act(event_id, action, now=now, actor=actor, reason=reason, holder=holder, **data)
+            records = self.desk.take_records()
+            ticket = self._commit(records, idempotency=idempotency, touched=event_id)
             after, last = self.events[event_id], self._last
         seqs = self._settle(ticket)
         self._settle(last)
         return Outcome(after, tuple(records), seqs)
 
-    def _drain(self, now: float) -> int:
-        """Dispatch waiting events, most urgent first, to whoever became free. An event the
-        policy could not give to anyone (:func:`twin.policy.may_dispatch`: no free member on
-        duty in the tier it would reach) is passed over without asking it for travel times,
-        so a long queue costs little when few are free."""
-        self._freed = False
-        free, on_duty = self._free_roles(now)
-        if not free:
-            return 0
-        done, keep = 0, []
-        maybe: dict[tuple[str, int], bool] = {}  # (scenario, tier) → may_dispatch, until someone is taken
-        for item in sorted(self.queue):  # (the order a heap would pop them in)
-            e = self.events.get(item[2])
-            if e is None or not e.is_open or e.assignee is not None or e.state not in (
-                    State.REPORTED, State.ESCALATED):
-                continue
-            spec = self.spec(e)
-            could = maybe.get((e.scenario, e.tier))
-            if could is None:
-                could = maybe[(e.scenario, e.tier)] = bool(free) and may_dispatch(
-                    e, spec=spec, mode=self.mode, free_roles=free, on_duty_roles=on_duty)
-            if could:
-                records: list[AuditRecord] = []
-                new = {e.id: e}
-                a = self._plan_dispatch(new, records, e.id, now, spec)
-                if a is not None:
-                    self._commit(records, new)
-                    done += 1
-                    role = self._role_of[a.member_id]  # one fewer free member of that role
-                    free[role] -= 1
-                    if not free[role]:
-                        del free[role]
-                    maybe.clear()
-                    continue
-            keep.append(item)
-        self.queue = keep  # sorted: a valid heap
-        return done
-
-    def _free_roles(self, now: float) -> tuple[Counter[Role], set[Role]]:
-        """How many members on duty of each role are free now, and the roles with anyone on duty."""
-        duty = self.district.roster.on_duty_ids(now)
-        free: Counter[Role] = Counter()
-        on: set[Role] = set()
-        for mid, st in self.members.items():
-            if mid in duty:
-                on.add(self._role_of[mid])
-                if not st.busy:
-                    free[self._role_of[mid]] += 1
-        return free, on
-
     # --- time ----------------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> list[AuditRecord]:
-        """Fire the timers due at ``now`` and handle a shift change; returns the records written.
+        """Fire the deadlines due at ``now`` and handle a shift change; returns the records written.
 
-        Due timers are handled :data:`TIMERS_PER_HOLD` at a time, letting go of the lock (and
-        the interpreter) in between: when thousands fall due at once (a burst of reports a
-        few minutes ago), reports arriving meanwhile are decided between the chunks instead
-        of waiting for all of them."""
+        Due deadlines are handled :data:`TIMERS_PER_HOLD` at a time, letting go of the lock
+        (and the interpreter) in between: when thousands fall due at once (a burst of
+        reports a few minutes ago), reports arriving meanwhile are decided between the
+        chunks instead of waiting for all of them."""
         written: list[AuditRecord] = []
         with self._lock:
             now = self.now() if now is None else now
             start = self.district.roster.shift_window(now)[0]
             if self._shift_start is not None and start != self._shift_start:
-                written += self._handover(now)
-                self._freed = True
+                self.desk.shift_change(now)
             self._shift_start = start
+            self.desk.settle(now)  # waiting work for anyone freed (after a restart)
+            records = self.desk.take_records()
+            self._commit(records)
+            written += records
         while True:
             with self._lock:
                 fired = 0
                 while self.timers and self.timers[0][0] <= now and fired < TIMERS_PER_HOLD:
                     due_at, eid, timer = heapq.heappop(self.timers)
-                    e = self.events.get(eid)
-                    if e is None or not e.is_open:
-                        continue
-                    pending = {t.value: at for at, t in deadlines(e, self.targets(e))}
-                    if pending.get(timer) != due_at or (timer, due_at) in self.firsts[eid].fired:
-                        continue  # stale: the event moved on, or this deadline was already handled
-                    written += self._fire(e, Timer(timer), due_at, now)
-                    fired += 1
-                done = not (self.timers and self.timers[0][0] <= now)
-                if done:
-                    if self._freed and self.queue:
-                        self._drain(now)
+                    fired += self.desk.fire(eid, timer, due_at, now)
+                records = self.desk.take_records()
+                self._commit(records)
+                written += records
+                if not (self.timers and self.timers[0][0] <= now):
                     last = self._last
                     break
             time.sleep(0.001)  # let a waiting report take the lock
         self._settle(last)
         return written
 
-    def _fire(self, e: Event, timer: Timer, due_at: float, now: float) -> list[AuditRecord]:
-        spec = self.spec(e)
-        tag = {"timer": timer.value, "due_at": due_at}
-        records: list[AuditRecord] = []
-        new = {e.id: e}
-        what = remedy(e, timer, spec=spec)
-        if what is Remedy.REASSIGN:
-            members = self.members
-            a = dispatch(e, spec=spec, district=self.district, members=members, now=now, mode=self.mode,
-                         exclude=[m for m in (e.assignee,) if m])
-            if a is not None and a.tier == e.tier:
-                ne, rec = apply(e, Action.REASSIGN, now=now, actor="timer", reason="not signed in time",
-                                member=a.member_id, travel_s=round(a.travel_s, 1), **tag)
-                records.append(rec)
-                new[e.id] = ne
-            else:
-                what = Remedy.ESCALATE if e.tier + 1 < len(spec.handler_chain) else Remedy.SUPERVISE
-        if what is Remedy.ESCALATE:
-            ne, rec = apply(e, Action.ESCALATE, now=now, actor="timer", reason="not signed in time",
-                            chain_length=len(spec.handler_chain), **tag)
-            records.append(rec)
-            new[e.id] = ne
-            self._plan_dispatch(new, records, e.id, now, spec)
-        elif what is Remedy.REINFORCE:
-            a = dispatch_reinforcement(e, spec=spec, district=self.district, members=self.members, now=now,
-                                       exclude=[m for m in (e.assignee,) if m])
-            if a is not None and e.state in (State.DISPATCHED, State.SIGNED, State.ON_SCENE):
-                ne, rec = apply(e, Action.REQUEST_REINFORCEMENT, now=now, actor="timer",
-                                reason="nobody on scene in time", members=[a.member_id], **tag)
-                records.append(rec)
-                new[e.id] = ne
-            else:
-                what = Remedy.SUPERVISE
-                tag["why"] = "nobody on scene and no reinforcement free"
-        if what is Remedy.SUPERVISE:
-            why = {"sign": "not signed in time", "arrive": "nobody on scene in time",
-                   "reinforce": "reinforcement not on scene in time"}[timer.value]
-            ne, rec = apply(e, Action.SUPERVISE, now=now, actor="timer", reason=f"督办: {why}", **tag)
-            records.append(rec)
-            new[e.id] = ne
-        self._commit(records, new)
-        self._requeue(self.events[e.id])
-        return records
-
-    def _handover(self, now: float) -> list[AuditRecord]:
-        """Unsigned work of members going off duty moves to the incoming shift."""
-        work = [(e.id, e.assignee, e.state is not State.DISPATCHED) for e in self.events.values()
-                if e.is_open and e.assignee is not None and e.state in HELD]
-        written: list[AuditRecord] = []
-        roster = self.district.roster
-        for eid, outgoing in roster.handover_reassignments([(a, str(b), c) for a, b, c in work], now):
-            e = self.events[eid]
-            a = dispatch(e, spec=self.spec(e), district=self.district, members=self.members, now=now,
-                         mode=self.mode, exclude=[outgoing])
-            if a is None:
-                continue
-            ne, rec = apply(e, Action.REASSIGN, now=now, actor="brain", reason="shift handover",
-                            member=a.member_id, travel_s=round(a.travel_s, 1))
-            self._commit([rec], {eid: ne})
-            written.append(rec)
-        # Incoming members start at their posts.
-        duty = roster.on_duty_ids(now)
-        for m in roster.members:
-            if m.id in duty and not self.members[m.id].busy:
-                self.members[m.id] = MemberState(m.post_node)
-        return written
-
     def set_mode(self, mode: Mode | str, *, actor: str) -> Mode:
-        """Switch peacetime/wartime (persisted); pending timers follow the new targets."""
+        """Switch peacetime/wartime (persisted); pending deadlines follow the new targets."""
         try:
             mode = Mode(mode)
         except ValueError:
             raise ValidationError("mode", f"must be one of {', '.join(m.value for m in Mode)}, got {mode!r}") from None
         with self._lock:
             self.log.put_setting("mode", {"mode": mode.value, "by": actor, "at": self.now()})
-            self.mode = mode
             self.timers = []
-            for e in self.events.values():
-                if e.is_open:
-                    self._schedule_timers(e)
+            self.desk.set_mode(mode)
             return mode
 
     def swap_shifts(self, member_a: str, member_b: str, date: str, *, actor: str) -> dict[str, Any]:
@@ -916,10 +638,9 @@ class LiveTwin:
             swaps = roster.swap(member_a, member_b, day)
             self.log.put_setting("swaps", {"swaps": [[m, d, c] for (m, d), c in sorted(swaps.items())],
                                            "by": actor, "at": self.now()})
-            self.district.roster = roster.with_swaps(swaps)
-            now = self.now()
-            self._handover(now)
-            self._freed = True
+            self.desk.set_roster(roster.with_swaps(swaps))
+            self.desk.shift_change(self.now())
+            self._commit(self.desk.take_records())
             a, b = roster.member(member_a), roster.member(member_b)
             last = self._last
         self._settle(last)
@@ -927,59 +648,39 @@ class LiveTwin:
 
     # --- KPIs ----------------------------------------------------------------------------------------
     def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
-        """The 1/3/5-minute KPIs of events reported in ``[since, until)`` (all if omitted)."""
+        """The 1/3/5-minute KPIs (:mod:`twin.kpis`) of events reported in ``[since, until)``
+        (all if omitted), as decided at ``now``."""
         with self._lock:
+            now = self.now()
             evs = [e for e in self.events.values()
                    if (since is None or e.reported_at >= since) and (until is None or e.reported_at < until)]
-            resp_ok = resp_n = scene_ok = scene_n = reinf_ok = reinf_n = 0
             by_state: dict[str, int] = {}
-            now = self.now()
             for e in evs:
                 by_state[e.state.value] = by_state.get(e.state.value, 0) + 1
-                f = self.firsts.get(e.id, _Firsts())
-                if f.dispatched is not None:
-                    if f.signed is not None:
-                        resp_n += 1
-                        resp_ok += f.signed - f.dispatched <= 60.0
-                    elif now - f.dispatched > 60.0 and e.is_open:
-                        resp_n += 1
-                if e.state is State.MERGED or e.state is State.FALSE_ALARM:
-                    continue
-                if e.on_scene_at is not None:
-                    scene_n += 1
-                    scene_ok += e.on_scene_at - e.reported_at <= 180.0
-                elif e.is_open and now - e.reported_at > 180.0 and f.dispatched is not None:
-                    scene_n += 1
-                if e.reinforcement_requested_at is not None:
-                    reinf_n += 1
-                    reinf_ok += e.reinforced_at is not None and e.reinforced_at - e.reported_at <= 300.0
+            firsts = {e.id: (f.dispatched, f.signed) for e in evs if (f := self.firsts.get(e.id)) is not None}
+            outcomes = twin_kpis.outcomes_of(evs, firsts, now)
             busy = sum(1 for st in self.members.values() if st.busy)
             duty = self.district.roster.on_duty_ids(now)
-            return {
-                "since": iso(since, self.tz), "until": iso(until, self.tz), "now": iso(now, self.tz),
-                "events": len(evs), "by_state": dict(sorted(by_state.items())),
-                "responded_within_60s": resp_ok / resp_n if resp_n else None,
-                "on_scene_within_180s": scene_ok / scene_n if scene_n else None,
-                "reinforced_within_300s": reinf_ok / reinf_n if reinf_n else None,
-                "waiting": sum(1 for _ in self._waiting()), "members_on_duty": len(duty), "members_busy": busy,
-                "mode": self.mode.value,
-            }
-
-    def _waiting(self) -> Iterable[str]:
-        seen = set()
-        for _, _, eid in self.queue:
-            e = self.events.get(eid)
-            if eid not in seen and e is not None and e.is_open and e.assignee is None:
-                seen.add(eid)
-                yield eid
+            waiting = len(self.desk.waiting())
+            mode = self.mode.value
+        shares = twin_kpis.shares(outcomes)
+        return {
+            "since": iso(since, self.tz), "until": iso(until, self.tz), "now": iso(now, self.tz),
+            "events": len(evs), "by_state": dict(sorted(by_state.items())),
+            **{k: (None if math.isnan(v) else v) for k, v in shares.items()},
+            "counts": {k: {"met": m, "counted": n} for k, (m, n) in twin_kpis.counts(outcomes).items()},
+            "waiting": waiting, "members_on_duty": len(duty), "members_busy": busy, "mode": mode,
+        }
 
     # --- snapshot (what-if fork) ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Open events and member states now: the starting point of a what-if fork."""
         with self._lock:
+            open_events = [e for e in self.events.values() if e.is_open]
             return {"now": self.now(), "mode": self.mode.value, "last_seq": self.last_seq,
-                    "open_events": [e for e in self.events.values() if e.is_open],
-                    "members": dict(self.members), "holding": dict(self.holding),
+                    "open_events": open_events, "members": dict(self.members), "holding": dict(self.holding),
+                    "firsts": {e.id: Firsts(f.dispatched, f.signed, set(f.fired)) for e in open_events
+                               if (f := self.firsts.get(e.id)) is not None},
                     "swaps": dict(self.district.roster.swaps)}
 
 

@@ -31,7 +31,7 @@ from shapely.ops import unary_union
 from scenarios.spec import ScenarioFile
 from twin.assets import Camera, Sensor, Shop, Venue, Zone
 from twin.catalog import Catalog
-from twin.district import District
+from twin.district import District, PolicySettings
 from twin.errors import ValidationError
 from twin.geo import (
     LocalProjection,
@@ -458,7 +458,8 @@ def build_district(
         responsible=responsible, road_grid=road_grid, regions=regions, squads=squads, roster=roster,
         catalog=catalog, cameras=cameras, shops=shops, sensors=sensors, venues=venues,
         population=params.population, stated_area_km2=params.stated_area_km2,
-        notes={**(notes or {}), "seed": params.seed, "max_reassign": params.policy.max_reassign},
+        policy=PolicySettings(max_reassign=params.policy.max_reassign),
+        notes={**(notes or {}), "seed": params.seed},
     )
 
 

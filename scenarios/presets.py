@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 from shapely.geometry import box
 
-from scenarios.engine import DAY_S, Demand, Incident, ResponseParams, RunResult, replicate
+from scenarios.engine import replicate
+from scenarios.model import Demand, Incident, ResponseParams, RunResult
 from scenarios.results import Estimate, estimate
 from twin.catalog import Catalog, Category, ScenarioSpec, Severity, Source
 from twin.district import District
 from twin.geo import LocalProjection, Region, RegionIndex, TravelMode, road_network_from_features
-from twin.staff import Member, Role, Roster, Shift, ShiftPlan, Squad
+from twin.staff import DAY_S, Member, Role, Roster, Shift, ShiftPlan, Squad
 
 _PROJ = LocalProjection(120.13, 30.31)
 _SPACING_M = 200.0

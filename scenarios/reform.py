@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from scenarios.engine import ResponseParams
+from scenarios.model import ResponseParams
 from scenarios.results import estimate
 from scenarios.simulate import SimulationResult, run
 from twin.district import District

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from scenarios.results import Estimate, estimate
 
 if TYPE_CHECKING:
-    from scenarios.engine import EventRecord, RunResult
+    from scenarios.model import EventRecord, RunResult
     from scenarios.simulate import SimulationResult
     from twin.district import District
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.engine import EventRecord, ResponseParams, RunResult, replicate
+from scenarios.engine import replicate
+from scenarios.model import EventRecord, ResponseParams, RunResult
 from scenarios.results import Estimate, kpis, summarize, to_jsonable
 from twin.district import District
 

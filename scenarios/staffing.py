@@ -31,13 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.engine import RunResult, replicate
-from scenarios.results import Estimate, estimate
+from scenarios.engine import replicate
+from scenarios.model import RunResult
+from scenarios.results import Estimate, columns, estimate, outcomes
 from scenarios.theory import halfin_whitt_beta, square_root_staffing
+from twin import kpis as twin_kpis
 from twin.district import District
 from twin.staff import DAY_S, Role
 
-KPIS = ("on_scene_within_180s", "responded_within_60s", "no_wait")
+KPIS = (twin_kpis.ON_SCENE, twin_kpis.RESPONDED, "no_wait")
 
 
 @dataclass(frozen=True)
@@ -100,14 +102,16 @@ class StaffingPlan:
 
 def _role_kpi(run: RunResult, role: str, kpi: str, warmup_days: float) -> float:
     rows = [r for r in run.records if r.reported_s >= warmup_days * DAY_S and r.handler_role == role]
-    if kpi == "on_scene_within_180s":
-        rows = [r for r in rows if r.needs_on_scene]
-        ok = [not math.isnan(r.on_scene_s) and r.on_scene_s <= 180.0 for r in rows]
-    elif kpi == "responded_within_60s":
-        ok = [not math.isnan(r.respond_s) and r.respond_s <= 60.0 for r in rows]
-    else:  # no_wait: dispatched the moment it was reported
+    if kpi == "no_wait":  # dispatched the moment it was reported
         ok = [not math.isnan(r.wait_s) and r.wait_s <= 1e-6 for r in rows]
-    return float(np.mean(ok)) if ok else math.nan
+        return float(np.mean(ok)) if ok else math.nan
+    if not rows:
+        return math.nan
+    c = columns(rows)
+    c["age_s"] = run.days * DAY_S - c["reported_s"]
+    met, of = twin_kpis.masks(outcomes(c))[kpi]
+    n = int(of.sum())
+    return float((met & of).sum()) / n if n else math.nan
 
 
 def _simulate(scenario: str, overrides: Mapping[str, Any], *, role: Role, days: float, seed: int,

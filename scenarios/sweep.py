@@ -83,8 +83,8 @@ def run_point(scenario: str, point: Mapping[str, Any], *, days: float, seed: int
               warmup_days: float) -> dict[str, Any]:
     """One replication of one grid point; returns the point, the replication and its KPIs."""
     from scenarios.demand import DemandParams
-    from scenarios.engine import ResponseParams
     from scenarios.loader import load_cached
+    from scenarios.model import ResponseParams
     from scenarios.simulate import run
 
     scen, resp, dem = _split(point)

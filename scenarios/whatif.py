@@ -47,21 +47,15 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.engine import (
-    DAY_S,
-    Demand,
-    Incident,
-    ResponseParams,
-    RunResult,
-    StartState,
-    child_seed,
-    run_once,
-)
-from scenarios.results import estimate, is_share, kpis, to_jsonable
+from scenarios.engine import run_once
+from scenarios.model import Demand, Incident, ResponseParams, RunResult, StartState
+from scenarios.results import estimate, is_share, kpis, prediction_interval, to_jsonable
+from scenarios.rng import child_seed
+from twin.desk import Firsts
 from twin.district import District
 from twin.errors import ValidationError
 from twin.policy import MemberState
-from twin.staff import HANDLER_LADDER, Member, Mode
+from twin.staff import DAY_S, HANDLER_LADDER, Member, Mode
 from twin.workflow import Event, State
 
 MIN_HOURS = 1.0 / 60.0  # one minute: a shorter fork measures nothing
@@ -91,17 +85,34 @@ class WeekAligned:
     Poisson counts afresh for each piece, which keeps the arrivals a Poisson process (the
     pieces are disjoint).
 
+    The first window also looks back ``lookback_s`` before the run: incidents that began
+    before the fork and are still unnoticed are part of the street the fork starts from
+    (their onsets are negative; the engine reports those whose discovery falls after the
+    start, which is their distribution given that nobody had reported them yet). Without
+    them a fork undercounts the reports of its first hours (patrols and citizens report
+    problems hours after they begin).
+
     Args:
         inner: The demand model.
         offset_s: Seconds from the Monday 00:00 before the run's start to the start.
+        lookback_s: How far back the first window reaches.
     """
 
-    def __init__(self, inner: Demand, offset_s: float) -> None:
+    def __init__(self, inner: Demand, offset_s: float, lookback_s: float = DAY_S) -> None:
         self.inner = inner
         self.offset_s = float(offset_s)
+        self.lookback_s = float(lookback_s)
+        self._looked_back = lookback_s <= 0
 
     def incidents(self, start_s: float, end_s: float) -> list[Incident]:
-        """Incidents with onset in ``[start_s, end_s)`` of the run's clock, in onset order."""
+        """Incidents with onset in ``[start_s, end_s)`` of the run's clock, in onset order
+        (and, on the first call, the latent ones of the look-back)."""
+        if not self._looked_back:
+            self._looked_back = True
+            return self._window(min(start_s, 0.0) - self.lookback_s, min(start_s, 0.0)) + self._window(start_s, end_s)
+        return self._window(start_s, end_s)
+
+    def _window(self, start_s: float, end_s: float) -> list[Incident]:
         off, out = self.offset_s, []
         a, b = start_s + off, end_s + off
         while a < b:
@@ -202,7 +213,7 @@ def fork(
                               f"got {replications!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValidationError("seed", f"must be an integer >= 0, got {seed!r}")
-    now, mode, events, members, holding = _check_snapshot(snapshot)
+    now, mode, events, members, holding, firsts = _check_snapshot(snapshot)
     overrides, new_mode = _check_change(change)
     base = params or ResponseParams()
     as_is_params = replace(base, mode=mode)
@@ -228,7 +239,7 @@ def fork(
         return [run_once(d, factory, days=days, seed=child_seed(root, k), params=p, start=start, start_state=state)
                 for k in range(int(replications))]
 
-    live_state = StartState(now, tuple(events), dict(members), dict(holding))
+    live_state = StartState(now, tuple(events), dict(members), dict(holding), firsts)
     as_is_runs = runs(live, as_is_params, live_state)
     notes = [f"as is: {n}" for n in as_is_runs[0].notes]
     if arm is live and proposed_params == as_is_params:
@@ -256,6 +267,7 @@ def fork(
         "members_busy_at_fork": sum(1 for st in members.values() if st.busy),
         "mode": {"as_is": mode.value, "proposed": (new_mode or mode).value},
         "as_is": _summary(a), "proposed": _summary(b),
+        "as_is_prediction95": _prediction(a), "proposed_prediction95": _prediction(b),
         "difference": difference, "difference_ci95": difference_ci,
         "change": applied,
         "members": {"dropped": sorted(dropped), "added": sorted(added),
@@ -273,7 +285,8 @@ def _check_number(name: str, value: Any, *, lo: float, hi: float, lo_open: bool)
         raise ValidationError(name, f"must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {value!r}")
 
 
-def _check_snapshot(snapshot: Any) -> tuple[float, Mode, list[Event], dict[str, MemberState], dict[str, str]]:
+def _check_snapshot(snapshot: Any) -> tuple[float, Mode, list[Event], dict[str, MemberState], dict[str, str],
+                                           dict[str, Firsts]]:
     if not isinstance(snapshot, Mapping):
         raise ValidationError("snapshot", "must be a live twin snapshot (LiveTwin.snapshot())")
     now = snapshot.get("now")
@@ -294,7 +307,11 @@ def _check_snapshot(snapshot: Any) -> tuple[float, Mode, list[Event], dict[str, 
     holding = snapshot.get("holding", {})
     if not isinstance(holding, Mapping):
         raise ValidationError("snapshot.holding", "must map member ids to event ids")
-    return float(now), mode, list(events), dict(members), {str(k): str(v) for k, v in holding.items()}
+    firsts = snapshot.get("firsts", {})
+    if not isinstance(firsts, Mapping) or not all(isinstance(f, Firsts) for f in firsts.values()):
+        raise ValidationError("snapshot.firsts", "must map event ids to twin.desk.Firsts")
+    return (float(now), mode, list(events), dict(members), {str(k): str(v) for k, v in holding.items()},
+            {str(k): f for k, f in firsts.items()})
 
 
 def _check_change(change: Any) -> tuple[dict[str, Any], Mode | None]:
@@ -419,7 +436,7 @@ def _carry(state: StartState, rename: Mapping[str, str], dropped: Sequence[str],
         events.append(e)
     members = {rename[mid]: st for mid, st in state.members.items() if mid in rename}
     holding = {rename[mid]: eid for mid, eid in state.holding.items() if mid in rename}
-    return StartState(state.now, tuple(events), members, holding), notes
+    return StartState(state.now, tuple(events), members, holding, state.firsts), notes
 
 
 def own_roster(district: District) -> District:
@@ -447,6 +464,16 @@ def carry_swaps(live: District, arm: District, rename: Mapping[str, str]) -> tup
     out = copy.copy(arm)
     out.roster = arm.roster.with_swaps(kept)
     return out, notes
+
+
+def _prediction(per_run: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Per figure, the 95% prediction interval of one more run: where the next 8 hours (say)
+    of the live twin should land, where ``as_is``'s confidence interval bounds the mean."""
+    out = {}
+    for name in FORK_KPIS:
+        lo, hi = prediction_interval((run[name] for run in per_run), bounds=(0.0, 1.0) if is_share(name) else None)
+        out[name] = {"lo": lo, "hi": hi}
+    return out
 
 
 def _summary(per_run: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:

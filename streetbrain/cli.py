@@ -173,8 +173,8 @@ def simulate(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a what-if simulation and print its KPIs (shares 0-1, 95% CIs over replications)."""
-    from scenarios.engine import ResponseParams
     from scenarios.loader import load
+    from scenarios.model import ResponseParams
     from scenarios.simulate import run
     from twin.staff import Mode
 

@@ -452,10 +452,8 @@ def test_draining_a_long_queue_skips_only_what_nobody_free_could_take(
         xiaohe: District, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A queue of hundreds: the drain passes over events whose roles have nobody free, and
     decides exactly as asking the policy for every one of them."""
-    from collections import Counter
-
-    from actors.live import LiveTwin
     from twin.catalog import Source
+    from twin.desk import Desk
 
     codes = [s.code for s in xiaohe.catalog if Source.CAMERA in s.sources][:6]
     pts = [tuple(float(v) for v in xiaohe.projection.to_lonlat(c.x, c.y)) for c in xiaohe.cameras]
@@ -466,8 +464,8 @@ def test_draining_a_long_queue_skips_only_what_nobody_free_could_take(
     outcomes = []
     for prune in (True, False):
         if not prune:  # every role counts as free: the policy is asked for every waiting event
-            monkeypatch.setattr(LiveTwin, "_free_roles", lambda self, now: (
-                Counter({r: 10**6 for r in self._role_of.values()}), set(self._role_of.values())))
+            monkeypatch.setattr(Desk, "_free_roles", lambda self, now: (
+                set(self.role_of.values()), set(self.role_of.values())))
         b = Brain(xiaohe, open_log(tmp_path / f"drain-{prune}.db"), Clock(speed=1e-9, origin=origin))
         try:
             b.create_events(reports)

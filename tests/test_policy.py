@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import at, make_spec, make_tiny_district
 from twin.district import District
 from twin.policy import (
-    WARTIME_TARGETS,
+    STANDARD_TARGETS,
     DuplicateIndex,
     MemberState,
     Remedy,
@@ -190,7 +190,7 @@ def test_remedies_reassign_then_escalate_then_supervise(tiny: District) -> None:
 def test_wartime_tightens_slack_targets() -> None:
     slow = make_spec(respond_s=300, on_scene_s=1800, reinforce_s=3600)
     assert targets_for(slow) == Targets(300, 1800, 3600)
-    assert targets_for(slow, Mode.WARTIME) == WARTIME_TARGETS
+    assert targets_for(slow, Mode.WARTIME) == STANDARD_TARGETS
 
 
 def test_no_timers_once_resolved_or_closed(tiny: District) -> None:

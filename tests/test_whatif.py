@@ -19,6 +19,7 @@ from actors.eventlog import open_log
 from actors.live import Clock
 from scenarios.engine import DAY_S, Incident, ResponseParams, StartState, run_once
 from scenarios.whatif import FORK_KPIS, WeekAligned, _changed_district, _member_map, carry_swaps, fork, week_offset
+from twin.catalog import Source
 from twin.district import District
 from twin.errors import ValidationError
 from twin.policy import MemberState
@@ -237,10 +238,34 @@ def test_week_alignment_asks_the_model_for_the_same_wall_clock_window(xiaohe: Di
     wed_1030 = datetime(2026, 3, 4, 10, 30, tzinfo=xiaohe.roster.tz).timestamp()
     off = week_offset(wed_1030, xiaohe)
     assert off == 2 * DAY_S + 10.5 * 3600
-    got = WeekAligned(Recorder(), off).incidents(0.0, DAY_S)
+    got = WeekAligned(Recorder(), off, lookback_s=0).incidents(0.0, DAY_S)
     assert calls == [(off, 3 * DAY_S), (3 * DAY_S, DAY_S + off)]
     assert [i.t_s for i in got] == [1.0, 3 * DAY_S + 1.0 - off]
     assert np.isclose(got[1].t_s, 13.5 * 3600 + 1.0)
+    # by default the first window also looks back a day: problems already in the street
+    calls.clear()
+    got = WeekAligned(Recorder(), off).incidents(0.0, DAY_S)
+    assert calls == [(off - DAY_S, 2 * DAY_S), (2 * DAY_S, off), (off, 3 * DAY_S), (3 * DAY_S, DAY_S + off)]
+    assert [i.t_s < 0 for i in got] == [True, True, False, False]
+
+
+def test_latent_incidents_count_only_if_reported_after_the_start(xiaohe: District) -> None:
+    """A fork's look-back: an incident that began before the run is reported in the run only
+    if its discovery falls after the start (earlier ones belong to the start state)."""
+    cam = xiaohe.cameras[0]
+    loc = xiaohe.locate_xy(cam.x, cam.y)
+    spec = next(s for s in xiaohe.catalog if s.sources == (Source.REFERRAL_110,) or Source.REFERRAL_110 in s.sources)
+
+    class Latent(NoDemand):
+        def incidents(self, start_s: float, end_s: float) -> list[Incident]:
+            if start_s > 0:
+                return []
+            return [Incident(1, -200.0, spec.code, loc, referral=True), Incident(2, -30.0, spec.code, loc, referral=True)]
+
+    params = ResponseParams(referral_s=90.0, citizen_p=0.0, patrol_notice_p=0.0)
+    run = run_once(xiaohe, lambda ss: Latent(), days=0.05, seed=1, params=params)
+    assert [r.incident_id for r in run.records] == [2] and run.incidents == 1
+    assert run.records[0].reported_s == pytest.approx(60.0)
 
 
 def test_the_engine_refuses_a_start_that_disagrees_with_the_state() -> None:

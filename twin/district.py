@@ -23,6 +23,24 @@ from twin.geo import Location, RegionIndex, RoadNetwork
 from twin.staff import Member, Mode, Role, Roster, Squad
 
 
+@dataclass(frozen=True)
+class PolicySettings:
+    """A district's dispatch-policy settings (``[policy]`` in ``scenario.toml``), read by both
+    engines through :class:`twin.desk.Desk`.
+
+    Args:
+        max_reassign: How often an unsigned dispatch is reassigned to another member of the
+            same tier before it is escalated (0-10).
+    """
+
+    max_reassign: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_reassign, bool) or not isinstance(self.max_reassign, int) \
+                or not 0 <= self.max_reassign <= 10:
+            raise ValidationError("policy.max_reassign", f"must be an integer from 0 to 10, got {self.max_reassign!r}")
+
+
 @dataclass
 class District:
     """The model of one subdistrict.
@@ -46,6 +64,7 @@ class District:
         population: Residents.
         stated_area_km2: Official area, for comparison with the boundary's.
         mode: Operating mode.
+        policy: Dispatch-policy settings.
         notes: Documented assumptions, attribution and provenance.
         boundary_tolerance_m: Points this close outside the boundary still belong to the
             district (the boundary runs along streets; a report on the far pavement counts).
@@ -68,6 +87,7 @@ class District:
     population: int = 0
     stated_area_km2: float | None = None
     mode: Mode = Mode.PEACETIME
+    policy: PolicySettings = field(default_factory=PolicySettings)
     notes: Mapping[str, Any] = field(default_factory=dict)
     boundary_tolerance_m: float = 30.0
 

@@ -376,6 +376,13 @@ class RoadNetwork:
         dx, dy = self.node_xy[src] - self.node_xy[dst]
         return float(math.hypot(dx, dy)) * detour / self.mode_speed_mps(mode)
 
+    def travel_s(self, mode: TravelMode | str, src: int, dst: int) -> float:
+        """Travel time from node ``src`` to node ``dst`` by the road graph, seconds; where the
+        road data does not connect them, the crow-fly estimate (:meth:`crow_fly_s`). The one
+        travel time every dispatch rule and simulated handler uses."""
+        t = self.travel(mode).seconds(src, dst)
+        return t if t != math.inf else self.crow_fly_s(mode, src, dst)
+
     def nearest(self, x: float, y: float) -> tuple[int, int, float]:
         """Nearest segment to a point in the plane.
 

@@ -53,6 +53,10 @@ class State(str, Enum):
 
 TERMINAL = frozenset({State.CLOSED, State.MERGED, State.FALSE_ALARM})
 OPEN_STATES = frozenset(set(State) - TERMINAL)
+#: States in which the assignee (and any reinforcement) is busy with the event.
+HELD = frozenset({State.DISPATCHED, State.SIGNED, State.ON_SCENE, State.REINFORCEMENT_REQUESTED})
+#: States in which an open event waits for the brain to dispatch it (queued if nobody is free).
+WAITING = frozenset({State.REPORTED, State.ESCALATED})
 
 
 class Action(str, Enum):
@@ -274,11 +278,16 @@ def report(
     """Create an event in state ``reported``, with its first audit record."""
     event = new_event(event_id=event_id, scenario=scenario, category=category, severity=severity, source=source,
                       location=location, now=now, description=description, external_id=external_id)
-    data = {"scenario": scenario, "category": category, "severity": severity, "source": source,
-            "location": dict(location.__dict__), "description": description, "external_id": external_id}
-    record = AuditRecord(event_id, 1, now, actor, Action.REPORT, None, State.REPORTED,
-                         "reported", MappingProxyType(data))
-    return event, record
+    return event, report_record(event, actor)
+
+
+def report_record(event: Event, actor: str) -> AuditRecord:
+    """The ``report`` audit record of a new event (see :func:`report`)."""
+    data = {"scenario": event.scenario, "category": event.category, "severity": event.severity,
+            "source": event.source, "location": dict(event.location.__dict__), "description": event.description,
+            "external_id": event.external_id}
+    return AuditRecord(event.id, 1, event.reported_at, actor, Action.REPORT, None, State.REPORTED,
+                       "reported", MappingProxyType(data))
 
 
 def _require(data: Mapping[str, Any], key: str, action: Action) -> Any:

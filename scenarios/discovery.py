@@ -1,0 +1,104 @@
+"""Who notices an incident, and when: the ground truth between the street and the brain.
+
+An incident is reported by the first of a camera whose view covers the spot (it sees it
+with the camera's detection probability, after the scenario's dwell rule and the camera's
+latency), a sensor watching it, a 110 referral, a citizen (with probability
+``citizen_p``, after an exponential delay), or a patrol passing by (a Poisson passing rate:
+members on duty in the area × their patrol share × walking speed × the chance of noticing,
+over the area's road length). An incident that ends before anyone notices it goes
+unreported.
+
+The what-if engine and the live twin on a virtual clock (:mod:`actors.virtual`) discover
+incidents with the same :class:`Discovery`, so both see the same reports for the same draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scenarios.model import Incident, ResponseParams
+from scenarios.rng import Draws
+from twin.catalog import Source
+from twin.district import District
+
+
+class Discovery:
+    """Draws how and when incidents are discovered (see the module doc).
+
+    Args:
+        district: The district (its roster says who patrols when).
+        params: Citizen, referral and patrol parameters.
+        draws: The discovery stream.
+        epoch: POSIX time of the run's second 0 (incident onsets count from it).
+    """
+
+    def __init__(self, district: District, params: ResponseParams, draws: Draws, epoch: float) -> None:
+        self.district, self.p, self.r, self.epoch = district, params, draws, epoch
+        self._cams = {c.id: c for c in district.cameras}
+        self._road_m = road_length_by_area(district)
+        self._patrollers: dict[tuple[float, str], float] = {}
+
+    def first(self, inc: Incident) -> tuple[float, str] | None:
+        """``(seconds after the onset, source)`` of the incident's report, or ``None`` if
+        nobody notices it before it ends."""
+        spec = self.district.catalog[inc.scenario]
+        r = self.r
+        best, how = math.inf, ""
+        if Source.CAMERA in spec.sources and inc.cameras and spec.camera is not None:
+            for cid in inc.cameras:
+                cam = self._cams[cid]
+                if r.random() < cam.detect_p:
+                    t = spec.camera.dwell_s + r.exponential(cam.latency_s) if cam.latency_s else spec.camera.dwell_s
+                    if t < best:
+                        best, how = t, Source.CAMERA.value
+        if inc.sensor and spec.sensor is not None:
+            t = spec.sensor.threshold if spec.sensor.rule in ("no_activity", "offline") else 60.0
+            if t < best:
+                best, how = t, Source.SENSOR.value
+        if inc.referral and Source.REFERRAL_110 in spec.sources:
+            t = self.p.referral_s
+            if t < best:
+                best, how = t, Source.REFERRAL_110.value
+        if Source.CITIZEN in spec.sources and r.random() < self.p.citizen_p:
+            t = r.exponential(self.p.citizen_mean_s)
+            if t < best:
+                best, how = t, Source.CITIZEN.value
+        if Source.PATROL in spec.sources:
+            rate = self.patrol_rate(inc.location.area_id, inc.t_s)
+            if rate > 0:
+                t = r.exponential(1.0 / rate)
+                if t < best:
+                    best, how = t, Source.PATROL.value
+        if best >= inc.duration_s or math.isinf(best):
+            return None
+        return best, how
+
+    def patrol_rate(self, area: str, at_s: float) -> float:
+        """Rate (per second) at which some patrol passes a given spot of ``area`` at ``at_s``
+        (seconds of the run)."""
+        roster = self.district.roster
+        now = self.epoch + at_s
+        key = (roster.shift_window(now)[0], area)
+        n = self._patrollers.get(key)
+        if n is None:  # patrol manpower on duty in the area (members × their patrol share)
+            duty = roster.on_duty_ids(now)
+            n = sum(self.p.patrol_share.get(m.role, 0.0) for m in roster.members
+                    if m.id in duty and m.area_id == area)
+            self._patrollers[key] = n
+        road = self._road_m.get(area, 0.0)
+        if n == 0 or road <= 0:
+            return 0.0
+        # Patrols walk their streets; a spot is passed at rate (walkers × speed / road length).
+        return n * self.p.patrol_effort * self.district.roads.speeds.walk_mps * self.p.patrol_notice_p / road
+
+
+def road_length_by_area(district: District) -> dict[str, float]:
+    """Metres of responsible road in each area."""
+    d = district
+    out: dict[str, float] = {}
+    for i in d.responsible:
+        g = d.road_grid[int(i)]
+        if g >= 0:
+            area = d.regions.area_of(d.regions.grids[int(g)].id)
+            out[area] = out.get(area, 0.0) + d.roads.segments[int(i)].length_m
+    return out

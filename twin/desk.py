@@ -1,0 +1,611 @@
+"""The dispatch desk: every decision about an event's fate, once, for both clocks.
+
+A :class:`Desk` holds what the street brain knows right now — the open events, where each
+member is and whom they work for, the queue of waiting work, the deadlines already acted
+on — and changes it only through its operations, each taking ``now``:
+
+- :meth:`Desk.report`: a new event is merged into an open duplicate, dispatched, or queued;
+- :meth:`Desk.act`: a person's (or a simulated handler's) action, with what follows from
+  it: an escalation or a reopened case is dispatched again, a freed member takes waiting
+  work;
+- :meth:`Desk.fire`: a missed deadline (:func:`twin.policy.plan_deadline`);
+- :meth:`Desk.shift_change`: unsigned work of members going off duty moves to the incoming
+  shift (:func:`twin.policy.plan_handover`), incoming idle members start at their posts, and
+  they take waiting work.
+
+The live twin (``actors/live.py``) and the what-if simulator (``scenarios/engine.py``) each
+hold a desk; they differ only in who supplies ``now`` and who waits: the live twin makes the
+desk's audit records durable and fires deadlines from a heap on the wall clock, the
+simulator schedules them as SimPy timeouts. Each engine learns of new deadlines through
+the ``schedule`` callback and of every transition through ``listener``.
+
+Member bookkeeping follows from the events alone (so a restart rebuilds it from the log):
+a member is busy while they are the assignee or a reinforcement of an event in a held
+state (:data:`twin.workflow.HELD`); they are freed where the event is if someone reached
+it, else where they stood.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from twin.catalog import ScenarioSpec
+from twin.district import District
+from twin.errors import NotFound, TwinError, ValidationError
+from twin.policy import (
+    Assignment,
+    DuplicateIndex,
+    MemberState,
+    Step,
+    Targets,
+    Timer,
+    deadlines,
+    dispatch,
+    dispatch_by_run_card,
+    dispatch_reinforcement,
+    may_dispatch,
+    plan_deadline,
+    plan_handover,
+    targets_for,
+)
+from twin.staff import Mode, Role, Roster
+from twin.workflow import (
+    HELD,
+    TERMINAL,
+    WAITING,
+    Action,
+    AuditRecord,
+    Event,
+    State,
+    advance,
+    apply,
+    event_from_report,
+    report_record,
+)
+
+#: Actions a person may take (the rest belong to the brain and its timers).
+HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VERIFY, Action.ESCALATE,
+                           Action.REQUEST_REINFORCEMENT, Action.REINFORCE, Action.FALSE_ALARM, Action.MERGE,
+                           Action.REOPEN, Action.WITHDRAW, Action.DISPATCH, Action.REASSIGN, Action.CONSULT})
+#: Events in these states are queued when nobody is free (a consultation once its plan is ready).
+_QUEUEABLE = WAITING | {State.CONSULTATION}
+
+
+class NotHolder(TwinError):
+    """A member acted on an event they no longer hold (reassigned, escalated, merged ...)."""
+
+    def __init__(self, event_id: str, member: str) -> None:
+        super().__init__(event_id, member)
+        self.event_id, self.member = event_id, member
+
+    def __str__(self) -> str:
+        return f"{self.member} no longer holds event {self.event_id}"
+
+
+@dataclass
+class Firsts:
+    """What the KPIs and the timers remember of an event whatever its state now.
+
+    Args:
+        dispatched: The first dispatch (KPIs count from the first, not the last).
+        signed: The first signature.
+        fired: Deadlines already acted on, as ``(timer, due_at)``.
+        scheduled: Deadlines already handed to the engine's clock.
+    """
+
+    dispatched: float | None = None
+    signed: float | None = None
+    fired: set[tuple[str, float]] = field(default_factory=set)
+    scheduled: set[tuple[str, float]] = field(default_factory=set)
+
+
+#: ``schedule(due_at, event_id, timer)``: the engine calls :meth:`Desk.fire` at ``due_at``.
+Schedule = Callable[[float, str, Timer], None]
+#: ``listener(event, action, data)`` after every transition (the event as it is after it).
+Listener = Callable[[Event, Action, Mapping[str, Any]], None]
+
+
+class Desk:
+    """The street brain's decisions over its state (see the module doc).
+
+    Args:
+        district: The district; its roster is the desk's (shift swaps replace it).
+        mode: Peacetime or wartime.
+        audit: Build an audit record of every transition (:attr:`records`); a simulation
+            that keeps no log passes ``False`` and gets the same transitions, faster.
+        timers: Keep the respond / on-scene / reinforcement deadlines (``False``: a plain
+            queue, as the queueing presets model).
+        queue: Queue events nobody is free for (``False``: a loss system, they are
+            withdrawn).
+        run_cards: Dispatch by these fixed preference lists per grid instead of the
+            nearest member.
+        schedule: Called with each new deadline.
+        listener: Called after every transition.
+        on_busy: Called with a member id and ``True`` when they become busy, ``False``
+            when freed (the simulator's utilisation).
+    """
+
+    def __init__(self, district: District, *, mode: Mode = Mode.PEACETIME, audit: bool = True, timers: bool = True,
+                 queue: bool = True, run_cards: Mapping[str, Sequence[str]] | None = None,
+                 schedule: Schedule | None = None, listener: Listener | None = None,
+                 on_busy: Callable[[str, bool], None] | None = None) -> None:
+        self.district = district
+        self.mode = mode
+        self.audit, self.timers, self.queue_work, self.run_cards = audit, timers, queue, run_cards
+        self.schedule, self.listener, self.on_busy = schedule, listener, on_busy
+        self.events: dict[str, Event] = {}
+        self.members: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
+        self.holding: dict[str, str] = {}  # member id → the event they work on (handler or reinforcement)
+        self.holders: dict[str, set[str]] = {}  # the same, event id → member ids
+        self.firsts: dict[str, Firsts] = {}
+        self.dups = DuplicateIndex(cell_m=100.0)
+        self.queue: list[tuple[int, float, str]] = []  # heap of (-severity rank, reported_at, event id)
+        self.records: list[AuditRecord] = []  # made since the engine last took them (audit only)
+        self.role_of: dict[str, Role] = {m.id: m.role for m in district.roster.members}
+        self._targets: dict[tuple[str, Mode], Targets] = {}
+        self._freed = False
+        self._duty: frozenset[str] | None = None  # the on-duty set the free counts are of
+        self._free: Counter[Role] = Counter()
+        self._on_duty: set[Role] = set()
+
+    # --- reading -------------------------------------------------------------------------------
+    def spec(self, event: Event) -> ScenarioSpec:
+        """The catalog scenario of an event."""
+        return self.district.catalog[event.scenario]
+
+    def targets(self, event: Event) -> Targets:
+        """The targets in force for an event (wartime caps them)."""
+        key = (event.scenario, self.mode)
+        t = self._targets.get(key)
+        if t is None:
+            t = self._targets[key] = targets_for(self.district.catalog[event.scenario], self.mode)
+        return t
+
+    def event(self, event_id: str) -> Event:
+        """The event with this id.
+
+        Raises:
+            NotFound: no such event.
+        """
+        e = self.events.get(event_id)
+        if e is None:
+            raise NotFound("event", event_id)
+        return e
+
+    def waiting(self) -> list[str]:
+        """Ids of the events waiting for a free member, in the order they will be served."""
+        seen: set[str] = set()
+        out = []
+        for _, _, eid in sorted(self.queue):
+            e = self.events.get(eid)
+            if eid not in seen and e is not None and self._queued(e):
+                seen.add(eid)
+                out.append(eid)
+        return out
+
+    def take_records(self) -> list[AuditRecord]:
+        """The audit records made since the last call, in order (and forget them)."""
+        out, self.records = self.records, []
+        return out
+
+    # --- operations ----------------------------------------------------------------------------
+    def report(self, event: Event, *, actor: str) -> Event:
+        """A new event (state ``reported``): merged into an open duplicate, else dispatched to
+        the nearest free member the policy picks, else queued. Returns it as it ends up."""
+        eid = event.id
+        if eid in self.events:
+            raise ValidationError("event_id", f"event {eid} exists already")
+        spec = self.district.catalog[event.scenario]
+        self.events[eid] = event
+        if self.audit:
+            self.records.append(report_record(event, actor))
+        self.firsts[eid] = Firsts()
+        if self.listener is not None:
+            self.listener(event, Action.REPORT, {})
+        dup = self.dups.find(event, spec) if spec.merge_radius_m > 0 and spec.merge_window_s > 0 else None
+        if dup is not None:
+            self._apply(eid, Action.MERGE, event.reported_at, "brain", "duplicate of an open event", {"into": dup.id})
+        else:
+            if spec.merge_radius_m > 0 and spec.merge_window_s > 0:
+                self.dups.add(event)
+            self._schedule_deadlines(self.events[eid])
+            self._dispatch_or_queue(eid, event.reported_at)
+        self.settle(event.reported_at)
+        return self.events[eid]
+
+    def act(self, event_id: str, action: Action | str, *, now: float, actor: str, reason: str = "",
+            holder: str | None = None, **data: Any) -> Event:
+        """A person's action on an event, with what follows from it: an escalation or a
+        reopened case is dispatched again (or queued), ``dispatch`` without a ``member`` is
+        left to the policy, a reinforcement request without ``members`` picks the nearest
+        free brigade member, and whoever is freed takes waiting work.
+
+        Args:
+            event_id: The event.
+            action: What the person does.
+            now: POSIX seconds.
+            actor: Who does it.
+            reason: Why, in words.
+            holder: Act only if this member still holds the event (its assignee, or a
+                reinforcement for ``reinforce``): a simulated handler's guard.
+            **data: The action's details (see :func:`twin.workflow.apply`).
+
+        Returns:
+            The event afterwards.
+
+        Raises:
+            NotFound: no such event.
+            NotHolder: ``holder`` no longer holds it.
+            IllegalTransition: the action is not allowed in the event's state.
+            ValidationError: a missing or malformed detail (nothing is changed).
+        """
+        try:
+            action = Action(action)
+        except ValueError:
+            raise ValidationError("action", f"unknown action '{action}'") from None
+        if action not in HUMAN_ACTIONS:
+            raise ValidationError("action", f"'{action.value}' is not an action people take")
+        e = self.event(event_id)
+        if holder is not None and e.assignee != holder and not (
+                action is Action.REINFORCE and holder in e.reinforcements and self.holding.get(holder) == e.id):
+            raise NotHolder(event_id, holder)
+        spec = self.spec(e)
+        if action is Action.DISPATCH and data.get("member") is None:
+            if e.state not in _QUEUEABLE:
+                raise ValidationError("member", f"event {event_id} is {e.state.value}: nothing to dispatch")
+            self._dispatch_or_queue(event_id, now, reason=reason)
+            self.settle(now)
+            return self.events[event_id]
+        self._check_action(e, spec, action, now, data)
+        self._apply(event_id, action, now, actor, reason, data)
+        after = self.events[event_id]
+        if after.state in WAITING and after.assignee is None and action in (Action.ESCALATE, Action.REOPEN):
+            self._dispatch_or_queue(event_id, now)
+        self.settle(now)
+        return self.events[event_id]
+
+    def _check_action(self, e: Event, spec: ScenarioSpec, action: Action, now: float, data: dict[str, Any]) -> None:
+        """Check (and complete) the details of a person's action before anything changes."""
+        if data.get("member") is not None:
+            mid = self.member_field("member", data["member"])
+            if action in (Action.DISPATCH, Action.REASSIGN) and self.members[mid].busy:
+                raise ValidationError("member", f"{mid} is busy with event {self.holding.get(mid)}")
+        if action is Action.ESCALATE:
+            data.setdefault("chain_length", len(spec.handler_chain))
+        elif action is Action.MERGE:
+            into = str(data.get("into") or "")
+            other = self.events.get(into) if into else None
+            if into and other is None:
+                raise ValidationError("into", f"no event '{into}'")
+            if other is not None and not other.is_open:
+                raise ValidationError("into", f"event {into} is {other.state.value}; merge into an open event")
+        elif action is Action.REQUEST_REINFORCEMENT:
+            if not data.get("members"):
+                a = dispatch_reinforcement(e, spec=spec, district=self.district, members=self.members, now=now,
+                                           exclude=[m for m in (e.assignee,) if m])
+                if a is None:
+                    raise ValidationError("members", "nobody of the brigade or enforcement is free to reinforce; "
+                                          "name members explicitly or wait")
+                data["members"] = [a.member_id]
+            if isinstance(data["members"], (str, bytes)) or not isinstance(data["members"], (list, tuple)):
+                raise ValidationError("members", "must be a list of member ids")
+            data["members"] = [self.member_field("members", m) for m in data["members"]]
+
+    def member_field(self, name: str, value: Any) -> str:
+        """``value`` as a known member id, else a :class:`ValidationError` on field ``name``."""
+        if not isinstance(value, str) or value not in self.members:
+            raise ValidationError(name, f"no member '{value}'")
+        return value
+
+    def fire(self, event_id: str, timer: Timer | str, due_at: float, now: float) -> bool:
+        """Act on a deadline that fell due (:func:`twin.policy.plan_deadline`); ``False`` if it
+        is stale: the event moved on, or this deadline was already acted on."""
+        timer = Timer(timer)
+        e = self.events.get(event_id)
+        if e is None or not e.is_open:
+            return False
+        f = self.firsts[event_id]
+        if (timer.value, due_at) in f.fired:
+            return False
+        if not any(at == due_at and t is timer for at, t in deadlines(e, self.targets(e))):
+            return False
+        tag = {"timer": timer.value, "due_at": due_at}
+        steps = plan_deadline(e, timer, spec=self.spec(e), district=self.district, members=self.members, now=now,
+                              mode=self.mode, max_reassign=self.district.policy.max_reassign,
+                              run_cards=self.run_cards)
+        for step in steps:
+            self._step(event_id, step, now, "timer", tag)
+        self.settle(now)
+        return True
+
+    def shift_change(self, now: float) -> None:
+        """A new shift begins: unsigned work of members going off duty moves to the incoming
+        shift, incoming idle members start at their posts, and they take waiting work."""
+        roster = self.district.roster
+        work = []
+        for mid, eid in self.holding.items():
+            e = self.events[eid]
+            if e.assignee == mid and e.state in HELD:
+                work.append((eid, mid, e.state is not State.DISPATCHED))
+        for eid, outgoing in roster.handover_reassignments(work, now):
+            e = self.events[eid]
+            step = plan_handover(e, outgoing, spec=self.spec(e), district=self.district, members=self.members,
+                                 now=now, mode=self.mode, run_cards=self.run_cards)
+            if step is not None:
+                self._step(eid, step, now, "brain", None)
+        duty = roster.on_duty_ids(now)
+        for m in roster.members:
+            if m.id in duty and not self.members[m.id].busy:
+                self.members[m.id] = MemberState(m.post_node)
+        self._freed = True
+        self.settle(now)
+
+    def set_mode(self, mode: Mode) -> None:
+        """Switch peacetime/wartime; the deadlines of open events follow the new targets."""
+        self.mode = mode
+        for f in self.firsts.values():
+            f.scheduled.clear()
+        for e in self.events.values():
+            if e.is_open:
+                self._schedule_deadlines(e)
+
+    def set_roster(self, roster: Roster) -> None:
+        """Replace the roster (shift swaps) of the desk's district, which must be the desk's
+        own (the live twin holds a copy); the caller hands work over with :meth:`shift_change`."""
+        self.district.roster = roster
+        self._duty = None
+
+    def drain(self, now: float) -> int:
+        """Dispatch waiting events, most urgent (then oldest) first, to whoever is free.
+
+        An event the policy could not give to anyone (:func:`twin.policy.may_dispatch`: no
+        free member on duty in the tier it would reach) is passed over without asking for
+        travel times, so a long queue costs little when few are free. Returns how many
+        were dispatched."""
+        self._freed = False
+        if not self.queue:
+            return 0
+        free, on_duty = self._free_roles(now)
+        if not free:
+            return 0
+        done, keep = 0, []
+        maybe: dict[tuple[str, int], bool] = {}  # (scenario, tier) → may dispatch, until someone is taken
+        queue = self.queue
+        while queue and free:
+            item = heapq.heappop(queue)
+            e = self.events.get(item[2])
+            if e is None or not self._queued(e):
+                continue
+            could = maybe.get((e.scenario, e.tier))
+            if could is None:
+                could = maybe[(e.scenario, e.tier)] = may_dispatch(e, spec=self.spec(e), mode=self.mode,
+                                                                   free_roles=free, on_duty_roles=on_duty)
+            if could:
+                a = self._choose(e, now)
+                if a is not None:
+                    self._dispatch(e.id, a, now)
+                    done += 1
+                    maybe.clear()
+                    free, on_duty = self._free_roles(now)
+                    continue
+                maybe[(e.scenario, e.tier)] = False
+            keep.append(item)
+        for item in keep:
+            heapq.heappush(queue, item)
+        return done
+
+    # --- restoring (a restart, a what-if fork) -------------------------------------------------
+    def adopt(self, events: Mapping[str, Event], *, nodes: Mapping[str, int] | None = None,
+              firsts: Mapping[str, Firsts] | None = None) -> None:
+        """Take over events as they are (a log replayed after a restart, or a live snapshot):
+        members stand at ``nodes`` (else their posts), whoever an open event in a held state
+        names is busy with it, waiting events are queued (most urgent, then oldest first),
+        and the deadlines not yet acted on are scheduled. Nothing is dispatched: the engine
+        calls :meth:`drain` when it is ready."""
+        self.events = dict(events)
+        self.firsts = {eid: firsts.get(eid, Firsts()) if firsts else Firsts() for eid in self.events}
+        nodes = nodes or {}
+        self.members = {m.id: MemberState(int(nodes.get(m.id, m.post_node))) for m in self.district.roster.members}
+        self.holding.clear()
+        self.holders.clear()
+        self.dups = DuplicateIndex(cell_m=100.0)
+        self.queue = []
+        self._duty = None
+        for e in self.events.values():
+            if not e.is_open:
+                continue
+            self.dups.add(e)
+            if e.state in HELD:
+                for mid in (e.assignee, *e.reinforcements):
+                    if mid is not None and mid in self.members:
+                        self._hold(mid, e.id)
+            self._enqueue(e)
+            self._schedule_deadlines(e)
+        self._freed = True
+
+    def replay_record(self, rec: AuditRecord) -> Event:
+        """Apply a transition decided before (a stored day re-watched): the same books as
+        when it was decided, and no decision of the desk's own.
+
+        Raises:
+            TwinError: the record does not follow from the event as the desk holds it.
+        """
+        if rec.action is Action.REPORT:
+            e = event_from_report(rec)
+            if e.id in self.events:
+                raise TwinError(f"event {e.id} reported twice")
+            self.events[e.id] = e
+            self.firsts[e.id] = Firsts()
+            if self.audit:
+                self.records.append(rec)
+            self.dups.add(e)
+            self._schedule_deadlines(e)
+            return e
+        if rec.event_id not in self.events:
+            raise TwinError(f"record {rec.event_id}#{rec.seq} precedes the event's report")
+        self._apply(rec.event_id, rec.action, rec.at, rec.actor, rec.reason, dict(rec.data))
+        e = self.events[rec.event_id]
+        if e.state is not rec.to_state:
+            raise TwinError(f"record {rec.event_id}#{rec.seq} says '{rec.to_state.value}' but the "
+                            f"replay reaches '{e.state.value}'")
+        return e
+
+    # --- the one path every transition takes ---------------------------------------------------
+    def _step(self, eid: str, step: Step, now: float, actor: str, tag: Mapping[str, Any] | None) -> None:
+        if step.action is Action.DISPATCH and "member" not in step.data:
+            self._dispatch_or_queue(eid, now, reason=step.reason)
+            return
+        data = dict(step.data)
+        if tag:
+            data.update(tag)
+        self._apply(eid, step.action, now, actor, step.reason, data)
+
+    def _apply(self, eid: str, action: Action, now: float, actor: str, reason: str, data: Mapping[str, Any]) -> None:
+        """Apply one transition and keep every book that follows from it."""
+        old = self.events[eid]
+        if self.audit:
+            e, rec = apply(old, action, now=now, actor=actor, reason=reason, **data)
+            self.records.append(rec)
+        else:  # the same transition without the audit record nobody keeps
+            e = advance(old, action, now, reason, data)
+        self.events[eid] = e
+        f = self.firsts[eid]
+        timer = data.get("timer")
+        if timer is not None:
+            f.fired.add((str(timer), float(data["due_at"])))
+        if action is Action.DISPATCH or action is Action.REASSIGN:
+            if f.dispatched is None:
+                f.dispatched = now
+            self._hold(str(data["member"]), eid)
+        elif action is Action.SIGN:
+            if f.signed is None:
+                f.signed = now
+        elif action is Action.REQUEST_REINFORCEMENT:
+            for m in data["members"]:
+                self._hold(str(m), eid)
+        elif action is Action.ARRIVE:
+            if e.assignee:
+                self._move(e.assignee, e.location.node)
+        elif action is Action.REINFORCE:
+            for m in e.reinforcements:
+                if self.holding.get(m) == eid:
+                    self._move(m, e.location.node)
+        held = self.holders.get(eid)
+        if held:  # whoever no longer holds the event is free again (at the event if someone reached it)
+            keep = ({e.assignee, *e.reinforcements} if e.state in HELD else ())
+            for mid in sorted(held):
+                if mid not in keep:
+                    self._release(mid, e.location.node if e.on_scene_at is not None else None)
+        if e.state in TERMINAL:
+            self.dups.discard(eid)
+            f.scheduled.clear()
+        elif self.timers:
+            self._schedule_deadlines(e)
+        if self.listener is not None:
+            self.listener(e, action, data)
+
+    def _schedule_deadlines(self, e: Event) -> None:
+        if not self.timers or self.schedule is None:
+            return
+        f = self.firsts[e.id]
+        for due_at, timer in deadlines(e, self.targets(e)):
+            key = (timer.value, due_at)
+            if key not in f.fired and key not in f.scheduled:
+                f.scheduled.add(key)
+                self.schedule(due_at, e.id, timer)
+
+    def _dispatch_or_queue(self, eid: str, now: float, *, reason: str = "") -> None:
+        e = self.events[eid]
+        a = self._choose(e, now)
+        if a is not None:
+            self._dispatch(eid, a, now, reason)
+        elif not self.queue_work:
+            self._apply(eid, Action.WITHDRAW, now, "brain", "nobody free (loss system)", {})
+        else:
+            self._enqueue(e)
+
+    def _dispatch(self, eid: str, a: Assignment, now: float, reason: str = "") -> None:
+        self._apply(eid, Action.DISPATCH, now, "brain", reason or a.reason,
+                    {"member": a.member_id, "tier": a.tier, "travel_s": round(a.travel_s, 1)})
+
+    def _choose(self, e: Event, now: float) -> Assignment | None:
+        if self.run_cards is not None:
+            return dispatch_by_run_card(e, run_cards=self.run_cards, district=self.district, members=self.members,
+                                        now=now)
+        return dispatch(e, spec=self.spec(e), district=self.district, members=self.members, now=now, mode=self.mode)
+
+    def _queued(self, e: Event) -> bool:
+        return e.assignee is None and e.state in _QUEUEABLE
+
+    def _enqueue(self, e: Event) -> None:
+        if e.is_open and e.assignee is None and e.state in _QUEUEABLE:
+            heapq.heappush(self.queue, (-self.spec(e).severity.rank, e.reported_at, e.id))
+
+    def settle(self, now: float) -> None:
+        """Whoever was freed since the last drain takes waiting work (every operation ends
+        with this; after :meth:`adopt` the engine calls it when ready)."""
+        if self._freed:
+            self.drain(now)
+
+    # --- members -------------------------------------------------------------------------------
+    def _free_roles(self, now: float) -> tuple[set[Role], set[Role]]:
+        """How many members on duty of each role are free, and the roles with anyone on duty
+        (kept up to date between shift changes)."""
+        duty = self.district.roster.on_duty_ids(now)
+        if duty is not self._duty:
+            self._duty = duty
+            self._free = Counter()
+            self._on_duty = set()
+            for mid in duty:
+                role = self.role_of.get(mid)
+                if role is None:
+                    continue
+                self._on_duty.add(role)
+                if not self.members[mid].busy:
+                    self._free[role] += 1
+        return {role for role, n in self._free.items() if n > 0}, self._on_duty
+
+    def _count(self, mid: str, delta: int) -> None:
+        if self._duty is not None and mid in self._duty:
+            self._free[self.role_of[mid]] += delta
+
+    def _hold(self, mid: str, eid: str) -> None:
+        old = self.holding.pop(mid, None)
+        if old is not None:
+            held = self.holders.get(old)
+            if held is not None:
+                held.discard(mid)
+                if not held:
+                    del self.holders[old]
+        self.holding[mid] = eid
+        self.holders.setdefault(eid, set()).add(mid)
+        st = self.members[mid]
+        if not st.busy:
+            self._count(mid, -1)
+            self.members[mid] = MemberState(st.node, True)
+            if self.on_busy is not None:
+                self.on_busy(mid, True)
+
+    def _move(self, mid: str, node: int) -> None:
+        self.members[mid] = MemberState(node, self.members[mid].busy)
+
+    def _release(self, mid: str, node: int | None) -> None:
+        eid = self.holding.pop(mid, None)
+        if eid is not None:
+            held = self.holders.get(eid)
+            if held is not None:
+                held.discard(mid)
+                if not held:
+                    del self.holders[eid]
+        st = self.members[mid]
+        self.members[mid] = MemberState(st.node if node is None else node, False)
+        if st.busy:
+            self._count(mid, +1)
+            if self.on_busy is not None:
+                self.on_busy(mid, False)
+        self._freed = True
+

@@ -1,0 +1,129 @@
+"""The 1/3/5-minute KPIs, defined once for the live twin, the simulator and the staffing optimiser.
+
+The case study's standard (:data:`twin.policy.STANDARD_TARGETS`): respond within 1 minute,
+be on scene within 3, reinforce within 5. Each headline share counts the events whose
+outcome is *decided* at the end of the window (``now``):
+
+- ``responded_within_60s`` — of events dispatched at least once: the first signature
+  came at most 60 s after the first dispatch (a reassignment or escalation does not
+  restart this clock). An event still open and unsigned 60 s or more after its first
+  dispatch is a miss; one signed by nobody and closed (merged, a false alarm, withdrawn)
+  is not counted; one still inside its first minute is not counted yet.
+- ``on_scene_within_180s`` — of events that are neither merged nor false alarms and
+  either had someone on scene, or are still open, were dispatched, and are 180 s or more
+  old: the first handler (or reinforcement) arrived at most 180 s after the report.
+  Events closed without anyone going (a grid worker's reminder was enough) are not
+  counted.
+- ``reinforced_within_300s`` — of events for which reinforcement was requested and whose
+  outcome is decided (reinforced, closed, or 300 s or more old): reinforcement arrived at
+  most 300 s after the report.
+
+A deadline is due at its instant (:mod:`twin.policy`): a signature at exactly 60 s meets
+the target, an unsigned dispatch at exactly 60 s is overdue.
+
+The functions take one array per quantity, in seconds relative to each event's report
+(``nan`` where it did not happen), so the simulator's flat records and the live twin's
+events go through the same arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.policy import STANDARD_TARGETS, Targets
+from twin.workflow import Event, State
+
+
+def kpi_names(targets: Targets = STANDARD_TARGETS) -> tuple[str, str, str]:
+    """The names of the three headline shares (``responded_within_60s``, ...)."""
+    return (f"responded_within_{targets.respond_s:g}s", f"on_scene_within_{targets.on_scene_s:g}s",
+            f"reinforced_within_{targets.reinforce_s:g}s")
+
+
+RESPONDED, ON_SCENE, REINFORCED = kpi_names()
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Per-event times of a set of events, seconds after each one's report (``nan``: not
+    happened), as the KPI functions take them.
+
+    Args:
+        dispatch_s: First dispatch.
+        respond_s: First signature minus first dispatch.
+        on_scene_s: First handler or reinforcement on scene.
+        reinforce_s: Reinforcement on scene.
+        reinforcement: Whether reinforcement was requested.
+        open: Whether the event is still open at the end of the window.
+        counted: Neither merged nor a false alarm.
+        age_s: End of the window minus the report.
+    """
+
+    dispatch_s: np.ndarray
+    respond_s: np.ndarray
+    on_scene_s: np.ndarray
+    reinforce_s: np.ndarray
+    reinforcement: np.ndarray
+    open: np.ndarray
+    counted: np.ndarray
+    age_s: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.age_s)
+
+    def select(self, mask: np.ndarray) -> Outcomes:
+        """The events where ``mask`` is true."""
+        return Outcomes(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
+
+
+def outcomes_of(events: Iterable[Event], firsts: Mapping[str, tuple[float | None, float | None]],
+                now: float) -> Outcomes:
+    """The outcomes of live events at ``now``; ``firsts`` gives each event's first dispatch
+    and first signature (POSIX seconds or ``None``)."""
+    rows = []
+    nan = math.nan
+    for e in events:
+        t0 = e.reported_at
+        d, s = firsts.get(e.id, (None, None))
+        rows.append((nan if d is None else d - t0, nan if d is None or s is None else s - d,
+                     nan if e.on_scene_at is None else e.on_scene_at - t0,
+                     nan if e.reinforced_at is None else e.reinforced_at - t0,
+                     e.reinforcement_requested_at is not None, e.is_open,
+                     e.state is not State.MERGED and e.state is not State.FALSE_ALARM, now - t0))
+    a = np.array(rows, dtype=np.float64).reshape(len(rows), 8)
+    return Outcomes(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4] > 0, a[:, 5] > 0, a[:, 6] > 0, a[:, 7])
+
+
+def masks(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each headline share, ``(met, decided)`` boolean arrays: the events that met the
+    target, and the events counted (see the module doc)."""
+    with np.errstate(invalid="ignore"):
+        dispatched = ~np.isnan(o.dispatch_s)
+        signed = ~np.isnan(o.respond_s)
+        responded = dispatched & (signed | (o.open & (o.age_s - o.dispatch_s >= targets.respond_s)))
+        arrived = ~np.isnan(o.on_scene_s)
+        scene = o.counted & (arrived | (o.open & dispatched & (o.age_s >= targets.on_scene_s)))
+        reinforced = ~np.isnan(o.reinforce_s)
+        reinf = o.reinforcement & (reinforced | ~o.open | (o.age_s >= targets.reinforce_s))
+        r, s, f = kpi_names(targets)
+        return {r: (signed & (o.respond_s <= targets.respond_s), responded),
+                s: (arrived & (o.on_scene_s <= targets.on_scene_s), scene),
+                f: (reinforced & (o.reinforce_s <= targets.reinforce_s), reinf)}
+
+
+def shares(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, float]:
+    """The three headline shares (``nan`` where no event is counted)."""
+    out = {}
+    for name, (met, of) in masks(o, targets).items():
+        n = int(of.sum())
+        out[name] = float((met & of).sum()) / n if n else math.nan
+    return out
+
+
+def counts(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, tuple[int, int]]:
+    """For each headline share, ``(met, counted)`` event counts."""
+    return {name: (int((met & of).sum()), int(of.sum())) for name, (met, of) in masks(o, targets).items()}
