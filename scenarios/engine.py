@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,9 @@ from twin.workflow import HELD, TERMINAL, WAITING, Action, AuditRecord, Event, S
 __all__ = ["DAY_S", "Demand", "Draws", "Engine", "EventRecord", "Incident", "ResponseParams", "RunResult",
            "StartState", "child_seed", "replicate", "run_once"]
 
+#: The transitions the engine keeps books of (handlers to start, supervision, outcomes).
+_HEARD = frozenset({Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEMENT, Action.SUPERVISE,
+                    Action.VERIFY, Action.MERGE, Action.WITHDRAW, Action.FALSE_ALARM})
 #: SimPy priority of deadline events: after every action scheduled for the same instant (a
 #: signature recorded at 60 s meets a 60 s target; see :mod:`twin.policy`).
 _DEADLINE_PRIORITY = 2
@@ -153,9 +157,8 @@ class Engine:
         self.env = simpy.Environment()
         self.desk = Desk(district, mode=self.p.mode, audit=self.p.keep_audit, timers=self.p.timers,
                          queue=self.p.queue, run_cards=self.p.run_cards, schedule=self._schedule_deadline,
-                         listener=self._on_transition, on_busy=self._on_busy)
-        self.busy_since: dict[str, float] = {}
-        self.busy_s: dict[str, float] = {m.id: 0.0 for m in district.roster.members}
+                         listener=self._on_transition, listen_to=_HEARD)
+        self._busy_before: dict[str, float] = {}  # busy seconds at the end of the warm-up
         self.tracks: dict[str, _Track] = {}
         self.max_queue = 0
         self.records: list[EventRecord] = []
@@ -207,15 +210,6 @@ class Engine:
         self.desk.fire(eid, timer, due_at, max(due_at, self.now()))
         self._start_pending()
 
-    def _on_busy(self, mid: str, busy: bool) -> None:
-        now = self.env.now
-        if busy:
-            self.busy_since[mid] = now
-        else:
-            since = self.busy_since.pop(mid, now)
-            if now > self.measure_from:
-                self.busy_s[mid] += now - (since if since > self.measure_from else self.measure_from)
-
     def _on_transition(self, e: Event, action: Action, data: Mapping[str, Any]) -> None:
         """Bookkeeping of a transition the desk applied; processes it calls for start once
         the desk's operation is over (:meth:`_start_pending`)."""
@@ -227,7 +221,7 @@ class Engine:
                 self._starts.append(("reinforce", eid, str(m), None))
         elif action is Action.SUPERVISE:
             self.tracks[eid].supervised = True
-        if e.state in TERMINAL:
+        elif e.state in TERMINAL:
             self.open_ids.discard(eid)
             tr = self.tracks[eid]
             if action is Action.VERIFY:
@@ -273,17 +267,19 @@ class Engine:
         e = self.desk.events[eid]
         if e.assignee != mid:
             return  # reassigned again before it started
-        estimate = (lambda: float(travel_s)) if travel_s is not None else (lambda: self._travel_estimate(mid, eid))
-
-        def on_travel(trip: float) -> None:
-            tr.needs_on_scene = True
-            if math.isnan(tr.first_travel_s):
-                tr.first_travel_s = trip
-
-        sc = self._self_correct_p(tr) if self._members[mid].role is Role.GRID_WORKER and e.tier == 0 else 0.0
-        self._spawn(handle(self._members[mid], eid, tr.spec, tier=e.tier, travel_estimate_s=estimate,
+        member = self._members[mid]
+        sc = self._self_correct_p(tr) if member.role is Role.GRID_WORKER and e.tier == 0 else 0.0
+        self._spawn(handle(member, eid, tr.spec, tier=e.tier,
+                           travel_estimate_s=float(travel_s) if travel_s is not None else partial(
+                               self._travel_estimate, mid, eid),
                            delays=self.delays, params=self.p, self_correct_p=sc, resume=resume,
-                           on_travel=on_travel), eid, mid)
+                           on_travel=partial(self._on_travel, tr)), eid, mid)
+
+    @staticmethod
+    def _on_travel(tr: _Track, trip: float) -> None:
+        tr.needs_on_scene = True
+        if math.isnan(tr.first_travel_s):
+            tr.first_travel_s = trip
 
     def _start_reinforcement(self, eid: str, mid: str, trip_s: float | None = None) -> None:
         self._spawn(reinforce(self._members[mid], eid, travel_estimate_s=lambda: self._travel_estimate(mid, eid),
@@ -300,12 +296,13 @@ class Engine:
         if step.own and not holds:
             return None
         try:
-            desk.act(eid, step.action, now=self.now(), actor=step.actor or mid, reason=step.reason, **step.data)
+            desk.perform(eid, step.action, self.epoch + self.env.now, step.actor or mid, step.reason, step.data)
         except IllegalTransition:
             return e if holds else None
-        if step.note == "self_corrected":
+        if step.note:
             self.tracks[eid].self_corrected = True
-        self._start_pending()
+        if self._starts:
+            self._start_pending()
         return desk.events[eid]
 
     # --- load sampling (for the staffing optimiser) --------------------------------------------
@@ -345,6 +342,9 @@ class Engine:
         """
         horizon = days * DAY_S
         self.measure_from = warmup_days * DAY_S
+        if 0 < self.measure_from < horizon:
+            self.env.timeout(self.measure_from).callbacks.append(lambda _ev: self._busy_before.update(
+                {m.id: self.desk.busy_seconds(m.id, self.now()) for m in self.district.roster.members}))
         if self.start_state is not None:
             self.seed_state(self.start_state)
             self.start_state = None
@@ -366,14 +366,15 @@ class Engine:
         duty = self._duty_seconds(horizon)
         patrol_km = 0.0
         speed = self.district.roads.speeds.walk_mps
+        end = self.now()
+        busy_s = {m.id: self.desk.busy_seconds(m.id, end) - self._busy_before.get(m.id, 0.0)
+                  for m in self.district.roster.members}
         for m in self.district.roster.members:
-            if m.id in self.busy_since:  # still busy at the end
-                self.busy_s[m.id] += self.env.now - max(self.busy_since[m.id], self.measure_from)
             share = self.p.patrol_share.get(m.role, 0.0) * self.p.patrol_effort
             if share > 0:
-                patrol_km += min(share * duty[m.id], max(0.0, duty[m.id] - self.busy_s[m.id])) * speed / 1000
+                patrol_km += min(share * duty[m.id], max(0.0, duty[m.id] - busy_s[m.id])) * speed / 1000
         return RunResult(records=self.records, incidents=self.n_incidents, undiscovered=self.undiscovered,
-                         days=days, busy_s=dict(self.busy_s), duty_s=duty,
+                         days=days, busy_s=busy_s, duty_s=duty,
                          roles={m.id: m.role.value for m in self.district.roster.members},
                          areas={m.id: m.area_id for m in self.district.roster.members},
                          patrol_km=patrol_km, max_queue=self.max_queue, audit=self.audit, samples=self.samples,
@@ -571,7 +572,7 @@ class Engine:
         for mid, st in state.members.items():
             if st.busy and mid in roster.by_id and mid not in taken:
                 notes.append(f"member {mid} was busy with no open event to carry on: free")
-        self.desk.adopt(events, nodes=nodes, firsts=firsts)
+        self.desk.adopt(events, nodes=nodes, firsts=firsts, now=self.now())
         for e in sorted(events.values(), key=lambda e: (e.reported_at, e.id)):
             if e.state is State.CONSULTATION:
                 self._spawn(self._after_consultation(e.id, max(0.0, e.updated_at + self.p.consult_s - epoch)), e.id)

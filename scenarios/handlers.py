@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -34,10 +33,12 @@ from twin.catalog import ScenarioSpec
 from twin.staff import Member, Role
 from twin.workflow import Action, Event, State
 
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
 
-@dataclass(frozen=True)
+
 class Act:
-    """An action a script asks for.
+    """An action a script asks for (read-only by convention: the simulator builds one per
+    step, and a frozen dataclass costs several times as much).
 
     Args:
         action: The action.
@@ -49,12 +50,21 @@ class Act:
         note: A tag for the runner's bookkeeping (``self_corrected``).
     """
 
-    action: Action
-    data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    reason: str = ""
-    actor: str | None = None
-    own: bool = True
-    note: str = ""
+    __slots__ = ("action", "actor", "data", "note", "own", "reason")
+
+    def __init__(self, action: Action, data: Mapping[str, Any] = _NO_DATA, reason: str = "",
+                 actor: str | None = None, own: bool = True, note: str = "") -> None:
+        self.action, self.data, self.reason, self.actor, self.own, self.note = action, data, reason, actor, own, note
+
+    def __repr__(self) -> str:
+        return f"Act({self.action.value!r}, {dict(self.data)!r}, actor={self.actor!r}, own={self.own})"
+
+
+_SIGN, _ARRIVE, _REINFORCE = Act(Action.SIGN), Act(Action.ARRIVE), Act(Action.REINFORCE)
+_VERIFY = Act(Action.VERIFY, actor="verifier", own=False)
+_RESOLVED = Act(Action.RESOLVE, MappingProxyType({"result": "handled on site"}))
+_CORRECTED = Act(Action.RESOLVE, MappingProxyType({"result": "self-corrected after a reminder"}),
+                 note="self_corrected")
 
 
 class _Look:
@@ -147,7 +157,8 @@ class DelayModel:
         return self.r.random() > self.p.resolve_p
 
 
-def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int, travel_estimate_s: Callable[[], float],
+def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
+           travel_estimate_s: float | Callable[[], float],
            delays: Delays, params: ResponseParams, self_correct_p: float, resume: int = 0,
            on_travel: Callable[[float], None] | None = None) -> Script:
     """The handler's part of an assignment (see the module doc).
@@ -157,7 +168,8 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int, trav
         event_id: The event.
         spec: Its catalog scenario.
         tier: The tier they serve at.
-        travel_estimate_s: The road graph's travel time from where they are now.
+        travel_estimate_s: The road graph's travel time from where they are now (or how to
+            work it out when the trip begins).
         delays: Where delays come from.
         params: Behaviour parameters (reminder and consultation durations).
         self_correct_p: Probability the party self-corrects after a reminder.
@@ -170,26 +182,26 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int, trav
         wait = delays.sign_s(event_id, mid)
         if wait > 0:
             yield wait
-        if (yield Act(Action.SIGN)) is None:
+        if (yield _SIGN) is None:
             return
     if resume < 2:
         if member.role is Role.GRID_WORKER and tier == 0 and spec.self_correct_p > 0:
             yield params.reminder_s
             if delays.self_corrects(self_correct_p, event_id):
-                if (yield Act(Action.RESOLVE, {"result": "self-corrected after a reminder"},
-                              note="self_corrected")) is not None:
+                if (yield _CORRECTED) is not None:
                     yield from _verify(event_id, delays)
                 return
             yield Act(Action.ESCALATE, reason="not corrected after a reminder")
             return
-        trip = delays.travel_s(travel_estimate_s(), event_id, mid)
+        estimate = travel_estimate_s if isinstance(travel_estimate_s, (int, float)) else travel_estimate_s()
+        trip = delays.travel_s(estimate, event_id, mid)
         if on_travel is not None:
             on_travel(trip)
         if trip == math.inf:
             return  # never arrives: the brain's deadlines take over
         if trip > 0:
             yield trip
-        if (yield Act(Action.ARRIVE)) is None:
+        if (yield _ARRIVE) is None:
             return
     wait = delays.handling_s(spec, event_id, mid)
     if wait > 0:
@@ -210,7 +222,7 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int, trav
                 yield params.consult_s
             yield Act(Action.DISPATCH, reason="the joint plan is ready", actor="brain", own=False)
             return
-        if (yield Act(Action.RESOLVE, {"result": "handled on site"})) is not None:
+        if (yield _RESOLVED) is not None:
             yield from _verify(event_id, delays)
         return
     yield Act(Action.ESCALATE, reason="could not be resolved at this tier")
@@ -220,7 +232,7 @@ def _verify(event_id: str, delays: Delays) -> Script:
     wait = delays.verify_s(event_id)
     if wait > 0:
         yield wait
-    yield Act(Action.VERIFY, actor="verifier", own=False)
+    yield _VERIFY
 
 
 def reinforce(member: Member, event_id: str, *, travel_estimate_s: Callable[[], float], delays: Delays,
@@ -232,4 +244,4 @@ def reinforce(member: Member, event_id: str, *, travel_estimate_s: Callable[[], 
         return
     if trip > 0:
         yield trip
-    yield Act(Action.REINFORCE)
+    yield _REINFORCE

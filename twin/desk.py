@@ -28,9 +28,11 @@ it, else where they stood.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from twin.catalog import ScenarioSpec
@@ -73,6 +75,10 @@ HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VE
                            Action.REOPEN, Action.WITHDRAW, Action.DISPATCH, Action.REASSIGN, Action.CONSULT})
 #: Events in these states are queued when nobody is free (a consultation once its plan is ready).
 _QUEUEABLE = WAITING | {State.CONSULTATION}
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
+(_REPORT, _DISPATCH, _REASSIGN, _SIGN, _ARRIVE, _REQUEST_REINFORCEMENT, _REINFORCE, _ESCALATE, _REOPEN) = (
+    Action.REPORT, Action.DISPATCH, Action.REASSIGN, Action.SIGN, Action.ARRIVE, Action.REQUEST_REINFORCEMENT,
+    Action.REINFORCE, Action.ESCALATE, Action.REOPEN)
 
 
 class NotHolder(TwinError):
@@ -86,7 +92,7 @@ class NotHolder(TwinError):
         return f"{self.member} no longer holds event {self.event_id}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Firsts:
     """What the KPIs and the timers remember of an event whatever its state now.
 
@@ -124,19 +130,21 @@ class Desk:
         run_cards: Dispatch by these fixed preference lists per grid instead of the
             nearest member.
         schedule: Called with each new deadline.
-        listener: Called after every transition.
-        on_busy: Called with a member id and ``True`` when they become busy, ``False``
-            when freed (the simulator's utilisation).
+        listener: Called after every transition (of the actions in ``listen_to`` only, when given).
+        listen_to: The actions the listener wants to hear of (``None``: all, the report included).
     """
 
     def __init__(self, district: District, *, mode: Mode = Mode.PEACETIME, audit: bool = True, timers: bool = True,
                  queue: bool = True, run_cards: Mapping[str, Sequence[str]] | None = None,
                  schedule: Schedule | None = None, listener: Listener | None = None,
-                 on_busy: Callable[[str, bool], None] | None = None) -> None:
+                 listen_to: frozenset[Action] | None = None) -> None:
         self.district = district
         self.mode = mode
         self.audit, self.timers, self.queue_work, self.run_cards = audit, timers, queue, run_cards
-        self.schedule, self.listener, self.on_busy = schedule, listener, on_busy
+        self.schedule, self.listener = schedule, listener
+        self.busy_s: dict[str, float] = {}  # member id → seconds busy with events that ended
+        self.busy_since: dict[str, float] = {}  # member id → when their current work began
+        self.listen_to = listen_to
         self.events: dict[str, Event] = {}
         self.members: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
         self.holding: dict[str, str] = {}  # member id → the event they work on (handler or reinforcement)
@@ -147,6 +155,8 @@ class Desk:
         self.records: list[AuditRecord] = []  # made since the engine last took them (audit only)
         self.role_of: dict[str, Role] = {m.id: m.role for m in district.roster.members}
         self._targets: dict[tuple[str, Mode], Targets] = {}
+        self._specs = district.catalog.scenarios
+        self._window = (math.inf, -math.inf)  # the shift instance ``_duty`` is of
         self._freed = False
         self._duty: frozenset[str] | None = None  # the on-duty set the free counts are of
         self._free: Counter[Role] = Counter()
@@ -155,7 +165,7 @@ class Desk:
     # --- reading -------------------------------------------------------------------------------
     def spec(self, event: Event) -> ScenarioSpec:
         """The catalog scenario of an event."""
-        return self.district.catalog[event.scenario]
+        return self._specs[event.scenario]
 
     def targets(self, event: Event) -> Targets:
         """The targets in force for an event (wartime caps them)."""
@@ -199,22 +209,32 @@ class Desk:
         eid = event.id
         if eid in self.events:
             raise ValidationError("event_id", f"event {eid} exists already")
-        spec = self.district.catalog[event.scenario]
+        spec = self._specs[event.scenario]
         self.events[eid] = event
         if self.audit:
             self.records.append(report_record(event, actor))
         self.firsts[eid] = Firsts()
-        if self.listener is not None:
-            self.listener(event, Action.REPORT, {})
-        dup = self.dups.find(event, spec) if spec.merge_radius_m > 0 and spec.merge_window_s > 0 else None
+        if self.listener is not None and (self.listen_to is None or _REPORT in self.listen_to):
+            self.listener(event, _REPORT, _NO_DATA)
+        merging = spec.merge_radius_m > 0 and spec.merge_window_s > 0
+        dup = self.dups.find(event, spec) if merging else None
+        now = event.reported_at
         if dup is not None:
-            self._apply(eid, Action.MERGE, event.reported_at, "brain", "duplicate of an open event", {"into": dup.id})
+            self._apply(eid, Action.MERGE, now, "brain", "duplicate of an open event", {"into": dup.id})
         else:
-            if spec.merge_radius_m > 0 and spec.merge_window_s > 0:
+            if merging:
                 self.dups.add(event)
-            self._schedule_deadlines(self.events[eid])
-            self._dispatch_or_queue(eid, event.reported_at)
-        self.settle(event.reported_at)
+            if self.timers:
+                self._schedule_deadlines(event)
+            a = self._choose(event, now)
+            if a is not None:
+                self._dispatch(eid, a, now)
+            elif not self.queue_work:
+                self._apply(eid, Action.WITHDRAW, now, "brain", "nobody free (loss system)", _NO_DATA)
+            else:
+                self._enqueue(event)
+        if self._freed:
+            self.drain(now)
         return self.events[eid]
 
     def act(self, event_id: str, action: Action | str, *, now: float, actor: str, reason: str = "",
@@ -253,19 +273,33 @@ class Desk:
         if holder is not None and e.assignee != holder and not (
                 action is Action.REINFORCE and holder in e.reinforcements and self.holding.get(holder) == e.id):
             raise NotHolder(event_id, holder)
-        spec = self.spec(e)
-        if action is Action.DISPATCH and data.get("member") is None:
+        if not (action is Action.DISPATCH and data.get("member") is None):
+            self._check_action(e, self.spec(e), action, now, data)
+        return self.perform(event_id, action, now, actor, reason, data)
+
+    def perform(self, event_id: str, action: Action, now: float, actor: str, reason: str = "",
+                data: Mapping[str, Any] = _NO_DATA) -> Event:
+        """:meth:`act` without checking the details a person might get wrong: for simulated
+        handlers, whose acts are well-formed (the transition's own checks still apply).
+
+        Raises:
+            IllegalTransition: the action is not allowed in the event's state.
+        """
+        if action is _DISPATCH and data.get("member") is None:
+            e = self.events[event_id]
             if e.state not in _QUEUEABLE:
                 raise ValidationError("member", f"event {event_id} is {e.state.value}: nothing to dispatch")
             self._dispatch_or_queue(event_id, now, reason=reason)
+        else:
+            if action is _ESCALATE and "chain_length" not in data:
+                data = {**data, "chain_length": len(self.spec(self.events[event_id]).handler_chain)}
+            self._apply(event_id, action, now, actor, reason, data)
+            after = self.events[event_id]
+            if (action is _ESCALATE or action is _REOPEN) and after.assignee is None \
+                    and after.state in WAITING:
+                self._dispatch_or_queue(event_id, now)
+        if self._freed:
             self.settle(now)
-            return self.events[event_id]
-        self._check_action(e, spec, action, now, data)
-        self._apply(event_id, action, now, actor, reason, data)
-        after = self.events[event_id]
-        if after.state in WAITING and after.assignee is None and action in (Action.ESCALATE, Action.REOPEN):
-            self._dispatch_or_queue(event_id, now)
-        self.settle(now)
         return self.events[event_id]
 
     def _check_action(self, e: Event, spec: ScenarioSpec, action: Action, now: float, data: dict[str, Any]) -> None:
@@ -358,6 +392,7 @@ class Desk:
         own (the live twin holds a copy); the caller hands work over with :meth:`shift_change`."""
         self.district.roster = roster
         self._duty = None
+        self._window = (math.inf, -math.inf)
 
     def drain(self, now: float) -> int:
         """Dispatch waiting events, most urgent (then oldest) first, to whoever is free.
@@ -400,21 +435,25 @@ class Desk:
 
     # --- restoring (a restart, a what-if fork) -------------------------------------------------
     def adopt(self, events: Mapping[str, Event], *, nodes: Mapping[str, int] | None = None,
-              firsts: Mapping[str, Firsts] | None = None) -> None:
+              firsts: Mapping[str, Firsts] | None = None, now: float | None = None) -> None:
         """Take over events as they are (a log replayed after a restart, or a live snapshot):
         members stand at ``nodes`` (else their posts), whoever an open event in a held state
         names is busy with it, waiting events are queued (most urgent, then oldest first),
         and the deadlines not yet acted on are scheduled. Nothing is dispatched: the engine
-        calls :meth:`drain` when it is ready."""
+        calls :meth:`drain` when it is ready. Busy time (:meth:`busy_seconds`) counts from
+        ``now`` for the work taken over."""
         self.events = dict(events)
         self.firsts = {eid: firsts.get(eid, Firsts()) if firsts else Firsts() for eid in self.events}
         nodes = nodes or {}
         self.members = {m.id: MemberState(int(nodes.get(m.id, m.post_node))) for m in self.district.roster.members}
         self.holding.clear()
         self.holders.clear()
+        self.busy_s.clear()
+        self.busy_since.clear()
         self.dups = DuplicateIndex(cell_m=100.0)
         self.queue = []
         self._duty = None
+        self._window = (math.inf, -math.inf)
         for e in self.events.values():
             if not e.is_open:
                 continue
@@ -422,7 +461,7 @@ class Desk:
             if e.state in HELD:
                 for mid in (e.assignee, *e.reinforcements):
                     if mid is not None and mid in self.members:
-                        self._hold(mid, e.id)
+                        self._hold(mid, e.id, now)
             self._enqueue(e)
             self._schedule_deadlines(e)
         self._freed = True
@@ -465,7 +504,10 @@ class Desk:
         self._apply(eid, step.action, now, actor, step.reason, data)
 
     def _apply(self, eid: str, action: Action, now: float, actor: str, reason: str, data: Mapping[str, Any]) -> None:
-        """Apply one transition and keep every book that follows from it."""
+        """Apply one transition and keep every book that follows from it.
+
+        Hot (the simulator's innermost call after :func:`twin.workflow.advance`): the enum
+        members are module-level aliases, as in :mod:`twin.workflow`."""
         old = self.events[eid]
         if self.audit:
             e, rec = apply(old, action, now=now, actor=actor, reason=reason, **data)
@@ -473,39 +515,47 @@ class Desk:
         else:  # the same transition without the audit record nobody keeps
             e = advance(old, action, now, reason, data)
         self.events[eid] = e
-        f = self.firsts[eid]
-        timer = data.get("timer")
-        if timer is not None:
-            f.fired.add((str(timer), float(data["due_at"])))
-        if action is Action.DISPATCH or action is Action.REASSIGN:
+        if data:
+            timer = data.get("timer")
+            if timer is not None:
+                self.firsts[eid].fired.add((str(timer), float(data["due_at"])))
+        if action is _DISPATCH or action is _REASSIGN:
+            f = self.firsts[eid]
             if f.dispatched is None:
                 f.dispatched = now
-            self._hold(str(data["member"]), eid)
-        elif action is Action.SIGN:
+            self._hold(str(data["member"]), eid, now)
+        elif action is _SIGN:
+            f = self.firsts[eid]
             if f.signed is None:
                 f.signed = now
-        elif action is Action.REQUEST_REINFORCEMENT:
-            for m in data["members"]:
-                self._hold(str(m), eid)
-        elif action is Action.ARRIVE:
+        elif action is _ARRIVE:
             if e.assignee:
                 self._move(e.assignee, e.location.node)
-        elif action is Action.REINFORCE:
+        elif action is _REQUEST_REINFORCEMENT:
+            for m in data["members"]:
+                self._hold(str(m), eid, now)
+        elif action is _REINFORCE:
             for m in e.reinforcements:
                 if self.holding.get(m) == eid:
                     self._move(m, e.location.node)
         held = self.holders.get(eid)
+        state = e.state
         if held:  # whoever no longer holds the event is free again (at the event if someone reached it)
-            keep = ({e.assignee, *e.reinforcements} if e.state in HELD else ())
-            for mid in sorted(held):
-                if mid not in keep:
-                    self._release(mid, e.location.node if e.on_scene_at is not None else None)
-        if e.state in TERMINAL:
+            if state not in HELD:
+                node = e.location.node if e.on_scene_at is not None else None
+                for mid in sorted(held):
+                    self._release(mid, node, now)
+            elif action is _REASSIGN or action is _DISPATCH:
+                keep = {e.assignee, *e.reinforcements}
+                for mid in sorted(held):
+                    if mid not in keep:
+                        self._release(mid, e.location.node if e.on_scene_at is not None else None, now)
+        if state in TERMINAL:
             self.dups.discard(eid)
-            f.scheduled.clear()
+            self.firsts[eid].scheduled.clear()
         elif self.timers:
             self._schedule_deadlines(e)
-        if self.listener is not None:
+        if self.listener is not None and (self.listen_to is None or action in self.listen_to):
             self.listener(e, action, data)
 
     def _schedule_deadlines(self, e: Event) -> None:
@@ -529,7 +579,7 @@ class Desk:
             self._enqueue(e)
 
     def _dispatch(self, eid: str, a: Assignment, now: float, reason: str = "") -> None:
-        self._apply(eid, Action.DISPATCH, now, "brain", reason or a.reason,
+        self._apply(eid, _DISPATCH, now, "brain", reason or a.reason,
                     {"member": a.member_id, "tier": a.tier, "travel_s": round(a.travel_s, 1)})
 
     def _choose(self, e: Event, now: float) -> Assignment | None:
@@ -555,7 +605,12 @@ class Desk:
     def _free_roles(self, now: float) -> tuple[set[Role], set[Role]]:
         """How many members on duty of each role are free, and the roles with anyone on duty
         (kept up to date between shift changes)."""
-        duty = self.district.roster.on_duty_ids(now)
+        lo, hi = self._window
+        if lo <= now < hi and self._duty is not None:
+            return {role for role, n in self._free.items() if n > 0}, self._on_duty
+        roster = self.district.roster
+        duty = roster.on_duty_ids(now)
+        self._window = roster.shift_window(now)
         if duty is not self._duty:
             self._duty = duty
             self._free = Counter()
@@ -573,7 +628,8 @@ class Desk:
         if self._duty is not None and mid in self._duty:
             self._free[self.role_of[mid]] += delta
 
-    def _hold(self, mid: str, eid: str) -> None:
+    def _hold(self, mid: str, eid: str, now: float | None) -> None:
+        """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew)."""
         old = self.holding.pop(mid, None)
         if old is not None:
             held = self.holders.get(old)
@@ -586,14 +642,14 @@ class Desk:
         st = self.members[mid]
         if not st.busy:
             self._count(mid, -1)
-            self.members[mid] = MemberState(st.node, True)
-            if self.on_busy is not None:
-                self.on_busy(mid, True)
+            self.members[mid] = _member_state(st.node, True)
+            if now is not None:
+                self.busy_since[mid] = now
 
     def _move(self, mid: str, node: int) -> None:
-        self.members[mid] = MemberState(node, self.members[mid].busy)
+        self.members[mid] = _member_state(node, self.members[mid].busy)
 
-    def _release(self, mid: str, node: int | None) -> None:
+    def _release(self, mid: str, node: int | None, now: float) -> None:
         eid = self.holding.pop(mid, None)
         if eid is not None:
             held = self.holders.get(eid)
@@ -602,10 +658,24 @@ class Desk:
                 if not held:
                     del self.holders[eid]
         st = self.members[mid]
-        self.members[mid] = MemberState(st.node if node is None else node, False)
+        self.members[mid] = _member_state(st.node if node is None else node, False)
         if st.busy:
             self._count(mid, +1)
-            if self.on_busy is not None:
-                self.on_busy(mid, False)
+            since = self.busy_since.pop(mid, None)
+            if since is not None:
+                self.busy_s[mid] = self.busy_s.get(mid, 0.0) + (now - since)
         self._freed = True
 
+    def busy_seconds(self, mid: str, now: float) -> float:
+        """Seconds ``mid`` has spent holding events since the desk began (up to ``now``;
+        work held when the desk adopted a state counts from then on only if the desk saw it
+        begin)."""
+        since = self.busy_since.get(mid)
+        return self.busy_s.get(mid, 0.0) + (now - since if since is not None else 0.0)
+
+
+def _member_state(node: int, busy: bool) -> MemberState:
+    """``MemberState(node, busy)`` without the frozen ``__init__`` (hot: every hold and release)."""
+    st = object.__new__(MemberState)
+    st.__dict__.update(node=node, busy=busy)
+    return st
