@@ -174,6 +174,7 @@ def simulate(
 ) -> None:
     """Run a what-if simulation and print its KPIs (shares 0-1, 95% CIs over replications)."""
     from scenarios.engine import ResponseParams
+    from scenarios.io import write_result
     from scenarios.loader import load
     from scenarios.simulate import run
     from twin.staff import Mode
@@ -186,7 +187,7 @@ def simulate(
                          params=params, progress=bar)
         summary = result.summary()
         if out:
-            paths = result.write(Path(out), district=district)
+            paths = write_result(result, Path(out), district=district)
             summary["files"] = {k: str(v) for k, v in paths.items()}
     except (TwinError, ValueError) as exc:
         _fail(exc)
