@@ -17,9 +17,8 @@ from typing import Any
 from shapely.geometry import Polygon, shape
 
 from scenarios.spec import CatalogFile, ScenarioFile, parse
-from twin.catalog import CameraRule, Catalog, Category, ScenarioSpec, SensorRule, Severity, Source
+from twin.catalog import CameraRule, Catalog, Category, ScenarioSpec, SensorRule
 from twin.errors import ValidationError
-from twin.staff import Role
 
 #: The folder of the ``scenarios`` package, which holds the built-in scenario folders.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -78,19 +77,11 @@ def catalog_from_file(path: Path) -> Catalog:
     src = str(path)
     cf: CatalogFile = parse(CatalogFile, read_toml(path), source=src)
     try:
-        cats = [Category(c.code, c.name_zh, c.name_en, c.example) for c in cf.categories]
-        specs = [ScenarioSpec(
-            code=s.code, name_zh=s.name_zh, name_en=s.name_en, category=s.category,
-            sources=tuple(Source(x) for x in s.sources), severity=Severity(s.severity),
-            department=s.department, handler_chain=tuple(Role(r) for r in s.handler_chain),
-            joint_departments=s.joint_departments, respond_s=s.respond_s, on_scene_s=s.on_scene_s,
-            reinforce_s=s.reinforce_s, handling_min=s.handling_min, self_correct_p=s.self_correct_p,
-            rate_per_day=s.rate_per_day, merge_radius_m=s.merge_radius_m,
-            merge_window_s=s.merge_window_s, public=s.public, description=s.description, rationale=s.rationale,
-            camera=CameraRule(s.camera.labels, s.camera.zone, s.camera.dwell_s, s.camera.min_count)
-            if s.camera else None,
-            sensor=SensorRule(s.sensor.kind, s.sensor.rule, s.sensor.threshold) if s.sensor else None,
-        ) for s in cf.scenarios]
+        cats = [Category(**c.model_dump()) for c in cf.categories]
+        specs = [ScenarioSpec(**s.model_dump(exclude={"camera", "sensor"}),
+                              camera=CameraRule(**s.camera.model_dump()) if s.camera else None,
+                              sensor=SensorRule(**s.sensor.model_dump()) if s.sensor else None)
+                 for s in cf.scenarios]
         return Catalog(cats, specs)
     except ValidationError as exc:
         raise exc.with_source(src) from None

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from twin.catalog import Severity, Source
 from twin.errors import ValidationError
-from twin.staff import Role
+from twin.staff import HANDLER_LADDER, Role
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -205,6 +206,8 @@ class ScenarioFile(_Model):
 # --- catalog.toml -------------------------------------------------------------------------
 
 class CategoryParams(_Model):
+    """One ``[[categories]]`` entry (see :class:`twin.catalog.Category`)."""
+
     code: str
     name_zh: str
     name_en: str
@@ -212,6 +215,8 @@ class CategoryParams(_Model):
 
 
 class CameraRuleParams(_Model):
+    """A scenario's ``[scenarios.camera]`` table (see :class:`twin.catalog.CameraRule`)."""
+
     labels: tuple[str, ...] = Field(min_length=1)
     zone: str
     dwell_s: float = Field(0.0, ge=0)
@@ -219,20 +224,43 @@ class CameraRuleParams(_Model):
 
 
 class SensorRuleParams(_Model):
+    """A scenario's ``[scenarios.sensor]`` table (see :class:`twin.catalog.SensorRule`)."""
+
     kind: str
     rule: str
     threshold: float = 0.0
 
 
+def _handling_role(v: Any) -> Any:
+    """Refuse, before enum parsing, a role that cannot handle events (a grid leader, say)."""
+    allowed = [r.value for r in HANDLER_LADDER]
+    if v not in allowed:
+        names = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+        raise ValueError(f"Input should be {names} (got {v!r})")
+    return v
+
+
+#: A role of the handler ladder (grid worker, co-governance, enforcement).
+HandlingRole = Annotated[Role, BeforeValidator(_handling_role)]
+
+
 class ScenarioParams(_Model):
+    """One ``[[scenarios]]`` entry: the fields of :class:`twin.catalog.ScenarioSpec`.
+
+    Every field but ``camera`` and ``sensor`` passes to the dataclass unchanged (see
+    :func:`scenarios.files.catalog_from_file`), so a new catalog field is one line here and
+    one in the dataclass. The enums are the twin's own; the dataclass checks the rest
+    (target order, the ladder, camera and sensor rules).
+    """
+
     code: str
     name_zh: str
     name_en: str
     category: str
-    sources: tuple[Literal["camera", "sensor", "citizen", "referral_110", "patrol"], ...] = Field(min_length=1)
-    severity: Literal["informational", "low", "medium", "high", "critical"]
+    sources: tuple[Source, ...] = Field(min_length=1)
+    severity: Severity
     department: str
-    handler_chain: tuple[Literal["grid_worker", "co_governance", "enforcement"], ...] = Field(min_length=1)
+    handler_chain: tuple[HandlingRole, ...] = Field(min_length=1)
     joint_departments: tuple[str, ...] = ()
     respond_s: float = Field(gt=0)
     on_scene_s: float = Field(gt=0)
