@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from twin.catalog import Severity, Source
+from twin.catalog import Cause, Severity, Source
 from twin.errors import ValidationError
 from twin.staff import HANDLER_LADDER, Role
 
@@ -271,6 +271,7 @@ class ScenarioParams(_Model):
     merge_radius_m: float = Field(50.0, ge=0)
     merge_window_s: float = Field(1800.0, ge=0)
     public: bool = True
+    cause: Cause = "street"
     description: str = ""
     rationale: str = ""
     camera: CameraRuleParams | None = None
