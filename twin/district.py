@@ -20,7 +20,7 @@ from twin.assets import Camera, Sensor, Shop, Venue
 from twin.catalog import Catalog
 from twin.errors import NotFound, ValidationError
 from twin.geo import Location, RegionIndex, RoadNetwork
-from twin.staff import Member, Mode, Role, Roster, Squad
+from twin.staff import Member, Role, Roster, Squad
 
 
 @dataclass
@@ -45,7 +45,6 @@ class District:
         venues: Venues (e.g. sales-meeting rooms).
         population: Residents.
         stated_area_km2: Official area, for comparison with the boundary's.
-        mode: Operating mode.
         notes: Documented assumptions, attribution and provenance.
         boundary_tolerance_m: Points this close outside the boundary still belong to the
             district (the boundary runs along streets; a report on the far pavement counts).
@@ -67,7 +66,6 @@ class District:
     venues: tuple[Venue, ...] = ()
     population: int = 0
     stated_area_km2: float | None = None
-    mode: Mode = Mode.PEACETIME
     notes: Mapping[str, Any] = field(default_factory=dict)
     boundary_tolerance_m: float = 30.0
 
@@ -262,7 +260,6 @@ class District:
             "scenarios_by_category": dict(self.catalog.counts_by_category()),
             "members": len(self.roster.members),
             "members_by_role": self.members_by_role(),
-            "mode": self.mode.value,
         }
 
 
