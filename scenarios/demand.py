@@ -178,7 +178,8 @@ class _Pool:
 
     def weights(self) -> np.ndarray:
         w = np.where([loc is not None for loc in self.locations], self.prop, 0.0) if self.locations else self.prop
-        return w / w.sum()
+        out: np.ndarray = w / w.sum()
+        return out
 
 
 class DemandModel(mesa.Model):  # type: ignore[misc]

@@ -87,7 +87,8 @@ class SimulationResult:
                                "seed": self.seed, "replications": len(self.runs)}
         out.update({k: mean_of(v) for k, v in self.kpis.items()})
         out["ci95"] = {k: ci_of(v) for k, v in self.kpis.items() if not isinstance(v, dict) or k == "utilisation"}
-        return to_jsonable(out)
+        summary: dict[str, Any] = to_jsonable(out)
+        return summary
 
 
 def _district(scenario: str | Path | District) -> tuple[str, District]:

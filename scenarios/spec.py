@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -24,6 +24,9 @@ _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+_M = TypeVar("_M", bound=_Model)
 
 
 class GeometryFiles(_Model):
@@ -41,9 +44,9 @@ class GeometryFiles(_Model):
 class TravelParams(_Model):
     """Travel speeds (see :class:`twin.geo.TravelSpeeds`)."""
 
-    walk_speed_mps: float = Field(1.3, gt=0, lt=40)
-    ebike_speed_mps: float = Field(4.5, gt=0, lt=40)
-    car_speed_factor: float = Field(0.7, gt=0, le=1)
+    walk_speed_mps: float = Field(default=1.3, gt=0, lt=40)
+    ebike_speed_mps: float = Field(default=4.5, gt=0, lt=40)
+    car_speed_factor: float = Field(default=0.7, gt=0, le=1)
 
 
 class RegionParams(_Model):
@@ -68,20 +71,20 @@ class Hotspot(_Model):
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     radius_m: float = Field(gt=0)
-    weight: float = Field(3.0, gt=0)
+    weight: float = Field(default=3.0, gt=0)
 
 
 class AssetParams(_Model):
     """Counts and properties of procedurally placed assets."""
 
-    cameras: int = Field(0, ge=0)
-    camera_range_m: float = Field(60.0, gt=0, le=500)
-    camera_fov_deg: float = Field(70.0, gt=0, le=360)
-    camera_detect_p: float = Field(0.9, ge=0, le=1)
-    camera_latency_s: float = Field(20.0, ge=0)
-    shops: int = Field(0, ge=0)
-    sensors: int = Field(0, ge=0)
-    venues: int = Field(0, ge=0)
+    cameras: int = Field(default=0, ge=0)
+    camera_range_m: float = Field(default=60.0, gt=0, le=500)
+    camera_fov_deg: float = Field(default=70.0, gt=0, le=360)
+    camera_detect_p: float = Field(default=0.9, ge=0, le=1)
+    camera_latency_s: float = Field(default=20.0, ge=0)
+    shops: int = Field(default=0, ge=0)
+    sensors: int = Field(default=0, ge=0)
+    venues: int = Field(default=0, ge=0)
     hotspots: tuple[Hotspot, ...] = ()
 
 
@@ -116,8 +119,8 @@ class ShiftParams(_Model):
 class RosterParams(_Model):
     """Roster rules."""
 
-    rotation_days: int = Field(0, ge=0)
-    handover_s: int = Field(0, ge=0)
+    rotation_days: int = Field(default=0, ge=0)
+    handover_s: int = Field(default=0, ge=0)
 
 
 class RoleStaff(_Model):
@@ -161,7 +164,7 @@ class SquadParams(_Model):
 class PolicyParams(_Model):
     """Dispatch-policy parameters."""
 
-    max_reassign: int = Field(1, ge=0, le=10)
+    max_reassign: int = Field(default=1, ge=0, le=10)
 
 
 class ScenarioFile(_Model):
@@ -171,8 +174,8 @@ class ScenarioFile(_Model):
     name: str = Field(min_length=1)
     title: str = ""
     timezone: str = "Asia/Shanghai"
-    population: int = Field(0, ge=0)
-    stated_area_km2: float | None = Field(None, gt=0)
+    population: int = Field(default=0, ge=0)
+    stated_area_km2: float | None = Field(default=None, gt=0)
     seed: int = 0
     geometry: GeometryFiles = GeometryFiles()
     travel: TravelParams = TravelParams()
@@ -219,8 +222,8 @@ class CameraRuleParams(_Model):
 
     labels: tuple[str, ...] = Field(min_length=1)
     zone: str
-    dwell_s: float = Field(0.0, ge=0)
-    min_count: int = Field(1, ge=1)
+    dwell_s: float = Field(default=0.0, ge=0)
+    min_count: int = Field(default=1, ge=1)
 
 
 class SensorRuleParams(_Model):
@@ -266,10 +269,10 @@ class ScenarioParams(_Model):
     on_scene_s: float = Field(gt=0)
     reinforce_s: float = Field(gt=0)
     handling_min: float = Field(gt=0)
-    self_correct_p: float = Field(0.0, ge=0, le=1)
-    rate_per_day: float = Field(0.0, ge=0)
-    merge_radius_m: float = Field(50.0, ge=0)
-    merge_window_s: float = Field(1800.0, ge=0)
+    self_correct_p: float = Field(default=0.0, ge=0, le=1)
+    rate_per_day: float = Field(default=0.0, ge=0)
+    merge_radius_m: float = Field(default=50.0, ge=0)
+    merge_window_s: float = Field(default=1800.0, ge=0)
     public: bool = True
     cause: Cause = "street"
     description: str = ""
@@ -302,7 +305,7 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
     return path or "(file)"
 
 
-def parse(model: type[_Model], data: Any, *, source: str) -> Any:
+def parse(model: type[_M], data: Any, *, source: str) -> _M:
     """Validate ``data`` against ``model``.
 
     Raises:

@@ -43,8 +43,8 @@ def _lattice(side_m: float, rng: np.random.Generator) -> list[dict[str, Any]]:
     xy = np.stack(np.meshgrid(np.arange(n) * step, np.arange(n) * step, indexing="ij"), -1) + jitter
     lonlat = np.round(np.stack([lon0 + xy[..., 0] / kx, lat0 + xy[..., 1] / ky], -1), 7)
     # Edges: north-south streets (i, j) → (i, j+1) on line i, east-west (j, i) → (j+1, i) on line i.
-    i, j = np.meshgrid(np.arange(n), np.arange(n - 1), indexing="ij")
-    i, j = i.ravel(), j.ravel()
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n - 1), indexing="ij")
+    i, j = ii.ravel(), jj.ravel()
     a = np.concatenate([np.column_stack([i, j]), np.column_stack([j, i])])
     b = np.concatenate([np.column_stack([i, j + 1]), np.column_stack([j + 1, i])])
     line = np.concatenate([i, i])
@@ -75,7 +75,9 @@ def synthetic_params(scale: float, *, base: ScenarioFile, seed: int = 7) -> Scen
     """xiaohe's parameters with every count scaled by ``scale``."""
     if not scale > 0:
         raise ValidationError("scale", f"must be > 0, got {scale}")
-    r = lambda v, lo=1: max(lo, int(round(v * scale)))
+    def r(v: float, lo: int = 1) -> int:
+        return max(lo, int(round(v * scale)))
+
     grids = r(base.regions.grids)
     comms = min(grids, r(base.regions.communities))
     areas = min(comms, r(base.regions.areas))

@@ -35,7 +35,7 @@ def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None, rng: np.ra
     n = len(points)
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     if k <= 256:
-        centres = np.empty((k, 2))
+        centres: np.ndarray = np.empty((k, 2))
         centres[0] = points[rng.choice(n, p=w / w.sum())]
         d2 = ((points - centres[0]) ** 2).sum(1)
         for i in range(1, k):

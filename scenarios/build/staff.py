@@ -209,4 +209,5 @@ def _largest_remainder(total: int, weights: np.ndarray, minimum: int = 0) -> np.
     left = int(rest - extra.sum())
     order = np.argsort(-(share - extra), kind="stable")
     extra[order[:left]] += 1
-    return base + extra
+    out: np.ndarray = base + extra
+    return out
