@@ -28,6 +28,7 @@ from scenarios.synth import synthetic_district
 from twin.district import District
 from twin.errors import ValidationError
 
+# apply_overrides lives in scenarios.files; it stays importable here, where callers know it.
 __all__ = ["apply_overrides", "builtin_names", "load", "load_cached", "resolve"]
 
 _SYNTH = re.compile(r"^synthetic(?:[-:](\d+(?:\.\d+)?)x?)?$")
