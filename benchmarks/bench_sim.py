@@ -38,10 +38,11 @@ import simpy
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import scenarios
 from benchmarks._machine import describe
-from scenarios.engine import DAY_S, run_once
+from scenarios.engine import run_once
 from scenarios.loader import load_cached
 from scenarios.presets import PoissonDemand, _preset_params, pool_district
 from scenarios.theory import mmc
+from twin.staff import DAY_S
 
 OUT = Path(__file__).resolve().parent / "results" / "sim.json"
 YEAR_TARGET_S = 30.0

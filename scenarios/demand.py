@@ -1,6 +1,6 @@
 """Demand: a Mesa agent model of what creates street events.
 
-Agents (Mesa 3.3 API) stand for the people and places behind the 48 scenarios:
+Agents (Mesa 3.3 API) stand for the people and places behind the catalog's scenarios:
 
 - :class:`Merchant` — a street-front shop; spills goods onto the pavement, trades without
   a licence, ... Each has a *propensity* (heavy-tailed: a few repeat offenders cause much
@@ -18,7 +18,9 @@ Agents (Mesa 3.3 API) stand for the people and places behind the 48 scenarios:
 
 Each day the model draws, per scenario, a Poisson number of incidents at the catalog's
 ``rate_per_day`` × day-of-week factor, spreads them over the day by the category's hourly
-profile, and picks the agents that cause them in proportion to their propensity. The
+profile, and picks the agents that cause them in proportion to their propensity; the
+scenario's ``cause`` in the catalog says which kind of agent that is (``street`` unless it
+says otherwise; a kind the district has none of falls back to ``street``). The
 response engine reports back what happened (``feedback``), which changes the agents.
 Rates come from the scenario's catalog; the profiles below are documented defaults.
 """
@@ -34,20 +36,11 @@ import mesa
 import numpy as np
 import shapely
 
-from scenarios.engine import DAY_S, Incident
+from scenarios.model import Incident
 from twin.catalog import Source
 from twin.district import District
 from twin.geo import Location
-
-#: Which kind of agent causes each scenario (codes not listed: StreetSpot).
-SCENARIO_AGENT = {
-    **dict.fromkeys(["CM01", "CM03", "CM09", "MS02", "MS03", "MS04", "MS05", "MS06", "MS07", "MS08", "PU08"],
-                    "merchant"),
-    **dict.fromkeys(["CM05", "CM07", "MS09", "PS01", "PS02", "PS03", "PS05", "PS07", "PS10", "PU03", "PU05",
-                     "PU07"], "block"),
-    **dict.fromkeys(["PU01", "PU02"], "elderly"),
-    **dict.fromkeys(["MS01"], "venue"),
-}
+from twin.staff import DAY_S
 
 #: Relative incident intensity by hour of day (0-23), per category; each sums to 24 after
 #: normalisation. Assumptions: shop spill-over and stalls peak late morning and evening;
@@ -186,7 +179,8 @@ class _Pool:
 
     def weights(self) -> np.ndarray:
         w = np.where([loc is not None for loc in self.locations], self.prop, 0.0) if self.locations else self.prop
-        return w / w.sum()
+        out: np.ndarray = w / w.sum()
+        return out
 
 
 class DemandModel(mesa.Model):  # type: ignore[misc]
@@ -261,7 +255,7 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
         out: list[tuple[float, str, _Placed, Location]] = []
         weights = {k: pool.weights() for k, pool in self.pools.items()}
         for spec in self.district.catalog:
-            kind = SCENARIO_AGENT.get(spec.code, "street")
+            kind = spec.cause
             pool = self.pools.get(kind) or self.pools.get("street")
             if pool is None or spec.rate_per_day <= 0:
                 continue

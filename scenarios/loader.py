@@ -8,25 +8,29 @@ Xiaohe's size for scale work. Every error names the file, the field and the reas
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from shapely.geometry import Polygon, shape
-
 from scenarios.build import build_district
-from scenarios.spec import CatalogFile, ScenarioFile, parse
-from twin.catalog import CameraRule, Catalog, Category, ScenarioSpec, SensorRule, Severity, Source
+from scenarios.files import (
+    PACKAGE_DIR,
+    apply_overrides,
+    boundary_from_geojson,
+    catalog_from_file,
+    load_params,
+    read_geojson,
+)
+from scenarios.synth import synthetic_district
 from twin.district import District
 from twin.errors import ValidationError
-from twin.staff import Role
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+# apply_overrides lives in scenarios.files; it stays importable here, where callers know it.
+__all__ = ["apply_overrides", "builtin_names", "load", "load_cached", "resolve"]
+
 _SYNTH = re.compile(r"^synthetic(?:[-:](\d+(?:\.\d+)?)x?)?$")
 
 
@@ -53,109 +57,6 @@ def resolve(name_or_path: str | Path) -> Path:
                           "synthetic-10x, synthetic-100x)")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into a :class:`ValidationError`."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValidationError("(file)", "file not found", source=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValidationError("(file)", f"not valid TOML: {exc}", source=str(path)) from None
-
-
-def read_geojson(path: Path, field: str) -> dict[str, Any]:
-    """Parse a GeoJSON FeatureCollection."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(field, f"file '{path.name}' not found", source=str(path.parent / "scenario.toml")) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError("(file)", f"not valid JSON: {exc}", source=str(path)) from None
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" \
-            or not isinstance(data.get("features"), list):
-        raise ValidationError("type", "must be a GeoJSON FeatureCollection", source=str(path))
-    return data
-
-
-def boundary_from_geojson(data: dict[str, Any], *, source: str) -> Polygon:
-    """The study boundary: the first (only) Polygon feature, valid and non-empty."""
-    feats = data["features"]
-    if len(feats) != 1:
-        raise ValidationError("features", f"must hold exactly one Polygon, found {len(feats)} features",
-                              source=source)
-    try:
-        geom = shape(feats[0].get("geometry"))
-    except Exception as exc:
-        raise ValidationError("features[0].geometry", f"not a valid geometry: {exc}", source=source) from None
-    if geom.geom_type != "Polygon" or geom.is_empty:
-        raise ValidationError("features[0].geometry", f"must be a Polygon, got {geom.geom_type}",
-                              source=source)
-    if not geom.is_valid:
-        raise ValidationError("features[0].geometry", "polygon is invalid (self-intersecting?)",
-                              source=source)
-    minx, miny, maxx, maxy = geom.bounds
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise ValidationError("features[0].geometry", "coordinates must be WGS84 lon/lat degrees",
-                              source=source)
-    return geom
-
-
-def catalog_from_file(path: Path) -> Catalog:
-    """Load and validate ``catalog.toml``."""
-    src = str(path)
-    cf: CatalogFile = parse(CatalogFile, read_toml(path), source=src)
-    try:
-        cats = [Category(c.code, c.name_zh, c.name_en, c.example) for c in cf.categories]
-        specs = [ScenarioSpec(
-            code=s.code, name_zh=s.name_zh, name_en=s.name_en, category=s.category,
-            sources=tuple(Source(x) for x in s.sources), severity=Severity(s.severity),
-            department=s.department, handler_chain=tuple(Role(r) for r in s.handler_chain),
-            joint_departments=s.joint_departments, respond_s=s.respond_s, on_scene_s=s.on_scene_s,
-            reinforce_s=s.reinforce_s, handling_min=s.handling_min, self_correct_p=s.self_correct_p,
-            rate_per_day=s.rate_per_day, merge_radius_m=s.merge_radius_m,
-            merge_window_s=s.merge_window_s, public=s.public, description=s.description, rationale=s.rationale,
-            camera=CameraRule(s.camera.labels, s.camera.zone, s.camera.dwell_s, s.camera.min_count)
-            if s.camera else None,
-            sensor=SensorRule(s.sensor.kind, s.sensor.rule, s.sensor.threshold) if s.sensor else None,
-        ) for s in cf.scenarios]
-        return Catalog(cats, specs)
-    except ValidationError as exc:
-        raise exc.with_source(src) from None
-
-
-def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any], *, source: str) -> dict[str, Any]:
-    """A copy of raw scenario data with dotted-path overrides applied.
-
-    ``{"staff.co_governance.count": 60, "assets.cameras": 420}`` sets those values; the
-    result goes through the same validation as the file, so a misspelt path or a bad value
-    fails with the same clear message.
-
-    Raises:
-        ValidationError: a path that runs through something that is not a table.
-    """
-    out = copy.deepcopy(data)
-    for path, value in overrides.items():
-        keys = path.split(".")
-        node = out
-        for i, key in enumerate(keys[:-1]):
-            nxt = node.setdefault(key, {})
-            if not isinstance(nxt, dict):
-                raise ValidationError(".".join(keys[: i + 1]), f"is not a table, cannot set '{path}'",
-                                      source=source)
-            node = nxt
-        node[keys[-1]] = value
-    return out
-
-
-def load_params(path: Path, overrides: Mapping[str, Any] | None = None) -> ScenarioFile:
-    """Load and validate ``scenario.toml`` (parameters only), with optional overrides."""
-    data = read_toml(path)
-    if overrides:
-        data = apply_overrides(data, overrides, source=f"{path} (overrides)")
-    return parse(ScenarioFile, data, source=f"{path} (overrides)" if overrides else str(path))
-
-
 def load(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> District:
     """Load a scenario: a built-in name, a folder, a ``scenario.toml``, or ``synthetic-Nx``.
 
@@ -172,8 +73,6 @@ def load(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -
         if overrides:
             raise ValidationError("overrides", "synthetic districts take no overrides; write one with "
                                   "scenarios.synth.write_synthetic and edit it")
-        from scenarios.synth import synthetic_district
-
         return synthetic_district(float(m.group(1) or 1.0))
     toml_path = resolve(name_or_path)
     folder = toml_path.parent

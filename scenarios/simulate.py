@@ -12,7 +12,6 @@ it, and two scenarios compared with the same seed share their demand draws.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -89,18 +88,8 @@ class SimulationResult:
                                "seed": self.seed, "replications": len(self.runs)}
         out.update({k: mean_of(v) for k, v in self.kpis.items()})
         out["ci95"] = {k: ci_of(v) for k, v in self.kpis.items() if not isinstance(v, dict) or k == "utilisation"}
-        return to_jsonable(out)
-
-    def write(self, out: Path, *, district: District | None = None) -> dict[str, Path]:
-        """Write ``events.csv``, ``kpis.json`` and an offline ``report.html`` into ``out``."""
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"events": out / "events.csv", "kpis": out / "kpis.json", "report": out / "report.html"}
-        self.to_pandas().to_csv(paths["events"], index=False)
-        paths["kpis"].write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2) + "\n")
-        from scenarios.report import html_report
-
-        paths["report"].write_text(html_report(self, district=district), encoding="utf-8")
-        return paths
+        summary: dict[str, Any] = to_jsonable(out)
+        return summary
 
 
 def _district(scenario: str | Path | District) -> tuple[str, District]:

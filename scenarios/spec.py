@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from twin.catalog import Cause, Severity, Source
 from twin.errors import ValidationError
-from twin.staff import Role
+from twin.staff import HANDLER_LADDER, Role
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -23,6 +24,9 @@ _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+_M = TypeVar("_M", bound=_Model)
 
 
 class GeometryFiles(_Model):
@@ -40,9 +44,9 @@ class GeometryFiles(_Model):
 class TravelParams(_Model):
     """Travel speeds (see :class:`twin.geo.TravelSpeeds`)."""
 
-    walk_speed_mps: float = Field(1.3, gt=0, lt=40)
-    ebike_speed_mps: float = Field(4.5, gt=0, lt=40)
-    car_speed_factor: float = Field(0.7, gt=0, le=1)
+    walk_speed_mps: float = Field(default=1.3, gt=0, lt=40)
+    ebike_speed_mps: float = Field(default=4.5, gt=0, lt=40)
+    car_speed_factor: float = Field(default=0.7, gt=0, le=1)
 
 
 class RegionParams(_Model):
@@ -67,20 +71,20 @@ class Hotspot(_Model):
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     radius_m: float = Field(gt=0)
-    weight: float = Field(3.0, gt=0)
+    weight: float = Field(default=3.0, gt=0)
 
 
 class AssetParams(_Model):
     """Counts and properties of procedurally placed assets."""
 
-    cameras: int = Field(0, ge=0)
-    camera_range_m: float = Field(60.0, gt=0, le=500)
-    camera_fov_deg: float = Field(70.0, gt=0, le=360)
-    camera_detect_p: float = Field(0.9, ge=0, le=1)
-    camera_latency_s: float = Field(20.0, ge=0)
-    shops: int = Field(0, ge=0)
-    sensors: int = Field(0, ge=0)
-    venues: int = Field(0, ge=0)
+    cameras: int = Field(default=0, ge=0)
+    camera_range_m: float = Field(default=60.0, gt=0, le=500)
+    camera_fov_deg: float = Field(default=70.0, gt=0, le=360)
+    camera_detect_p: float = Field(default=0.9, ge=0, le=1)
+    camera_latency_s: float = Field(default=20.0, ge=0)
+    shops: int = Field(default=0, ge=0)
+    sensors: int = Field(default=0, ge=0)
+    venues: int = Field(default=0, ge=0)
     hotspots: tuple[Hotspot, ...] = ()
 
 
@@ -115,8 +119,8 @@ class ShiftParams(_Model):
 class RosterParams(_Model):
     """Roster rules."""
 
-    rotation_days: int = Field(0, ge=0)
-    handover_s: int = Field(0, ge=0)
+    rotation_days: int = Field(default=0, ge=0)
+    handover_s: int = Field(default=0, ge=0)
 
 
 class RoleStaff(_Model):
@@ -160,7 +164,7 @@ class SquadParams(_Model):
 class PolicyParams(_Model):
     """Dispatch-policy parameters."""
 
-    max_reassign: int = Field(1, ge=0, le=10)
+    max_reassign: int = Field(default=1, ge=0, le=10)
 
 
 class ScenarioFile(_Model):
@@ -170,8 +174,8 @@ class ScenarioFile(_Model):
     name: str = Field(min_length=1)
     title: str = ""
     timezone: str = "Asia/Shanghai"
-    population: int = Field(0, ge=0)
-    stated_area_km2: float | None = Field(None, gt=0)
+    population: int = Field(default=0, ge=0)
+    stated_area_km2: float | None = Field(default=None, gt=0)
     seed: int = 0
     geometry: GeometryFiles = GeometryFiles()
     travel: TravelParams = TravelParams()
@@ -205,6 +209,8 @@ class ScenarioFile(_Model):
 # --- catalog.toml -------------------------------------------------------------------------
 
 class CategoryParams(_Model):
+    """One ``[[categories]]`` entry (see :class:`twin.catalog.Category`)."""
+
     code: str
     name_zh: str
     name_en: str
@@ -212,37 +218,63 @@ class CategoryParams(_Model):
 
 
 class CameraRuleParams(_Model):
+    """A scenario's ``[scenarios.camera]`` table (see :class:`twin.catalog.CameraRule`)."""
+
     labels: tuple[str, ...] = Field(min_length=1)
     zone: str
-    dwell_s: float = Field(0.0, ge=0)
-    min_count: int = Field(1, ge=1)
+    dwell_s: float = Field(default=0.0, ge=0)
+    min_count: int = Field(default=1, ge=1)
 
 
 class SensorRuleParams(_Model):
+    """A scenario's ``[scenarios.sensor]`` table (see :class:`twin.catalog.SensorRule`)."""
+
     kind: str
     rule: str
     threshold: float = 0.0
 
 
+def _handling_role(v: Any) -> Any:
+    """Refuse, before enum parsing, a role that cannot handle events (a grid leader, say)."""
+    allowed = [r.value for r in HANDLER_LADDER]
+    if v not in allowed:
+        names = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+        raise ValueError(f"Input should be {names} (got {v!r})")
+    return v
+
+
+#: A role of the handler ladder (grid worker, co-governance, enforcement).
+HandlingRole = Annotated[Role, BeforeValidator(_handling_role)]
+
+
 class ScenarioParams(_Model):
+    """One ``[[scenarios]]`` entry: the fields of :class:`twin.catalog.ScenarioSpec`.
+
+    Every field but ``camera`` and ``sensor`` passes to the dataclass unchanged (see
+    :func:`scenarios.files.catalog_from_file`), so a new catalog field is one line here and
+    one in the dataclass. The enums are the twin's own; the dataclass checks the rest
+    (target order, the ladder, camera and sensor rules).
+    """
+
     code: str
     name_zh: str
     name_en: str
     category: str
-    sources: tuple[Literal["camera", "sensor", "citizen", "referral_110", "patrol"], ...] = Field(min_length=1)
-    severity: Literal["informational", "low", "medium", "high", "critical"]
+    sources: tuple[Source, ...] = Field(min_length=1)
+    severity: Severity
     department: str
-    handler_chain: tuple[Literal["grid_worker", "co_governance", "enforcement"], ...] = Field(min_length=1)
+    handler_chain: tuple[HandlingRole, ...] = Field(min_length=1)
     joint_departments: tuple[str, ...] = ()
     respond_s: float = Field(gt=0)
     on_scene_s: float = Field(gt=0)
     reinforce_s: float = Field(gt=0)
     handling_min: float = Field(gt=0)
-    self_correct_p: float = Field(0.0, ge=0, le=1)
-    rate_per_day: float = Field(0.0, ge=0)
-    merge_radius_m: float = Field(50.0, ge=0)
-    merge_window_s: float = Field(1800.0, ge=0)
+    self_correct_p: float = Field(default=0.0, ge=0, le=1)
+    rate_per_day: float = Field(default=0.0, ge=0)
+    merge_radius_m: float = Field(default=50.0, ge=0)
+    merge_window_s: float = Field(default=1800.0, ge=0)
     public: bool = True
+    cause: Cause = "street"
     description: str = ""
     rationale: str = ""
     camera: CameraRuleParams | None = None
@@ -273,7 +305,7 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
     return path or "(file)"
 
 
-def parse(model: type[_Model], data: Any, *, source: str) -> Any:
+def parse(model: type[_M], data: Any, *, source: str) -> _M:
     """Validate ``data`` against ``model``.
 
     Raises:

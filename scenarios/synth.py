@@ -20,8 +20,11 @@ from typing import Any
 import numpy as np
 from shapely.geometry import Polygon, box
 
+from scenarios.build import build_district
+from scenarios.files import PACKAGE_DIR, catalog_from_file, load_params
 from scenarios.spec import ScenarioFile
 from twin.district import District
+from twin.errors import ValidationError
 
 XIAOHE_AREA_KM2 = 6.38
 BLOCK_M = 95.0
@@ -40,8 +43,8 @@ def _lattice(side_m: float, rng: np.random.Generator) -> list[dict[str, Any]]:
     xy = np.stack(np.meshgrid(np.arange(n) * step, np.arange(n) * step, indexing="ij"), -1) + jitter
     lonlat = np.round(np.stack([lon0 + xy[..., 0] / kx, lat0 + xy[..., 1] / ky], -1), 7)
     # Edges: north-south streets (i, j) → (i, j+1) on line i, east-west (j, i) → (j+1, i) on line i.
-    i, j = np.meshgrid(np.arange(n), np.arange(n - 1), indexing="ij")
-    i, j = i.ravel(), j.ravel()
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n - 1), indexing="ij")
+    i, j = ii.ravel(), jj.ravel()
     a = np.concatenate([np.column_stack([i, j]), np.column_stack([j, i])])
     b = np.concatenate([np.column_stack([i, j + 1]), np.column_stack([j + 1, i])])
     line = np.concatenate([i, i])
@@ -71,10 +74,10 @@ def _lattice(side_m: float, rng: np.random.Generator) -> list[dict[str, Any]]:
 def synthetic_params(scale: float, *, base: ScenarioFile, seed: int = 7) -> ScenarioFile:
     """xiaohe's parameters with every count scaled by ``scale``."""
     if not scale > 0:
-        from twin.errors import ValidationError
-
         raise ValidationError("scale", f"must be > 0, got {scale}")
-    r = lambda v, lo=1: max(lo, int(round(v * scale)))
+    def r(v: float, lo: int = 1) -> int:
+        return max(lo, int(round(v * scale)))
+
     grids = r(base.regions.grids)
     comms = min(grids, r(base.regions.communities))
     areas = min(comms, r(base.regions.areas))
@@ -106,9 +109,6 @@ def synthetic_geometry(scale: float, *, seed: int = 7) -> tuple[Polygon, list[di
 
 def synthetic_district(scale: float, *, seed: int = 7) -> District:
     """A synthetic district of ``scale`` x Xiaohe's area, built in memory."""
-    from scenarios.build import build_district
-    from scenarios.loader import PACKAGE_DIR, catalog_from_file, load_params
-
     base = load_params(PACKAGE_DIR / "xiaohe" / "scenario.toml")
     params = synthetic_params(scale, base=base, seed=seed)
     boundary, feats = synthetic_geometry(scale, seed=seed)
@@ -119,8 +119,6 @@ def synthetic_district(scale: float, *, seed: int = 7) -> District:
 
 def write_synthetic(folder: Path, scale: float, *, seed: int = 7) -> Path:
     """Write a synthetic district as an editable scenario folder; returns its scenario.toml."""
-    from scenarios.loader import PACKAGE_DIR, load_params
-
     base = load_params(PACKAGE_DIR / "xiaohe" / "scenario.toml")
     params = synthetic_params(scale, base=base, seed=seed)
     boundary, feats = synthetic_geometry(scale, seed=seed)

@@ -173,6 +173,7 @@ def simulate(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a what-if simulation and print its KPIs (shares 0-1, 95% CIs over replications)."""
+    from scenarios.io import write_result
     from scenarios.loader import load
     from scenarios.model import ResponseParams
     from scenarios.simulate import run
@@ -186,7 +187,7 @@ def simulate(
                          params=params, progress=bar)
         summary = result.summary()
         if out:
-            paths = result.write(Path(out), district=district)
+            paths = write_result(result, Path(out), district=district)
             summary["files"] = {k: str(v) for k, v in paths.items()}
     except (TwinError, ValueError) as exc:
         _fail(exc)

@@ -107,6 +107,8 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, str]] = [
      "catalog.toml", "respond_s", "0 < respond_s < on_scene_s < reinforce_s"),
     ("public is not a boolean", lambda f: catalog(f, "public = false", 'public = "maybe"'),
      "catalog.toml", "scenarios[PS01].public", "valid boolean"),
+    ("unknown cause", lambda f: catalog(f, 'cause = "merchant"', 'cause = "shopkeeper"'),
+     "catalog.toml", "scenarios[CM01].cause", "Input should be 'merchant', 'block', 'elderly', 'venue' or 'street'"),
 ]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import scenarios
+from scenarios.io import write_result
 from scenarios.report import bar_chart, histogram, html_report
 from scenarios.results import Estimate
 from scenarios.simulate import HEADLINE, SimulationResult
@@ -143,7 +144,7 @@ def test_charts_handle_empty_and_degenerate_data() -> None:
 
 def test_write_puts_events_kpis_and_the_report(result: SimulationResult, district: District,
                                                tmp_path: Path) -> None:
-    paths = result.write(tmp_path / "out", district=district)
+    paths = write_result(result, tmp_path / "out", district=district)
     with paths["events"].open(newline="") as f:
         rows = list(csv.reader(f))
     assert len(rows) - 1 == len(result.events) > 0

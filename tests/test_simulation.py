@@ -14,8 +14,12 @@ import pytest
 
 import scenarios
 from scenarios.demand import DemandModel
-from scenarios.engine import Engine, ResponseParams, child_seed
-from twin.staff import Mode
+from scenarios.engine import Engine
+from scenarios.model import ResponseParams
+from scenarios.rng import child_seed
+from twin.catalog import CAUSES
+from twin.district import District
+from twin.staff import DAY_S, Mode
 from twin.workflow import State, replay
 
 BIN = Path(sys.executable).parent / "streetbrain"
@@ -60,6 +64,18 @@ def test_common_random_numbers_keep_demand_across_staffing(tiny_folder: Path) ->
     assert len(both) > 0.5 * min(len(ta), len(tb))
     day0 = [i for i in both if ta[i][1] < 86_400]
     assert day0 and all(ta[i] == tb[i] for i in day0)
+
+
+def test_each_incident_comes_from_an_agent_of_its_scenarios_cause(xiaohe: District) -> None:
+    """The catalog's ``cause`` picks the kind of agent: shops for CM01, elderly residents for PU01."""
+    model = DemandModel(xiaohe, np.random.SeedSequence(2))
+    kind_of = {a.uid: kind for kind, pool in model.pools.items() for a in pool.agents}
+    assert set(kind_of.values()) == set(CAUSES)  # xiaohe has agents of every kind
+    incidents = [i for day in range(7) for i in model.incidents(day * DAY_S, (day + 1) * DAY_S)]
+    assert {xiaohe.catalog[i.scenario].cause for i in incidents} == set(CAUSES)
+    assert all(kind_of[i.agent_id or ""] == xiaohe.catalog[i.scenario].cause for i in incidents)
+    assert (xiaohe.catalog["CM01"].cause, xiaohe.catalog["PU01"].cause, xiaohe.catalog["TR01"].cause) == \
+        ("merchant", "elderly", "street")
 
 
 def test_the_audit_log_replays_to_the_engines_events(tiny_folder: Path) -> None:

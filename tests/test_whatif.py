@@ -17,12 +17,14 @@ import pytest
 from actors.brain import Brain
 from actors.eventlog import open_log
 from actors.live import Clock
-from scenarios.engine import DAY_S, Incident, ResponseParams, StartState, run_once
+from scenarios.engine import run_once
+from scenarios.model import Incident, ResponseParams, StartState
 from scenarios.whatif import FORK_KPIS, WeekAligned, _changed_district, _member_map, carry_swaps, fork, week_offset
 from twin.catalog import Source
 from twin.district import District
 from twin.errors import ValidationError
 from twin.policy import MemberState
+from twin.staff import DAY_S
 from twin.workflow import Action, State, apply, new_event
 
 from .conftest import make_tiny_district

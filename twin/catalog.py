@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Literal, get_args
 
 from twin.errors import NotFound, ValidationError
 from twin.staff import HANDLER_LADDER, Role
@@ -43,6 +44,12 @@ class Source(str, Enum):
     REFERRAL_110 = "referral_110"
     PATROL = "patrol"
 
+
+#: Who or what causes a scenario's incidents: a street-front shop, a residential block, an
+#: elderly resident living alone, a venue (a rented meeting room), or the street itself
+#: (traffic, stalls, litter). The what-if simulator draws each incident from agents of this kind.
+Cause = Literal["merchant", "block", "elderly", "venue", "street"]
+CAUSES: tuple[Cause, ...] = get_args(Cause)
 
 CATEGORY_CODES = ("city_management", "market_supervision", "traffic", "public_security",
                   "public_services")
@@ -137,6 +144,7 @@ class ScenarioSpec:
         merge_window_s: ... and this time are merged as duplicates.
         public: Its reports may be shown to the public (Open311 request lists); false for
             reports about people's homes, health or personal circumstances.
+        cause: Who or what causes its incidents (see :data:`Cause`); ``street`` by default.
         camera: Camera rule, when cameras detect it.
         sensor: Sensor rule, when sensors detect it.
         description: What is detected and what the handler does.
@@ -160,6 +168,7 @@ class ScenarioSpec:
     merge_radius_m: float = 50.0
     merge_window_s: float = 1800.0
     public: bool = True
+    cause: Cause = "street"
     joint_departments: tuple[str, ...] = ()
     camera: CameraRule | None = None
     sensor: SensorRule | None = None
@@ -195,6 +204,8 @@ class ScenarioSpec:
             raise ValidationError(f"{f}.rate_per_day", f"must be >= 0, got {self.rate_per_day}")
         if self.merge_radius_m < 0 or self.merge_window_s < 0:
             raise ValidationError(f"{f}.merge_radius_m", "merge radius and window must be >= 0")
+        if self.cause not in CAUSES:
+            raise ValidationError(f"{f}.cause", f"unknown cause '{self.cause}'; known: {', '.join(CAUSES)}")
         if (self.camera is None) == (Source.CAMERA in self.sources):
             raise ValidationError(f"{f}.camera",
                                   "a camera rule is required exactly when 'camera' is a source")

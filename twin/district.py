@@ -20,7 +20,7 @@ from twin.assets import Camera, Sensor, Shop, Venue
 from twin.catalog import Catalog
 from twin.errors import NotFound, ValidationError
 from twin.geo import Location, RegionIndex, RoadNetwork
-from twin.staff import Member, Mode, Role, Roster, Squad
+from twin.staff import Member, Role, Roster, Squad
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,6 @@ class District:
         venues: Venues (e.g. sales-meeting rooms).
         population: Residents.
         stated_area_km2: Official area, for comparison with the boundary's.
-        mode: Operating mode.
         policy: Dispatch-policy settings.
         notes: Documented assumptions, attribution and provenance.
         boundary_tolerance_m: Points this close outside the boundary still belong to the
@@ -86,7 +85,6 @@ class District:
     venues: tuple[Venue, ...] = ()
     population: int = 0
     stated_area_km2: float | None = None
-    mode: Mode = Mode.PEACETIME
     policy: PolicySettings = field(default_factory=PolicySettings)
     notes: Mapping[str, Any] = field(default_factory=dict)
     boundary_tolerance_m: float = 30.0
@@ -282,7 +280,6 @@ class District:
             "scenarios_by_category": dict(self.catalog.counts_by_category()),
             "members": len(self.roster.members),
             "members_by_role": self.members_by_role(),
-            "mode": self.mode.value,
         }
 
 

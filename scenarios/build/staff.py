@@ -1,0 +1,213 @@
+"""Staff: squads, members and their posts, and the roster.
+
+- **Grid workers** go round-robin over the grids, longest road first when the count does not
+  divide (two per grid in xiaohe, alternating day and evening slots).
+- **Grid leaders and instructors** take contiguous runs of grids, community by community.
+- **Brigade (co-governance) and enforcement** members are spread over the areas in
+  proportion to road length, at least one per shift per area where the count allows, or by
+  an explicit ``per_area`` table; their posts spread over the area's grids.
+
+Each member's post is the patrolled-road node nearest a point of their grid (or a grid of
+their area). Nothing here draws random numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import shapely
+
+from scenarios.spec import ScenarioFile
+from twin.errors import ValidationError
+from twin.geo import Region, RegionIndex, TravelMode
+from twin.staff import Member, Role, Roster, Shift, ShiftPlan, Squad
+
+ID_PREFIX = {Role.GRID_LEADER: "GL", Role.GRID_WORKER: "GW", Role.GRID_INSTRUCTOR: "GI",
+             Role.CO_GOVERNANCE: "CG", Role.ENFORCEMENT: "EN"}
+
+#: A member before their post is snapped: role, number within the role, area, grids, shift
+#: slot, and the point of the local plane their post is nearest to.
+_Pending = tuple[Role, int, str, tuple[str, ...], int, tuple[float, float]]
+
+
+def squads_from_params(params: ScenarioFile, regions: RegionIndex) -> tuple[Squad, ...]:
+    """The road squads: ``[[squads]]`` as given, or one per area when none are.
+
+    Raises:
+        ValidationError: a squad names an unknown area, or an area has no squad.
+    """
+    area_ids = [a.id for a in regions.areas]
+    if not params.squads:
+        return tuple(Squad(f"SQ-{a}", f"Squad of {a}", (a,)) for a in area_ids)
+    squads = []
+    for sq in params.squads:
+        for a in sq.areas:
+            if a not in area_ids:
+                raise ValidationError(f"squads[{sq.id}].areas", f"unknown area '{a}'; the district's "
+                                      f"areas are {', '.join(area_ids)}")
+        squads.append(Squad(sq.id, sq.name or sq.id, tuple(sq.areas)))
+    covered = {a for s in squads for a in s.area_ids}
+    missing = [a for a in area_ids if a not in covered]
+    if missing:
+        raise ValidationError("squads", f"the roads of area{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(missing)} are covered by no squad; every road needs a "
+                              "responsible squad")
+    return tuple(squads)
+
+
+def members_from_params(params: ScenarioFile, regions: RegionIndex, grid_len: np.ndarray, *,
+                        snap: Callable[[np.ndarray], np.ndarray], squads: Sequence[Squad]) -> list[Member]:
+    """Every member of ``[staff]``, posted, in a fixed order (role by role, then by number).
+
+    Args:
+        params: The validated ``scenario.toml``.
+        regions: Grids, communities and areas.
+        grid_len: Patrolled road length of each grid, metres.
+        snap: The post node nearest each of ``(n, 2)`` points.
+        squads: The road squads (a member's squad is their area's).
+
+    Raises:
+        ValidationError: too few members of a role to cover its grids or areas, or a
+            ``per_area`` table naming an unknown area.
+    """
+    grid_xy = _grid_points(regions)
+    pending = [*_grid_workers(params, regions, grid_len, grid_xy), *_grid_cadres(params, regions, grid_xy),
+               *_area_teams(params, regions, grid_len, grid_xy)]
+    squad_of = {a: s.id for s in squads for a in s.area_ids}
+    posts = snap(np.array([p[5] for p in pending], dtype=np.float64).reshape(-1, 2))
+    return [Member(id=f"{ID_PREFIX[role]}{k:03d}", name=f"{role.value.replace('_', ' ').title()} {k}",
+                   role=role, area_id=area, squad_id=squad_of.get(area, ""), grid_ids=gids,
+                   shift_slot=slot, post_node=int(node), travel_mode=TravelMode(params.staff[role].travel))
+            for (role, k, area, gids, slot, _), node in zip(pending, posts)]
+
+
+def roster_from_params(params: ScenarioFile, members: Sequence[Member]) -> Roster:
+    """The roster: ``[[shifts]]``, each role's shifts, rotation and handover."""
+    plan = ShiftPlan(Shift(s.code, s.seconds("start"), s.seconds("end")) for s in params.shifts)
+    return Roster(members, plan, {r: tuple(sp.shifts) for r, sp in params.staff.items()},
+                  timezone_name=params.timezone, rotation_days=params.roster.rotation_days,
+                  handover_s=params.roster.handover_s)
+
+
+def _grid_points(regions: RegionIndex) -> dict[str, tuple[float, float]]:
+    """A point inside each grid (where posts in that grid are snapped from)."""
+    grids = regions.grids
+    rep = shapely.get_coordinates(shapely.point_on_surface(np.array([g.polygon for g in grids], dtype=object)))
+    return {g.id: (float(x), float(y)) for g, (x, y) in zip(grids, rep)}
+
+
+def _grid_workers(params: ScenarioFile, regions: RegionIndex, grid_len: np.ndarray,
+                  grid_xy: dict[str, tuple[float, float]]) -> Iterator[_Pending]:
+    """Grid workers round-robin over the grids, longest road first; the n-th in a grid takes slot n."""
+    if Role.GRID_WORKER not in params.staff:
+        return
+    grids = regions.grids
+    count = params.staff[Role.GRID_WORKER].count
+    if count < len(grids):
+        raise ValidationError("staff.grid_worker.count", f"{count} grid workers cannot cover "
+                              f"{len(grids)} grids: at least one per grid is needed")
+    order = np.argsort(-grid_len, kind="stable")
+    per_grid: dict[int, int] = {}
+    for k in range(count):
+        g = int(order[k % len(grids)])
+        slot = per_grid.get(g, 0)
+        per_grid[g] = slot + 1
+        gr = grids[g]
+        yield Role.GRID_WORKER, k + 1, regions.area_of(gr.id), (gr.id,), slot, grid_xy[gr.id]
+
+
+def _grid_cadres(params: ScenarioFile, regions: RegionIndex,
+                 grid_xy: dict[str, tuple[float, float]]) -> Iterator[_Pending]:
+    """Grid leaders, then instructors, over contiguous runs of grids (numbered community by community)."""
+    grids = regions.grids
+    by_comm = sorted(range(len(grids)), key=lambda g: (grids[g].parent or "", g))
+    for role in (Role.GRID_LEADER, Role.GRID_INSTRUCTOR):
+        if role not in params.staff or params.staff[role].count == 0:
+            continue
+        count = params.staff[role].count
+        chunks = np.array_split(np.array(by_comm), count)
+        for k, chunk in enumerate(chunks):
+            if len(chunk) == 0:
+                chunk = np.array([by_comm[k % len(by_comm)]])
+            gr = grids[int(chunk[0])]
+            yield role, k + 1, regions.area_of(gr.id), tuple(grids[int(g)].id for g in chunk), k, grid_xy[gr.id]
+
+
+def _area_teams(params: ScenarioFile, regions: RegionIndex, grid_len: np.ndarray,
+                grid_xy: dict[str, tuple[float, float]]) -> Iterator[_Pending]:
+    """Brigade, then enforcement: by the ``per_area`` table, or in proportion to road length."""
+    areas = regions.areas
+    area_pos = {a.id: j for j, a in enumerate(areas)}
+    area_len = np.zeros(len(areas))
+    grids_of_area: list[list[Region]] = [[] for _ in areas]
+    for g, gr in enumerate(regions.grids):
+        j = area_pos[regions.area_of(gr.id)]
+        area_len[j] += grid_len[g]
+        grids_of_area[j].append(gr)
+    for role in (Role.CO_GOVERNANCE, Role.ENFORCEMENT):
+        if role not in params.staff or params.staff[role].count == 0:
+            continue
+        if params.staff[role].per_area is not None:
+            yield from _area_team_by_table(params, role, areas, grids_of_area, grid_xy)
+        else:
+            yield from _area_team_by_road(params, role, areas, area_len, grids_of_area, grid_xy)
+
+
+def _area_team_by_table(params: ScenarioFile, role: Role, areas: Sequence[Region],
+                        grids_of_area: list[list[Region]],
+                        grid_xy: dict[str, tuple[float, float]]) -> Iterator[_Pending]:
+    """An explicit head count per area and shift (``[staff.<role>] per_area``)."""
+    spec = params.staff[role]
+    per_area = spec.per_area or {}
+    area_pos = {a.id: j for j, a in enumerate(areas)}
+    unknown = [a for a in per_area if a not in area_pos]
+    if unknown:
+        raise ValidationError(f"staff.{role.value}.per_area", f"unknown area(s) {unknown}; the "
+                              f"district's areas are {', '.join(area_pos)}")
+    k = 0
+    for area in areas:
+        area_grids = grids_of_area[area_pos[area.id]]
+        i = 0
+        for code, n in (per_area.get(area.id) or {}).items():
+            for _ in range(n):
+                k += 1
+                post = area_grids[(i * 7) % len(area_grids)]
+                yield role, k, area.id, (), spec.shifts.index(code), grid_xy[post.id]
+                i += 1
+
+
+def _area_team_by_road(params: ScenarioFile, role: Role, areas: Sequence[Region], area_len: np.ndarray,
+                       grids_of_area: list[list[Region]],
+                       grid_xy: dict[str, tuple[float, float]]) -> Iterator[_Pending]:
+    """``count`` members spread over the areas in proportion to road length, at least one
+    per shift per area where the count allows; slots round-robin within each area."""
+    spec = params.staff[role]
+    count = spec.count
+    if count < len(areas):
+        raise ValidationError(f"staff.{role.value}.count", f"{count} members cannot serve "
+                              f"{len(areas)} areas: at least one per area is needed")
+    per_area = _largest_remainder(count, area_len + 1.0, minimum=min(len(spec.shifts), count // len(areas)))
+    k = 0
+    for j, area in enumerate(areas):
+        area_grids = grids_of_area[j]
+        for i in range(int(per_area[j])):
+            k += 1
+            post = area_grids[(i * 7) % len(area_grids)]  # posts spread over the area's grids
+            yield role, k, area.id, (), i, grid_xy[post.id]
+
+
+def _largest_remainder(total: int, weights: np.ndarray, minimum: int = 0) -> np.ndarray:
+    """Split ``total`` into integers proportional to ``weights``, each at least ``minimum``."""
+    n = len(weights)
+    base = np.full(n, minimum, dtype=np.int64)
+    rest = total - base.sum()
+    if rest <= 0:
+        return base
+    share = weights / weights.sum() * rest
+    extra = np.floor(share).astype(np.int64)
+    left = int(rest - extra.sum())
+    order = np.argsort(-(share - extra), kind="stable")
+    extra[order[:left]] += 1
+    out: np.ndarray = base + extra
+    return out
