@@ -386,7 +386,7 @@ def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = 
     actor (with ``wait``, once the brain has recovered its state: ``ray.get(actor.ping.remote())``).
     ``district``: the loaded district, shared through Ray's object store (else the actor loads
     ``scenario`` itself)."""
-    from scenarios.sweep import init_ray
+    from streetbrain.ray_setup import init_ray
 
     ray = init_ray(address=address, num_cpus=num_cpus or 2)
     actor_cls = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=8)(BrainHost)

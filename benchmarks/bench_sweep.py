@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._machine import describe
-from scenarios.sweep import init_ray, sweep
+from scenarios.sweep import sweep
+from streetbrain.ray_setup import init_ray
 
 OUT = Path(__file__).resolve().parent / "results" / "sweep.json"
 
