@@ -30,7 +30,7 @@ from actors.brain import Conflict
 from actors.client import BrainClient, BrainUnavailable, Coalescer
 from actors.forks import ForkFailed
 from actors.heap import Refreeze, freeze
-from actors.live import request_hash
+from api.idempotency import request_hash
 from twin.errors import IllegalTransition, NotFound, TwinError, ValidationError
 
 if TYPE_CHECKING:

@@ -64,8 +64,8 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 
 from actors.client import BrainClient
-from actors.live import request_hash
 from api.app import READERS, REPORTERS
+from api.idempotency import request_hash
 from twin.catalog import ScenarioSpec, Source
 from twin.district import District
 from twin.errors import NotFound, TwinError, ValidationError
