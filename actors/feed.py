@@ -91,7 +91,7 @@ class SyntheticFeed:
             if t < self.started:
                 continue
             try:
-                self.client.call_sync("create_event", body, actor=f"{body['source']}:synthetic")
+                self.client.sync.create_event(body, actor=f"{body['source']}:synthetic")
                 n += 1
             except TwinError:
                 self.failed += 1
@@ -116,7 +116,7 @@ class PatrolTeams:
         self.members = set(members) if members is not None else {m.id for m in district.roster.members}
         self.p = params or ResponseParams()
         self.draw = Draws(np.random.SeedSequence(seed))
-        self.seq = int(client.call_sync("last_seq"))
+        self.seq = int(client.sync.last_seq())
         self.todo: list[tuple[float, int, str, str, str]] = []  # (at, n, event id, action, member)
         self.n = 0
         self.done = 0
@@ -127,11 +127,11 @@ class PatrolTeams:
         heapq.heappush(self.todo, (at, self.n, eid, action, member))
 
     def _travel_s(self, member: str, eid: str) -> float:
-        ev = self.client.call_sync("event_of", eid)
+        ev = self.client.sync.event_of(eid)
         m = self.district.roster.member(member)
         node = self._nodes.get(member)
         if node is None:  # where the member is: asked for that member alone (a 100x roster is 17k)
-            node = self._nodes[member] = int(self.client.call_sync("positions", [member])[0]["node"])
+            node = self._nodes[member] = int(self.client.sync.positions([member])[0]["node"])
         loc = self.district.locate(*ev["location"]["coordinates"])
         t = self.district.roads.travel(m.travel_mode).seconds(node, loc.node)
         if math.isinf(t):
@@ -142,7 +142,7 @@ class PatrolTeams:
     def step(self, now: float) -> int:
         """React to new log records and act on what is due; returns the actions taken."""
         self._nodes = {}
-        for rec in self.client.call_sync("changes", self.seq, 1000):
+        for rec in self.client.sync.changes(self.seq, 1000):
             self.seq = max(self.seq, int(rec["log_seq"]))
             data = rec.get("data") or {}
             if rec["action"] in ("dispatch", "reassign") and data.get("member") in self.members:
@@ -155,7 +155,7 @@ class PatrolTeams:
         while self.todo and self.todo[0][0] <= now:
             _, _, eid, action, member = heapq.heappop(self.todo)
             try:
-                ev = self.client.call_sync("act", eid, action, {} if action != "resolve" else
+                ev = self.client.sync.act(eid, action, {} if action != "resolve" else
                                            {"result": "handled on site (simulated handler)"}, actor=member)
             except TwinError:
                 continue  # the event moved on (reassigned, escalated, merged): nothing to do

@@ -325,7 +325,7 @@ class Streams:
         self.seq = 0
 
     async def start(self) -> None:
-        self.seq = int(await self.client.call("last_seq"))
+        self.seq = int(await self.client.last_seq())
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -338,7 +338,7 @@ class Streams:
         while True:
             try:
                 if self.subscribers:
-                    batch = await self.client.call("changes", self.seq, 500)
+                    batch = await self.client.changes(self.seq, 500)
                     for rec in batch:
                         self.seq = max(self.seq, int(rec["log_seq"]))
                         frame = None  # encoded once, for every subscriber that keeps it
@@ -350,7 +350,7 @@ class Streams:
                     if len(batch) == 500:
                         continue
                 else:
-                    self.seq = int(await self.client.call("last_seq"))
+                    self.seq = int(await self.client.last_seq())
             except Exception as exc:  # keep streaming through a brain restart
                 log.warning("stream poll failed: %s", exc)
             await asyncio.sleep(self.interval_s)
@@ -379,7 +379,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     """
     streams = Streams(client)
     # Concurrent reports go to the brain together (one call, one locate pass, one group commit).
-    creates = Coalescer(lambda items: client.call("create_events", items, as_json=True))
+    creates = Coalescer(lambda items: client.create_events(items, as_json=True))
     principals: dict[str, tuple[float, dict[str, Any] | None]] = {}
     cached: dict[str, Any] = {}  # district, road shards, the what-if fork runner: made on first use
 
@@ -410,7 +410,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     async def _ticker() -> None:
         while True:
             try:
-                await client.call("tick")
+                await client.tick()
             except Exception as exc:
                 log.warning("timer tick failed: %s", exc)
             await asyncio.sleep(tick_s or 0.25)
@@ -465,7 +465,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
             raise ApiError(401, "Authorization", "must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
         hit = principals.get(token)
         if hit is None or hit[0] < time.monotonic():
-            who = await client.call("principal", token)
+            who = await client.principal(token)
             principals[token] = hit = (time.monotonic() + 5.0, who)
             if len(principals) > 10_000:
                 principals.clear()
@@ -492,7 +492,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, Any]:
         """Readiness: answers once the brain has recovered its state (no token needed)."""
-        return dict(await client.call("health"))
+        return dict(await client.health())
 
     @app.post("/api/v1/events", status_code=201, tags=["events"], response_model=dict[str, Any])
     async def create_event(body: NewEvent, request: Request, who: Who) -> Response:
@@ -512,27 +512,27 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         require(who, READERS, "list events")
         filters = {"state": state, "area_id": area_id, "category": category, "assignee": assignee, "since": since,
                    "until": until, "limit": limit, "offset": offset}
-        items = await client.call("list_events", filters)
+        items = await client.list_events(filters)
         return {"events": items, "count": len(items), "limit": limit, "offset": offset}
 
     @app.get("/api/v1/events/{event_id}", tags=["events"])
     async def get_event(event_id: str, who: Who) -> dict[str, Any]:
         """One event with its full audit history."""
         require(who, READERS, "read events")
-        return dict(await client.call("get_event", event_id))
+        return dict(await client.get_event(event_id))
 
     async def _act(event_id: str, name: str, data: dict[str, Any], request: Request,
                    who: dict[str, Any]) -> dict[str, Any]:
         action, roles = ACTIONS[name]
         require(who, roles, f"'{name}' events")
         if who["role"] == "handler":
-            ev = await client.call("event_of", event_id)
+            ev = await client.event_of(event_id)
             me = who["member_id"]
             mine = ev["assignee"] == me or (name == "reinforce" and me in ev["reinforcements"])
             if not mine:
                 raise ApiError(403, None, f"event {event_id} is not assigned to you ({me})")
-        return dict(await client.call("act", event_id, action, data, actor=_actor(who),
-                                      idem=await idem(request, who)))
+        return dict(await client.act(event_id, action, data, actor=_actor(who),
+                                     idem=await idem(request, who)))
 
     for _name in ACTIONS:
         if _name == "result":
@@ -586,14 +586,14 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
             raise ApiError(413, "photo", f"larger than {MAX_UPLOAD_BYTES} bytes")
         if not data:
             raise ApiError(422, "photo", "is empty")
-        return str(await client.call("put_evidence", event_id, ctype, data))
+        return str(await client.put_evidence(event_id, ctype, data))
 
     @app.post("/api/v1/events/{event_id}/evidence", status_code=201, tags=["events"])
     async def upload_evidence(event_id: str, request: Request, who: Who) -> dict[str, Any]:
         """Upload a photo or clip (multipart field ``photo``); returns its id for the result."""
         require(who, ACTIONS["result"][1], "upload evidence")
         if who["role"] == "handler":
-            ev = await client.call("event_of", event_id)
+            ev = await client.event_of(event_id)
             if who["member_id"] not in (ev["assignee"], *ev["reinforcements"]):
                 raise ApiError(403, None, f"event {event_id} is not assigned to you ({who['member_id']})")
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -608,7 +608,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     async def get_evidence(evidence_id: str, who: Who) -> Response:
         """The stored bytes of a piece of evidence."""
         require(who, READERS, "read evidence")
-        found = await client.call("evidence", evidence_id)
+        found = await client.evidence(evidence_id)
         if found is None:
             raise ApiError(404, None, f"no evidence '{evidence_id}'")
         return Response(content=found[2], media_type=found[1])
@@ -617,37 +617,37 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     async def members(who: Who) -> dict[str, Any]:
         """Every member: role, area, squad, grids, on duty, busy."""
         require(who, READERS, "list members")
-        return {"members": await client.call("members")}
+        return {"members": await client.members()}
 
     @app.get("/api/v1/members/positions", tags=["staff"])
     async def positions(who: Who) -> dict[str, Any]:
         """Where every member is now."""
         require(who, READERS, "see positions")
-        return {"positions": await client.call("positions")}
+        return {"positions": await client.positions()}
 
     @app.get("/api/v1/teams", tags=["staff"])
     async def teams(who: Who) -> dict[str, Any]:
         """The three teams and the road squads."""
         require(who, READERS, "list teams")
-        return {"teams": await client.call("teams")}
+        return {"teams": await client.teams()}
 
     @app.get("/api/v1/roster", tags=["staff"])
     async def roster(who: Who) -> dict[str, Any]:
         """The shift in force and who is on duty."""
         require(who, READERS, "read the roster")
-        return dict(await client.call("roster"))
+        return dict(await client.roster())
 
     @app.post("/api/v1/roster/mode", tags=["staff"])
     async def set_mode(body: ModeBody, who: Who) -> dict[str, Any]:
         """Switch peacetime/wartime (wartime: 60/180/300 s targets, emergencies straight to the brigade)."""
         require(who, frozenset({"admin", "dispatcher"}), "switch the mode")
-        return dict(await client.call("set_mode", body.mode, actor=_actor(who)))
+        return dict(await client.set_mode(body.mode, actor=_actor(who)))
 
     @app.post("/api/v1/roster/swaps", tags=["staff"])
     async def swap_shifts(body: SwapBody, who: Who) -> dict[str, Any]:
         """Two members of one role exchange their shifts on a date; open unsigned work follows."""
         require(who, frozenset({"admin", "dispatcher"}), "swap shifts")
-        return dict(await client.call("swap_shifts", body.model_dump(), actor=_actor(who)))
+        return dict(await client.swap_shifts(body.model_dump(), actor=_actor(who)))
 
     @app.get("/api/v1/kpis", tags=["kpis"])
     async def kpis(who: Who, since: Annotated[float | None, Query(ge=0, le=MAX_TIME, description="POSIX seconds")] = None,
@@ -657,7 +657,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         require(who, READERS, "read KPIs")
         if since is not None and until is not None and until <= since:
             raise ApiError(422, "until", "must be after since")
-        return dict(await client.call("kpis", since, until))
+        return dict(await client.kpis(since, until))
 
     forks = asyncio.Semaphore(1)
     cached.update({"district": district, "roads": roads, "forks": None})
@@ -666,7 +666,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
         if cached["district"] is None:
             from scenarios.loader import load_cached
 
-            name = (await client.call("health"))["district"]
+            name = (await client.health())["district"]
             cached["district"] = await asyncio.to_thread(load_cached, name)
         return cached["district"]
 
@@ -680,7 +680,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
                            {"Retry-After": "10"})
         async with forks:
             runner = await _forks()
-            snap = await client.call("snapshot")
+            snap = await client.snapshot()
             return await runner.run(snap, hours=body.hours, change=body.change, replications=body.replications,
                                     seed=body.seed)
 
@@ -697,7 +697,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
     async def create_token(body: TokenBody, who: Who) -> dict[str, Any]:
         """A new bearer token (shown once)."""
         require(who, frozenset({"admin"}), "create tokens")
-        return dict(await client.call("create_token", body.role, member_id=body.member_id, name=body.name))
+        return dict(await client.create_token(body.role, member_id=body.member_id, name=body.name))
 
     async def _roads() -> "AreaShards":
         if cached["roads"] is None:
@@ -784,7 +784,7 @@ def create_app(client: BrainClient, *, cameras: "CameraShard | AreaShards | None
                 return ident in (rec.get("actor"), d.get("member"), rec.get("assignee")) or ident in (d.get("members") or ())
             return mine
         if kind == "team" and ident:
-            teams_ = await client.call("teams")
+            teams_ = await client.teams()
             areas = next((t["squad"]["area_ids"] for t in teams_ if "squad" in t and t["squad"]["id"] == ident), None)
             if areas is None:
                 raise ApiError(422, "scope", f"no squad '{ident}'")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 
+from actors.brain_api import IdemKey
+
 #: Longest ``Idempotency-Key`` accepted (characters).
 MAX_KEY_CHARS = 200
 
@@ -21,7 +23,7 @@ def key_ok(key: str) -> bool:
     return 1 <= len(key) <= MAX_KEY_CHARS
 
 
-def idem_key(key: str, principal_id: str, method: str, path: str, body: bytes) -> tuple[str, str, str]:
+def idem_key(key: str, principal_id: str, method: str, path: str, body: bytes) -> IdemKey:
     """What the brain keeps for a request's key: the key, whose it is, and the request's fingerprint."""
     return key, principal_id, request_hash(method, path, body)
 

@@ -366,7 +366,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
             return directory[0]
         async with loading:
             if not directory:
-                name = str((await get_client().call("health"))["district"])
+                name = str((await get_client().health())["district"])
                 try:
                     from scenarios import load_cached
 
@@ -389,7 +389,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
             raise Open311Error(400, f"api_key: given {len(keys)} times; give it once")
         if not keys or not keys[0].strip():
             return False
-        who = await get_client().call("principal", keys[0].strip())
+        who = await get_client().principal(keys[0].strip())
         if who is None:
             raise Open311Error(403, "api_key: unknown or revoked key")
         return str(who["role"]) in READING_ROLES
@@ -399,7 +399,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
         not a public one and ``private`` is false)."""
         d = await get_directory()
         try:
-            view = await get_client().call("event_of", event_id)
+            view = await get_client().event_of(event_id)
         except NotFound:
             return None
         return d.request(view) if d.shown(view["scenario"], private) else None
@@ -461,7 +461,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
         filters: dict[str, Any] = {"since": start.timestamp() if start else None,
                                    "until": end.timestamp() if end else None}
         if start is None:  # neither date: the most recent 90 days of the brain's clock
-            now = datetime.fromisoformat(str((await get_client().call("health"))["now"]))
+            now = datetime.fromisoformat(str((await get_client().health())["now"]))
             filters["since"] = (now - MAX_WINDOW).timestamp()
         if statuses == {"open"}:
             filters["state"] = "open"
@@ -469,7 +469,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
         seen: set[str] = set()
         offset = 0
         while len(out) < MAX_REQUESTS:
-            page = await get_client().call("list_events", {**filters, "limit": PAGE, "offset": offset})
+            page = await get_client().list_events({**filters, "limit": PAGE, "offset": offset})
             for view in page:
                 if view["id"] in seen or not d.shown(view["scenario"], private):
                     continue
@@ -504,7 +504,7 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
         api_key = _single(form, "api_key")
         if api_key is None:
             raise Open311Error(403, "api_key: is required to create a service request")
-        who = await client.call("principal", api_key.strip())
+        who = await client.principal(api_key.strip())
         if who is None:
             raise Open311Error(403, "api_key: unknown or revoked key")
         if who["role"] not in REPORTING_ROLES:
@@ -528,8 +528,8 @@ def open311_router(get_client: Callable[[], BrainClient], district: District | N
             idem = (key, str(who["id"]), request_hash("POST", request.url.path, _form_fingerprint(form)))
         body = {"scenario": spec.code, "lon": lon, "lat": lat, "source": Source.CITIZEN.value,
                 "description": description}
-        out = await client.call("create_event", body, actor=f"{who['role']}:{who.get('name') or who['id']}",
-                                idem=idem)
+        out = await client.create_event(body, actor=f"{who['role']}:{who.get('name') or who['id']}",
+                                        idem=idem)
         view = out["event"]
         return JSONResponse([{"service_request_id": view["id"], "service_notice": service_notice(spec, view),
                               "account_id": None}], status_code=201)

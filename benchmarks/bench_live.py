@@ -857,7 +857,7 @@ KEY_FRAMES = (
     ("deserialize_objects", "ray: deserialize"),
     ("SerializationContext.serialize", "ray: serialize"),
     ("ActorMethod._remote", "api: Ray actor call (submit)"),
-    ("RayClient.call", "api: Ray actor call (rest)"),
+    ("RayClient._send", "api: Ray actor call (rest)"),
     ("Coalescer.", "api: coalescer (batches of reports)"),
     ("FastReports.", "api: plain-ASGI report path (FastReports)"),
     ("to_thread", "api: asyncio.to_thread hop"),
