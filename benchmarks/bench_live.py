@@ -863,7 +863,7 @@ KEY_FRAMES = (
     ("to_thread", "api: asyncio.to_thread hop"),
     ("solve_dependencies", "api: FastAPI dependencies (token, Idempotency-Key, body)"),
     ("serialize_response", "api: FastAPI response serialization"),
-    ("create_app.<locals>.create_event", "api: route handler (rest)"),
+    ("create_event", "api: route handler (rest)"),  # (api.routes.events; the brain's are above)
     ("APIRoute.handle", "api: FastAPI/Starlette routing and request (rest)"),
     ("BaseHTTPMiddleware.", "api: BaseHTTPMiddleware machinery (_limit_size)"),
     ("_StreamingResponse.", "api: BaseHTTPMiddleware machinery (_limit_size)"),

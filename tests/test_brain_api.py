@@ -5,11 +5,13 @@ signature (mypy checks the same statically); a transport forwards those calls an
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 
 import pytest
 
 from actors.brain import Brain
-from actors.brain_api import BRAIN_METHODS, BrainAPI
+from actors.brain_api import BRAIN_METHODS, ROLES, AccessRole, BrainAPI
 from actors.client import BrainClient, LocalClient, SyncBrainClient, call_brain
 
 
@@ -38,3 +40,20 @@ def test_a_transport_forwards_only_the_brains_calls(brain: Brain) -> None:
         with pytest.raises(AttributeError):
             call_brain(brain, name)
     assert LocalClient(brain).sync.now() == pytest.approx(brain.now(), abs=5.0)
+
+
+def test_roles_are_named_once() -> None:
+    from api.access import ALL_ROLES, DISPATCHERS, READERS, REPORTERS
+    from api.models import TokenBody
+
+    assert tuple(r.value for r in AccessRole) == ROLES
+    assert frozenset(ROLES) == ALL_ROLES
+    assert READERS | REPORTERS | DISPATCHERS == ALL_ROLES
+    assert TokenBody.model_json_schema()["$defs"]["AccessRole"]["enum"] == list(ROLES)
+
+
+def test_open311_imports_on_its_own() -> None:
+    """No import cycle between the app and Open311: each imports first in a fresh process."""
+    for module in ("api.open311", "api.app", "api.fast"):
+        out = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr
