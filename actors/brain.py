@@ -18,14 +18,13 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from actors.brain_api import ROLES, IdemKey, ReportItem
 from actors.eventlog import EventLog, JsonText
 from actors.live import HUMAN_ACTIONS, Clock, KeyInUse, LiveTwin, iso
 from twin.district import District
 from twin.errors import TwinError, ValidationError
 from twin.staff import Role
 from twin.workflow import Action, AuditRecord, Event
-
-ROLES = ("admin", "dispatcher", "handler", "ingest", "viewer")
 
 
 class Conflict(TwinError):
@@ -98,7 +97,7 @@ class Brain:
         return d
 
     # --- idempotent writes ---------------------------------------------------------------------------
-    def _replay(self, idem: tuple[str, str, str] | None) -> dict[str, Any] | None:
+    def _replay(self, idem: IdemKey | None) -> dict[str, Any] | None:
         if idem is None:
             return None
         key, principal, req_hash = idem
@@ -115,24 +114,25 @@ class Brain:
         answer = json.loads(found[1]) if isinstance(found[1], str) else found[1]  # pending: still as encoded
         return {**answer, "idempotent_replay": True}
 
-    def create_event(self, body: Mapping[str, Any], *, actor: str, idem: tuple[str, str, str] | None = None
+    def create_event(self, body: Mapping[str, Any], *, actor: str, idem: IdemKey | None = None
                      ) -> dict[str, Any]:
         """Report an event (``scenario``, ``lon``/``lat`` or ``location`` GeoJSON point, ``source``,
         optional ``description`` and ``external_id``); returns it, dispatched if someone was free."""
         out = self.create_events([{"body": body, "actor": actor, "idem": idem}])[0]
         if isinstance(out, Exception):
             raise out
+        assert isinstance(out, dict)  # (bytes only with as_json)
         return out
 
-    def create_events(self, items: Sequence[Mapping[str, Any]], *, as_json: bool = False
+    def create_events(self, items: Sequence[ReportItem], *, as_json: bool = False
                       ) -> list[dict[str, Any] | bytes | Exception]:
         """Several reports in one call, each ``{"body", "actor", "idem"}`` as :meth:`create_event`
         takes them: located together, decided in order, made durable in one group commit (the
         API coalesces concurrent POSTs into such calls). Returns each report's answer (as JSON
         bytes with ``as_json``: what the API sends, with nothing to convert on the way), or the
         error that refused it; one bad report does not fail the others."""
-        results: list[dict[str, Any] | Exception | None] = [None] * len(items)
-        reports: list[tuple[int, tuple[str, str, str] | None, dict[str, Any]]] = []
+        results: list[dict[str, Any] | bytes | Exception | None] = [None] * len(items)
+        reports: list[tuple[int, IdemKey | None, dict[str, Any]]] = []
         for i, item in enumerate(items):
             body, idem = item["body"], item.get("idem")
             try:
@@ -158,13 +158,13 @@ class Brain:
                 elif out.replayed:
                     results[i] = {"event": self.event_view(out.event), "duplicate_of_external_id": True}
                 elif as_json and isinstance(out.response, str):  # the answer stored with the key, as sent
-                    results[i] = out.response.encode()  # type: ignore[assignment]
+                    results[i] = out.response.encode()
                 else:
                     results[i] = {"event": self.event_view(out.event)}
             except TwinError as exc:
                 results[i] = exc
         if as_json:
-            return [r if isinstance(r, Exception | bytes) else json_bytes(r) for r in results]  # type: ignore[arg-type]
+            return [r if isinstance(r, Exception | bytes) else json_bytes(r) for r in results]
         return results  # type: ignore[return-value]  # every slot is filled
 
     def _respond_created(self, new: Mapping[str, Event]) -> JsonText:
@@ -172,7 +172,7 @@ class Brain:
         return JsonText(json_bytes({"event": self.event_view(next(iter(new.values())))}).decode())
 
     def act(self, event_id: str, action: str, body: Mapping[str, Any], *, actor: str,
-            idem: tuple[str, str, str] | None = None) -> dict[str, Any]:
+            idem: IdemKey | None = None) -> dict[str, Any]:
         """A person's action on an event (``sign``, ``arrive``, ``resolve``, ...)."""
         old = self._replay(idem)
         if old is not None:
@@ -194,7 +194,10 @@ class Brain:
             out = self.twin.act(event_id, act, actor=actor, reason=reason,
                                 idempotency=(*idem, respond) if idem else None, **data)
         except KeyInUse as exc:  # a retry that raced its first try: the first answer
-            return self._replay(idem) or _not_stored(exc.key)
+            replayed = self._replay(idem)
+            if replayed is None:
+                raise _not_stored(exc.key) from None
+            return replayed
         return {"event": self.event_view(out.event)}
 
     # --- reads ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
   escalate or consult, verify) with the simulator's delay model; reinforcements likewise.
 
 Both are plain classes driven by ``step(now)``; the host calls them from a thread (in a Ray
-actor or in-process). They talk to the brain only through a client's ``call_sync``.
+actor or in-process). They talk to the brain only through a client's blocking face (``client.sync``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,7 @@ class SyntheticFeed:
             if t < self.started:
                 continue
             try:
-                self.client.call_sync("create_event", body, actor=f"{body['source']}:synthetic")
+                self.client.sync.create_event(body, actor=f"{body['source']}:synthetic")
                 n += 1
             except TwinError:
                 self.failed += 1
@@ -136,18 +137,18 @@ class PatrolTeams:
         self.p = params or ResponseParams()
         self.delays: Delays = delays or DelayModel(self.p, Draws(np.random.SeedSequence(seed)))
         self.self_correct_p = self_correct_p or (lambda _eid, p: p)
-        self.seq = int(client.call_sync("last_seq"))
+        self.seq = int(client.sync.last_seq())
         self.todo: list[tuple[float, int, Script, str, str]] = []  # (at, n, script, event id, member)
         self.n = 0
         self.done = 0
         self._nodes: dict[str, int] = {}  # members' nodes, asked once per step
 
     def _travel_estimate(self, member: str, eid: str) -> float:
-        ev = self.client.call_sync("event_of", eid)
+        ev = self.client.sync.event_of(eid)
         m = self.district.roster.member(member)
         node = self._nodes.get(member)
         if node is None:  # where the member is: asked for that member alone (a 100x roster is 17k)
-            node = self._nodes[member] = int(self.client.call_sync("positions", [member])[0]["node"])
+            node = self._nodes[member] = int(self.client.sync.positions([member])[0]["node"])
         loc = self.district.locate(*ev["location"]["coordinates"])
         return self.district.roads.travel_s(m.travel_mode, node, loc.node)
 
@@ -178,7 +179,7 @@ class PatrolTeams:
         """An act or a look through the brain: the event afterwards, or ``None`` if the member
         no longer holds it; and whether anything was done."""
         try:
-            view = self.client.call_sync("event_of", eid)
+            view = self.client.sync.event_of(eid)
         except TwinError:
             return None, 0
         holds = view["assignee"] == member or member in view["reinforcements"]
@@ -192,7 +193,7 @@ class PatrolTeams:
         if step.reason:
             body["reason"] = step.reason
         try:
-            out = self.client.call_sync("act", eid, step.action.value, body, actor=step.actor or member)
+            out = self.client.sync.act(eid, step.action.value, body, actor=step.actor or member)
         except TwinError:
             return (seen if holds or not step.own else None), 0  # the state moved on: carry on from it
         ev = out["event"]
@@ -203,19 +204,19 @@ class PatrolTeams:
         self._nodes = {}
         acted = 0
         roster = self.district.roster
-        for rec in self.client.call_sync("changes", self.seq, 1000):
+        for rec in self.client.sync.changes(self.seq, 1000):
             self.seq = max(self.seq, int(rec["log_seq"]))
             data = rec.get("data") or {}
             eid, at = rec["event_id"], float(rec["at"])
             if rec["action"] in ("dispatch", "reassign") and data.get("member") in self.members:
                 mid = str(data["member"])
-                ev = self.client.call_sync("event_of", eid)
+                ev = self.client.sync.event_of(eid)
                 if ev["assignee"] != mid:
                     continue  # already moved on
                 spec = self.district.catalog[ev["scenario"]]
                 travel = data.get("travel_s")
-                estimate = ((lambda t=float(travel): t) if travel is not None  # type: ignore[misc]
-                            else (lambda m=mid, e=eid: self._travel_estimate(m, e)))
+                estimate: float | Callable[[], float] = (float(travel) if travel is not None
+                                                         else partial(self._travel_estimate, mid, eid))
                 m = roster.member(mid)
                 sc = (self.self_correct_p(eid, spec.self_correct_p)
                       if m.role is Role.GRID_WORKER and int(ev["tier"]) == 0 and spec.self_correct_p > 0 else 0.0)
@@ -226,7 +227,7 @@ class PatrolTeams:
                 for mid in data.get("members", ()):
                     if mid in self.members:
                         script = reinforce(roster.member(mid), eid, delays=self.delays,
-                                           travel_estimate_s=lambda m=mid, e=eid: self._travel_estimate(m, e))
+                                           travel_estimate_s=partial(self._travel_estimate, mid, eid))
                         acted += self._start(script, at, eid, mid)
         while self.todo and self.todo[0][0] <= now:
             at, _, script, eid, member = heapq.heappop(self.todo)

@@ -92,7 +92,8 @@ class ForkRunner:
             # (submitting may start the worker: a process start and the district's pickling,
             # ~1 s that must not stall the event loop)
             future = await asyncio.to_thread(lambda: self._executor().submit(_run_fork, snapshot, options))
-            return dict(await asyncio.wrap_future(future))
+            answer = await asyncio.wrap_future(future)
+            return dict(answer)
         except BrokenProcessPool as exc:
             self.close()
             raise ForkFailed(f"the what-if worker process stopped ({exc}); try again") from None
@@ -100,7 +101,8 @@ class ForkRunner:
     async def worker_pid(self) -> int:
         """The worker's process id (starting it if need be)."""
         future = await asyncio.to_thread(lambda: self._executor().submit(_worker_pid))
-        return int(await asyncio.wrap_future(future))
+        pid = await asyncio.wrap_future(future)
+        return int(pid)
 
     def close(self) -> None:
         """Stop the worker (a fork still running is abandoned)."""

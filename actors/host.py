@@ -9,9 +9,9 @@ a 2-core machine):
   its cameras (Frigate events → reports), its road units, and with the synthetic feed its
   patrol teams (simulated handlers).
 
-:class:`RayClient` is the facade over the brain actor: ``await client.call(...)`` like the
-in-process :class:`~actors.client.LocalClient`, with the brain's errors re-raised as they are
-and a dead or restarting brain reported as :class:`BrainUnavailable`.
+:class:`~actors.client.RayClient` is the facade over the brain actor (the brain's typed calls,
+like the in-process :class:`~actors.client.LocalClient`), with the brain's errors re-raised as
+they are and a dead or restarting brain reported as :class:`~actors.client.BrainUnavailable`.
 """
 
 from __future__ import annotations
@@ -20,17 +20,20 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from actors.brain import Brain
-from actors.client import BrainUnavailable, LocalClient
+from actors.client import BrainClient, LocalClient, RayClient, call_brain, ray_cause
 from actors.eventlog import open_log
 from actors.heap import Refreeze, freeze
 from actors.live import Clock
 from twin.district import District
 from twin.errors import NotFound, ValidationError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The brain's threads hand the GIL over often: a request thread deciding, the group committer
 #: back from an fsync, Ray's own threads. With Python's default 5 ms switch interval each hand-over
@@ -77,7 +80,8 @@ class BrainHost:
         self.brain = Brain(self.district, self.log, self.clock)
         self.local = LocalClient(self.brain)
         self.tick_s = tick_s
-        self.feed = self.patrols = None
+        self.feed: Any = None
+        self.patrols: Any = None
         if feed:
             from actors.feed import PatrolTeams, SyntheticFeed
 
@@ -86,7 +90,7 @@ class BrainHost:
             self.feed = SyntheticFeed(self.district, self.local, midnight, rate=feed_rate)
             if patrols:
                 self.patrols = PatrolTeams(self.district, self.local)
-        self._refreeze = Refreeze() if freeze_heap else (lambda: False)
+        self._refreeze: Callable[[], bool] = Refreeze() if freeze_heap else (lambda: False)
         if freeze_heap:
             freeze()  # the district and the recovered state are long-lived: keep them out of full GCs
         self._stop = threading.Event()
@@ -97,7 +101,7 @@ class BrainHost:
         while not self._stop.wait(self.tick_s):
             now = self.clock.now()
             try:
-                self.local.call_sync("tick")
+                self.brain.tick()
                 if self.feed is not None:
                     self.feed.step(now)
                 if self.patrols is not None:
@@ -107,8 +111,8 @@ class BrainHost:
                 print(f"brain loop: {type(exc).__name__}: {exc}", flush=True)
 
     def call(self, method: str, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> Any:
-        """One brain call (what the Ray facade sends)."""
-        return self.local.call_sync(method, *args, **(kwargs or {}))
+        """One of the brain's calls, by name (what :class:`~actors.client.RayClient` sends)."""
+        return call_brain(self.brain, method, args, kwargs)
 
     def ping(self) -> float:
         """Liveness."""
@@ -121,47 +125,16 @@ class BrainHost:
         self.log.close()
 
 
-class HostClient:
-    """The facade for a :class:`BrainHost` in this process."""
+class HostClient(LocalClient):
+    """The facade for a :class:`BrainHost` in this process.
+
+    Args:
+        host: The host; its brain answers.
+    """
 
     def __init__(self, host: BrainHost) -> None:
+        super().__init__(host.brain)
         self.host = host
-
-    def call_sync(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.host.local.call_sync(method, *args, **kwargs)
-
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return await self.host.local.call(method, *args, **kwargs)
-
-
-class RayClient:
-    """The facade for the brain in a Ray actor (hides ``ray.get``)."""
-
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
-
-    def _unwrap(self, exc: BaseException) -> BaseException:
-        import ray
-
-        if isinstance(exc, ray.exceptions.RayTaskError):
-            return _cause(exc)
-        if isinstance(exc, (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)):
-            return BrainUnavailable("the brain is restarting; retry with the same Idempotency-Key")
-        return exc
-
-    def call_sync(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        import ray
-
-        try:
-            return ray.get(self.actor.call.remote(method, args, kwargs))
-        except Exception as exc:
-            raise self._unwrap(exc) from None
-
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await self.actor.call.remote(method, args, kwargs)
-        except Exception as exc:
-            raise self._unwrap(exc) from None
 
 
 def area_groups(district: District, shards: int) -> list[list[str]]:
@@ -188,7 +161,7 @@ class AreaShards:
     """
 
     def __init__(self, district: District, shards: int = 1, *, kinds: Sequence[str] = ("cameras",),
-                 client: Any = None, ray_actors: bool = False, seed: int = 2) -> None:
+                 client: BrainClient | None = None, ray_actors: bool = False, seed: int = 2) -> None:
         bad = [k for k in kinds if k not in SHARD_KINDS]
         if bad or not kinds:
             raise ValueError(f"kinds must be some of {', '.join(SHARD_KINDS)}, got {list(kinds)!r}")
@@ -208,7 +181,7 @@ class AreaShards:
                 .remote(ref, areas, self.kinds, seed=seed + k)
                 for k, areas in enumerate(self.groups)]
         else:
-            self.shards = [{kind: _shard_object(kind, district, areas, client, seed + k) for kind in self.kinds}
+            self.shards = [Shard({kind: _shard_object(kind, district, areas, client, seed + k) for kind in self.kinds})
                            for k, areas in enumerate(self.groups)]
 
     def ready(self, timeout_s: float = 120.0) -> None:
@@ -221,19 +194,20 @@ class AreaShards:
 
     def local(self, k: int, kind: str) -> Any:
         """The plain object of ``kind`` in in-process shard ``k``."""
-        return self.shards[k][kind]
+        return self.shards[k].objs[kind]
 
-    async def call(self, k: int, kind: str, method: str, *args: Any) -> Any:
-        """``method(*args)`` on the ``kind`` object of shard ``k`` (awaited on a Ray actor, run
-        in a worker thread here)."""
+    async def _on(self, k: int, method: Callable[Concatenate[Shard, P], R], /, *args: P.args,
+                  **kwargs: P.kwargs) -> R:
+        """One of :class:`Shard`'s calls on shard ``k`` (awaited on its Ray actor, run in a
+        worker thread here); a shard's error is raised as it was."""
         if not self.ray_actors:
-            return await asyncio.to_thread(getattr(self.shards[k][kind], method), *args)
+            return await asyncio.to_thread(method, self.shards[k], *args, **kwargs)
         import ray
 
         try:
-            return await self.shards[k].call.remote(kind, method, args)
+            return await getattr(self.shards[k], method.__name__).remote(*args, **kwargs)  # type: ignore[no-any-return]
         except ray.exceptions.RayTaskError as exc:
-            raise _cause(exc) from None
+            raise ray_cause(exc) from None
 
     # --- cameras: Frigate events -------------------------------------------------------------------
     def _camera_shard(self, payload: Mapping[str, Any]) -> int:
@@ -246,23 +220,22 @@ class AreaShards:
         ``None``) and why not."""
         k = self._camera_shard(payload)
         if not self.ray_actors:
-            return self.shards[k]["cameras"].ingest_with_reason(payload)  # type: ignore[no-any-return]
-        body, reason = await self.call(k, "cameras", "ingest_with_reason", payload)
-        return body, reason
+            return self.shards[k].ingest(payload)  # type: ignore[no-any-return]
+        return await self._on(k, Shard.ingest, payload)
 
     # --- road units ----------------------------------------------------------------------------------
     async def road(self, road_id: str) -> dict[str, Any]:
         """One road unit (:meth:`actors.roads.RoadUnits.road`)."""
         if road_id not in self.routes["roads"]:
             raise NotFound("road", road_id)
-        return dict(await self.call(self.routes["roads"][road_id], "roads", "road", road_id))
+        return dict(await self._on(self.routes["roads"][road_id], Shard.road, road_id))
 
     async def hot(self, limit: int = 20, area_id: str | None = None) -> list[dict[str, Any]]:
         """The busiest roads of every shard (or of one area), merged."""
         if area_id is not None and area_id not in self.group_of:
             raise ValidationError("area_id", f"no area '{area_id}'; one of {', '.join(sorted(self.group_of))}")
         ks = [self.group_of[area_id]] if area_id is not None else range(len(self.shards))
-        parts = await asyncio.gather(*(self.call(k, "roads", "hot", limit, area_id) for k in ks))
+        parts = await asyncio.gather(*(self._on(k, Shard.hot, limit, area_id) for k in ks))
         rows = [r for part in parts for r in part]
         rows.sort(key=lambda r: (-len(r["open_events"]), -r["reports_last_24h"], r["road_id"]))
         return rows[:limit]
@@ -297,7 +270,8 @@ def _entity_areas(kind: str, district: District) -> dict[str, str]:
     return dict(district.road_areas())
 
 
-def _shard_object(kind: str, district: District, areas: Sequence[str], client: Any, seed: int) -> Any:
+def _shard_object(kind: str, district: District, areas: Sequence[str], client: BrainClient | None,
+                  seed: int) -> Any:
     """The plain object of ``kind`` for the shard holding ``areas`` (the first shard also holds
     entities of no known area)."""
     known = {a.id for a in district.regions.areas}
@@ -318,19 +292,64 @@ def _shard_object(kind: str, district: District, areas: Sequence[str], client: A
     return PatrolTeams(district, client, mine, seed=seed)
 
 
-class ShardActor:
-    """One Ray actor holding a shard: for its areas, one plain object per kind (cameras:
+class Shard:
+    """The entities of one group of areas: one plain object per kind (cameras:
     :class:`~actors.cameras.CameraShard`; road units: :class:`~actors.roads.RoadUnits`;
-    patrol teams: :class:`~actors.feed.PatrolTeams`). The kinds that follow the brain's log
-    find the brain actor by name, keep its clock and step in a loop of their own: handlers
-    every ``tick_s`` (they act on time), road units every few seconds (their answers catch up
-    first anyway; the loop only keeps a backlog from building up)."""
+    patrol teams: :class:`~actors.feed.PatrolTeams`), and the calls a shard answers. Each
+    kind has a lock of its own: a call and the kind's log-following ``step`` take turns.
+
+    Args:
+        objs: Kind → its object.
+    """
+
+    def __init__(self, objs: Mapping[str, Any]) -> None:
+        self.objs = dict(objs)
+        self._locks = {kind: threading.Lock() for kind in self.objs}
+
+    def ingest(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """One Frigate event through the shard's cameras: the report body (or ``None``) and why
+        not (:meth:`actors.cameras.CameraShard.ingest_with_reason`)."""
+        with self._locks["cameras"]:
+            return self.objs["cameras"].ingest_with_reason(payload)  # type: ignore[no-any-return]
+
+    def road(self, road_id: str) -> dict[str, Any]:
+        """One of the shard's road units (:meth:`actors.roads.RoadUnits.road`)."""
+        with self._locks["roads"]:
+            return self.objs["roads"].road(road_id)  # type: ignore[no-any-return]
+
+    def hot(self, limit: int = 20, area_id: str | None = None) -> list[dict[str, Any]]:
+        """The shard's busiest roads (:meth:`actors.roads.RoadUnits.hot`)."""
+        with self._locks["roads"]:
+            return self.objs["roads"].hot(limit, area_id)  # type: ignore[no-any-return]
+
+    def step(self, kind: str, now: float) -> None:
+        """Let the object of ``kind`` follow the brain's log up to ``now``."""
+        with self._locks[kind]:
+            self.objs[kind].step(now)
+
+    def ping(self) -> int:
+        """Liveness."""
+        return 1
+
+
+class ShardActor(Shard):
+    """A :class:`Shard` in a Ray actor of its own. The kinds that follow the brain's log find the
+    brain actor by name, keep its clock and step in a loop of their own: handlers every
+    ``tick_s`` (they act on time), road units every few seconds (their answers catch up first
+    anyway; the loop only keeps a backlog from building up).
+
+    Args:
+        district: The district (or a scenario name to load).
+        areas: The shard's area ids.
+        kinds: The kinds it holds.
+        seed: Seed of simulated handlers' delays.
+        tick_s: Wall seconds between handler steps.
+    """
 
     def __init__(self, district: District | str, areas: Sequence[str], kinds: Sequence[str], *, seed: int = 2,
                  tick_s: float = 0.25) -> None:
         from scenarios.loader import load_cached
 
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         if isinstance(district, str):
             district = load_cached(district)
@@ -339,8 +358,8 @@ class ShardActor:
             import ray
 
             client = RayClient(ray.get_actor("brain"))
-            self.clock = Clock(float(client.call_sync("health")["speed"]), origin=float(client.call_sync("now")))
-        self.objs = {kind: _shard_object(kind, district, areas, client, seed) for kind in kinds}
+            self.clock = Clock(float(client.sync.health()["speed"]), origin=float(client.sync.now()))
+        super().__init__({kind: _shard_object(kind, district, areas, client, seed) for kind in kinds})
         followers = [(k, tick_s if k == "patrols" else ROAD_FOLLOW_S) for k in kinds if k != "cameras"]
         if followers:
             threading.Thread(target=self._loop, args=(followers, tick_s), name="shard-loop", daemon=True).start()
@@ -355,27 +374,9 @@ class ShardActor:
                     continue
                 due[kind] = now + every
                 try:
-                    with self._lock:
-                        self.objs[kind].step(self.clock.now())
+                    self.step(kind, self.clock.now())
                 except Exception as exc:  # pragma: no cover - logged; the loop carries on (brain restarting)
                     print(f"{kind} shard: {type(exc).__name__}: {exc}", flush=True)
-
-    def call(self, kind: str, method: str, args: Sequence[Any] = ()) -> Any:
-        """``method(*args)`` on the shard's object of ``kind``."""
-        if method.startswith("_") or kind not in self.objs:
-            raise AttributeError(f"{kind}.{method}")
-        with self._lock:
-            return getattr(self.objs[kind], method)(*args)
-
-    def ping(self) -> int:
-        """Liveness."""
-        return 1
-
-
-def _cause(exc: Exception) -> Exception:
-    """The error a Ray task raised, unwrapped."""
-    cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, Exception) else exc
 
 
 def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
@@ -386,7 +387,7 @@ def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = 
     actor (with ``wait``, once the brain has recovered its state: ``ray.get(actor.ping.remote())``).
     ``district``: the loaded district, shared through Ray's object store (else the actor loads
     ``scenario`` itself)."""
-    from scenarios.sweep import init_ray
+    from scenarios.ray_setup import init_ray
 
     ray = init_ray(address=address, num_cpus=num_cpus or 2)
     actor_cls = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=8)(BrainHost)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import hashlib
 import heapq
 import math
 import threading
@@ -689,9 +688,4 @@ def _serial(event_id: str) -> int:
     return int(digits) if digits else 0
 
 
-def request_hash(method: str, path: str, body: bytes) -> str:
-    """Fingerprint of a request, to tell a retry from a different request with the same key."""
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
-
-
-__all__ = ["HELD", "HUMAN_ACTIONS", "Clock", "LiveTwin", "Outcome", "iso", "request_hash"]
+__all__ = ["HELD", "HUMAN_ACTIONS", "Clock", "LiveTwin", "Outcome", "iso"]

@@ -8,7 +8,7 @@ squad is on duty now: the road board a dispatcher or a road chief looks at.
 
 A plain class driven by ``step(now)`` like the patrol teams (:mod:`actors.feed`); the host
 runs it in-process or as a Ray actor per group of areas (:mod:`actors.host`). It talks to
-the brain only through a client's ``call_sync``.
+the brain only through a client's blocking calls (``client.sync``).
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ class RoadUnits:
     def step(self, now: float | None = None) -> int:
         """Read the brain's new log records (``now``: the twin's time, else asked of the brain);
         returns how many were read."""
-        self.now = float(self.client.call_sync("now")) if now is None else now
+        self.now = float(self.client.sync.now()) if now is None else now
         n = 0
         while True:
-            batch = self.client.call_sync("road_changes", self.seq, FOLLOW_BATCH)
+            batch = self.client.sync.road_changes(self.seq, FOLLOW_BATCH)
             self.absorb(batch)
             n += len(batch)
             if len(batch) < FOLLOW_BATCH:

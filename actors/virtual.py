@@ -147,14 +147,14 @@ class VirtualLive:
                 eid = self.event_of.get(inc.id)
                 e = self.twin.events.get(eid) if eid else None
                 if e is not None and e.assignee is None and e.state in WAITING:
-                    self.client.call_sync("act", e.id, Action.WITHDRAW.value,
+                    self.client.sync.act(e.id, Action.WITHDRAW.value,
                                           {"reason": "the problem went away while waiting"}, actor="brain")
                     self.demand.feedback(inc, "abandoned", t - self.start)
             else:
                 how = what.split(":", 1)[1]
                 body = {"scenario": inc.scenario, "lon": inc.location.lon, "lat": inc.location.lat, "source": how}
                 try:
-                    view = self.client.call_sync("create_event", body, actor=how)["event"]
+                    view = self.client.sync.create_event(body, actor=how)["event"]
                 except TwinError:
                     continue
                 self.incident_of[view["id"]] = inc

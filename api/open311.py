@@ -1,9 +1,11 @@
 """Open311 GeoReport v2 over the street brain.
 
 Citizens' apps that speak `Open311 GeoReport v2 <https://wiki.open311.org/GeoReport_v2/>`_
-report problems here and follow them up. Mount the router at ``/open311/v2``::
+report problems here and follow them up. Mount :data:`router` at ``/open311/v2`` of an app
+whose state holds the brain (:func:`api.deps.install_state`)::
 
-    app.include_router(open311_router(lambda: client), prefix="/open311/v2")
+    install_state(app, client, district=district)
+    app.include_router(router, prefix="/open311/v2")
 
 Endpoints (JSON only; ``.xml`` answers 400):
 
@@ -42,30 +44,30 @@ unknown or insufficient ``api_key``, 404 an unknown service or request, 409 an
 ``Idempotency-Key`` reused for a different request.
 
 The router talks to the brain only through a :class:`~actors.client.BrainClient`. Names for
-services and addresses come from the district's catalog and regions, which are static: pass
-the district, or the router loads the brain's district by name (``health()["district"]``)
-on first use.
+services and addresses come from the district's catalog and regions, which are static: the
+app's district, or the brain's district loaded by name (``health()["district"]``) on first
+use (:func:`api.deps.load_district`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 
 from actors.client import BrainClient
-from actors.live import request_hash
-from api.app import READERS, REPORTERS
+from api.access import READERS, REPORTERS, Principal
+from api.deps import Client, district_name, load_district
+from api.idempotency import idem_key, key_ok
 from twin.catalog import ScenarioSpec, Source
 from twin.district import District
 from twin.errors import NotFound, TwinError, ValidationError
@@ -345,216 +347,220 @@ def _form_fingerprint(form: Any) -> bytes:
     return json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-# --- the router ------------------------------------------------------------------------------------------
-def open311_router(get_client: Callable[[], BrainClient], district: District | None = None) -> APIRouter:
-    """The Open311 GeoReport v2 endpoints (mount at ``/open311/v2``).
+# --- dependencies ------------------------------------------------------------------------------------------
+async def json_format(fmt: str) -> str:
+    """The response format of the path (``.json``; ``.xml`` is a 400, anything else a 404)."""
+    _json_only(fmt)
+    return fmt
 
-    Args:
-        get_client: Returns the brain client to use for a request.
-        district: The brain's district, for service names and addresses; ``None``: load the
-            district the brain reports in ``health()`` (a built-in scenario name) on first use.
 
-    Returns:
-        The router.
+async def get_directory(request: Request) -> _Directory:
+    """Services and place names of the brain's district (kept on ``app.state``)."""
+    state = request.app.state
+    if state.district is None:
+        name = await district_name(request)
+        try:
+            await load_district(request, name)
+        except TwinError as exc:
+            log.error("cannot load district %r for Open311: %s", name, exc)
+            raise Open311Error(503, f"service names of district '{name}' are not available; "
+                                    "give the app its district") from None
+    directory: _Directory | None = getattr(state, "open311_directory", None)
+    if directory is None or directory.district is not state.district:
+        directory = state.open311_directory = _Directory(state.district)
+    return directory
+
+
+async def may_see_private(request: Request, client: Client) -> bool:
+    """Whether the caller's ``api_key`` (query parameter) shows requests of non-public services.
+
+    Raises:
+        Open311Error: 400 a key given twice, 403 an unknown or revoked key.
     """
-    router = APIRouter(route_class=Open311Route)
-    directory: list[_Directory] = [_Directory(district)] if district is not None else []
-    loading = asyncio.Lock()
+    keys = request.query_params.getlist("api_key")
+    if len(keys) > 1:
+        raise Open311Error(400, f"api_key: given {len(keys)} times; give it once")
+    if not keys or not keys[0].strip():
+        return False
+    who = await client.principal(keys[0].strip())
+    if who is None:
+        raise Open311Error(403, "api_key: unknown or revoked key")
+    return str(who["role"]) in READING_ROLES
 
-    async def get_directory() -> _Directory:
-        if directory:
-            return directory[0]
-        async with loading:
-            if not directory:
-                name = str((await get_client().call("health"))["district"])
-                try:
-                    from scenarios import load_cached
 
-                    loaded = await asyncio.to_thread(load_cached, name)
-                except TwinError as exc:
-                    log.error("cannot load district %r for Open311: %s", name, exc)
-                    raise Open311Error(503, f"service names of district '{name}' are not available; "
-                                            "mount the router with district=") from None
-                directory.append(_Directory(loaded))
-        return directory[0]
+JsonFormat = Annotated[str, Depends(json_format)]
+Directory = Annotated[_Directory, Depends(get_directory)]
+Private = Annotated[bool, Depends(may_see_private)]
 
-    async def may_see_private(request: Request) -> bool:
-        """Whether the caller's ``api_key`` (query parameter) shows requests of non-public services.
 
-        Raises:
-            Open311Error: 400 a key given twice, 403 an unknown or revoked key.
-        """
-        keys = request.query_params.getlist("api_key")
-        if len(keys) > 1:
-            raise Open311Error(400, f"api_key: given {len(keys)} times; give it once")
-        if not keys or not keys[0].strip():
-            return False
-        who = await get_client().call("principal", keys[0].strip())
-        if who is None:
-            raise Open311Error(403, "api_key: unknown or revoked key")
-        return str(who["role"]) in READING_ROLES
+async def _visible(client: BrainClient, d: _Directory, event_id: str, private: bool) -> dict[str, Any] | None:
+    """The request of an event id, or ``None`` if there is none (or it is not a service, or
+    not a public one and ``private`` is false)."""
+    try:
+        view = await client.event_of(event_id)
+    except NotFound:
+        return None
+    return d.request(view) if d.shown(view["scenario"], private) else None
 
-    async def visible(event_id: str, private: bool) -> dict[str, Any] | None:
-        """The request of an event id, or ``None`` if there is none (or it is not a service, or
-        not a public one and ``private`` is false)."""
-        d = await get_directory()
-        try:
-            view = await get_client().call("event_of", event_id)
-        except NotFound:
-            return None
-        return d.request(view) if d.shown(view["scenario"], private) else None
 
-    @router.get("/services.{fmt}", summary="List services")
-    async def services(fmt: str) -> JSONResponse:
-        """Every service citizens can report: one per catalog scenario."""
-        _json_only(fmt)
-        d = await get_directory()
-        return JSONResponse([d.service(s) for s in d.specs.values()])
+# --- the router ------------------------------------------------------------------------------------------
+#: The Open311 GeoReport v2 endpoints (mount at ``/open311/v2``). Each route's dependencies run
+#: in the order of its parameters: the format, then the caller's key or the directory.
+router = APIRouter(route_class=Open311Route)
 
-    @router.get("/services/{code}.{fmt}", summary="Service definition")
-    async def service_definition(code: str, fmt: str) -> JSONResponse:
-        """The definition of one service (it asks for no attributes beyond the standard's)."""
-        _json_only(fmt)
-        d = await get_directory()
-        if code not in d.specs:
-            raise Open311Error(404, f"service_code: no service '{code}'; see services.json")
-        return JSONResponse({"service_code": code, "attributes": []})
 
-    @router.get("/requests.{fmt}", summary="List service requests")
-    async def list_requests(fmt: str, request: Request) -> JSONResponse:
-        """Service requests, newest first (at most 1000); those of non-public services only with a
-        reader's ``api_key``."""
-        _json_only(fmt)
-        d = await get_directory()
-        private = await may_see_private(request)
-        q = request.query_params
-        for name in ("service_request_id", "service_code", "status", "start_date", "end_date"):
-            if len(q.getlist(name)) > 1:
-                raise Open311Error(400, f"{name}: given {len(q.getlist(name))} times; use one comma-separated value")
-        ids = q.get("service_request_id")
-        if ids is not None:
-            wanted = list(dict.fromkeys(_comma_list(ids, "service_request_id")))
-            if len(wanted) > MAX_IDS:
-                raise Open311Error(400, f"service_request_id: at most {MAX_IDS} ids at once, got {len(wanted)}")
-            found = [await visible(i, private) for i in wanted]
-            return JSONResponse([r for r in found if r is not None])
-        codes: set[str] | None = None
-        if q.get("service_code") is not None:
-            codes = {d.spec_of(c).code for c in _comma_list(q["service_code"], "service_code")}
-        statuses: set[str] | None = None
-        if q.get("status") is not None:
-            statuses = set(_comma_list(q["status"], "status"))
-            bad = statuses - {"open", "closed"}
-            if bad:
-                raise Open311Error(400, f"status: must be 'open' or 'closed' (comma-separated), got {sorted(bad)}")
-        start = _datetime(q["start_date"], "start_date", d.tz) if q.get("start_date") else None
-        end = _datetime(q["end_date"], "end_date", d.tz) if q.get("end_date") else None
-        if start is not None and end is not None:
-            if end < start:
-                raise Open311Error(400, "end_date: must not be before start_date")
-            if end - start > MAX_WINDOW:
-                raise Open311Error(400, f"end_date: the window may span at most {MAX_WINDOW.days} days")
-        elif start is not None:
-            end = start + MAX_WINDOW
-        elif end is not None:
-            start = end - MAX_WINDOW
-        filters: dict[str, Any] = {"since": start.timestamp() if start else None,
-                                   "until": end.timestamp() if end else None}
-        if start is None:  # neither date: the most recent 90 days of the brain's clock
-            now = datetime.fromisoformat(str((await get_client().call("health"))["now"]))
-            filters["since"] = (now - MAX_WINDOW).timestamp()
-        if statuses == {"open"}:
-            filters["state"] = "open"
-        out: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        offset = 0
-        while len(out) < MAX_REQUESTS:
-            page = await get_client().call("list_events", {**filters, "limit": PAGE, "offset": offset})
-            for view in page:
-                if view["id"] in seen or not d.shown(view["scenario"], private):
-                    continue
-                if codes is not None and view["scenario"] not in codes:
-                    continue
-                req = d.request(view)
-                if statuses is not None and req["status"] not in statuses:
-                    continue
-                seen.add(view["id"])
-                out.append(req)
-                if len(out) >= MAX_REQUESTS:
-                    break
-            if len(page) < PAGE:
+@router.get("/services.{fmt}", summary="List services")
+async def services(fmt: JsonFormat, d: Directory) -> JSONResponse:
+    """Every service citizens can report: one per catalog scenario."""
+    return JSONResponse([d.service(s) for s in d.specs.values()])
+
+
+@router.get("/services/{code}.{fmt}", summary="Service definition")
+async def service_definition(code: str, fmt: JsonFormat, d: Directory) -> JSONResponse:
+    """The definition of one service (it asks for no attributes beyond the standard's)."""
+    if code not in d.specs:
+        raise Open311Error(404, f"service_code: no service '{code}'; see services.json")
+    return JSONResponse({"service_code": code, "attributes": []})
+
+
+@router.get("/requests.{fmt}", summary="List service requests")
+async def list_requests(fmt: JsonFormat, d: Directory, private: Private, request: Request,
+                        client: Client) -> JSONResponse:
+    """Service requests, newest first (at most 1000); those of non-public services only with a
+    reader's ``api_key``."""
+    q = request.query_params
+    for name in ("service_request_id", "service_code", "status", "start_date", "end_date"):
+        if len(q.getlist(name)) > 1:
+            raise Open311Error(400, f"{name}: given {len(q.getlist(name))} times; use one comma-separated value")
+    ids = q.get("service_request_id")
+    if ids is not None:
+        wanted = list(dict.fromkeys(_comma_list(ids, "service_request_id")))
+        if len(wanted) > MAX_IDS:
+            raise Open311Error(400, f"service_request_id: at most {MAX_IDS} ids at once, got {len(wanted)}")
+        found = [await _visible(client, d, i, private) for i in wanted]
+        return JSONResponse([r for r in found if r is not None])
+    codes, statuses, filters = _filters(q, d)
+    if filters["since"] is None:  # neither date: the most recent 90 days of the brain's clock
+        now = datetime.fromisoformat(str((await client.health())["now"]))
+        filters["since"] = (now - MAX_WINDOW).timestamp()
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    offset = 0
+    while len(out) < MAX_REQUESTS:
+        page = await client.list_events({**filters, "limit": PAGE, "offset": offset})
+        for view in page:
+            if view["id"] in seen or not d.shown(view["scenario"], private):
+                continue
+            if codes is not None and view["scenario"] not in codes:
+                continue
+            req = d.request(view)
+            if statuses is not None and req["status"] not in statuses:
+                continue
+            seen.add(view["id"])
+            out.append(req)
+            if len(out) >= MAX_REQUESTS:
                 break
-            offset += PAGE
-        return JSONResponse(out)
-
-    @router.post("/requests.{fmt}", summary="Create a service request", status_code=201)
-    async def create_request(fmt: str, request: Request) -> JSONResponse:
-        """A citizen's report (form-encoded). Answers ``[{"service_request_id", "service_notice",
-        "account_id"}]``."""
-        _json_only(fmt)
-        d = await get_directory()
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            raise Open311Error(400, "Content-Type: send the fields as application/x-www-form-urlencoded")
-        try:
-            form = await request.form()
-        except Exception as exc:  # malformed multipart or too many fields
-            raise Open311Error(400, f"body: cannot read the form ({exc})") from None
-        client = get_client()
-        api_key = _single(form, "api_key")
-        if api_key is None:
-            raise Open311Error(403, "api_key: is required to create a service request")
-        who = await client.call("principal", api_key.strip())
-        if who is None:
-            raise Open311Error(403, "api_key: unknown or revoked key")
-        if who["role"] not in REPORTING_ROLES:
-            raise Open311Error(403, f"api_key: role '{who['role']}' may not create service requests; allowed: "
-                                    + ", ".join(sorted(REPORTING_ROLES)))
-        code = _single(form, "service_code")
-        if code is None:
-            raise Open311Error(400, "service_code: is required; see services.json")
-        spec = d.spec_of(code.strip())
-        if _single(form, "lat") is None and _single(form, "long") is None and (
-                _single(form, "address_string") is not None or _single(form, "address_id") is not None):
-            raise Open311Error(400, "address_string: address geocoding not supported, send lat/long")
-        lat = _coordinate(form, "lat")
-        lon = _coordinate(form, "long")
-        description = _single(form, "description") or ""
-        idem = None
-        key = request.headers.get("idempotency-key")
-        if key is not None:
-            if not 1 <= len(key) <= 200:
-                raise Open311Error(400, "Idempotency-Key: must be 1-200 characters")
-            idem = (key, str(who["id"]), request_hash("POST", request.url.path, _form_fingerprint(form)))
-        body = {"scenario": spec.code, "lon": lon, "lat": lat, "source": Source.CITIZEN.value,
-                "description": description}
-        out = await client.call("create_event", body, actor=f"{who['role']}:{who.get('name') or who['id']}",
-                                idem=idem)
-        view = out["event"]
-        return JSONResponse([{"service_request_id": view["id"], "service_notice": service_notice(spec, view),
-                              "account_id": None}], status_code=201)
-
-    @router.get("/requests/{request_id}.{fmt}", summary="One service request")
-    async def get_request(request_id: str, fmt: str, request: Request) -> JSONResponse:
-        """One service request, as a one-item list (the standard's shape); one of a non-public
-        service only with a reader's ``api_key`` (404 otherwise, as for an unknown id)."""
-        _json_only(fmt)
-        req = await visible(request_id, await may_see_private(request))
-        if req is None:
-            raise Open311Error(404, f"service_request_id: no service request '{request_id}'")
-        return JSONResponse([req])
-
-    @router.get("/tokens/{token}.{fmt}", summary="Request id of a token")
-    async def get_token(token: str, fmt: str, request: Request) -> JSONResponse:
-        """The service request id behind a token (a token is the request id); that of a non-public
-        service only with a reader's ``api_key`` (404 otherwise)."""
-        _json_only(fmt)
-        req = await visible(token, await may_see_private(request))
-        if req is None:
-            raise Open311Error(404, f"token: no service request for token '{token}'")
-        return JSONResponse([{"service_request_id": req["service_request_id"], "token": token}])
-
-    return router
+        if len(page) < PAGE:
+            break
+        offset += PAGE
+    return JSONResponse(out)
 
 
-__all__ = ["CLOSED_STATES", "READING_ROLES", "REPORTING_ROLES", "Open311Error", "Open311Route", "error_response", "open311_router"]
+def _filters(q: Mapping[str, str], d: _Directory) -> tuple[set[str] | None, set[str] | None, dict[str, Any]]:
+    """The ``service_code`` and ``status`` filters of a listing (``None``: any) and the brain's
+    filters for its date window (``since`` ``None``: no date given)."""
+    codes: set[str] | None = None
+    if q.get("service_code") is not None:
+        codes = {d.spec_of(c).code for c in _comma_list(q["service_code"], "service_code")}
+    statuses: set[str] | None = None
+    if q.get("status") is not None:
+        statuses = set(_comma_list(q["status"], "status"))
+        bad = statuses - {"open", "closed"}
+        if bad:
+            raise Open311Error(400, f"status: must be 'open' or 'closed' (comma-separated), got {sorted(bad)}")
+    start = _datetime(q["start_date"], "start_date", d.tz) if q.get("start_date") else None
+    end = _datetime(q["end_date"], "end_date", d.tz) if q.get("end_date") else None
+    if start is not None and end is not None:
+        if end < start:
+            raise Open311Error(400, "end_date: must not be before start_date")
+        if end - start > MAX_WINDOW:
+            raise Open311Error(400, f"end_date: the window may span at most {MAX_WINDOW.days} days")
+    elif start is not None:
+        end = start + MAX_WINDOW
+    elif end is not None:
+        start = end - MAX_WINDOW
+    filters: dict[str, Any] = {"since": start.timestamp() if start else None,
+                               "until": end.timestamp() if end else None}
+    if statuses == {"open"}:
+        filters["state"] = "open"
+    return codes, statuses, filters
+
+
+@router.post("/requests.{fmt}", summary="Create a service request", status_code=201)
+async def create_request(fmt: JsonFormat, d: Directory, request: Request, client: Client) -> JSONResponse:
+    """A citizen's report (form-encoded). Answers ``[{"service_request_id", "service_notice",
+    "account_id"}]``."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise Open311Error(400, "Content-Type: send the fields as application/x-www-form-urlencoded")
+    try:
+        form = await request.form()
+    except Exception as exc:  # malformed multipart or too many fields
+        raise Open311Error(400, f"body: cannot read the form ({exc})") from None
+    api_key = _single(form, "api_key")
+    if api_key is None:
+        raise Open311Error(403, "api_key: is required to create a service request")
+    view = await client.principal(api_key.strip())
+    if view is None:
+        raise Open311Error(403, "api_key: unknown or revoked key")
+    who = Principal.from_view(view)
+    if who.role not in REPORTING_ROLES:
+        raise Open311Error(403, f"api_key: role '{who.role}' may not create service requests; allowed: "
+                                + ", ".join(sorted(REPORTING_ROLES)))
+    code = _single(form, "service_code")
+    if code is None:
+        raise Open311Error(400, "service_code: is required; see services.json")
+    spec = d.spec_of(code.strip())
+    if _single(form, "lat") is None and _single(form, "long") is None and (
+            _single(form, "address_string") is not None or _single(form, "address_id") is not None):
+        raise Open311Error(400, "address_string: address geocoding not supported, send lat/long")
+    lat = _coordinate(form, "lat")
+    lon = _coordinate(form, "long")
+    description = _single(form, "description") or ""
+    idem = None
+    key = request.headers.get("idempotency-key")
+    if key is not None:
+        if not key_ok(key):
+            raise Open311Error(400, "Idempotency-Key: must be 1-200 characters")
+        idem = idem_key(key, who.id, "POST", request.url.path, _form_fingerprint(form))
+    body = {"scenario": spec.code, "lon": lon, "lat": lat, "source": Source.CITIZEN.value,
+            "description": description}
+    out = await client.create_event(body, actor=who.actor, idem=idem)
+    event = out["event"]
+    return JSONResponse([{"service_request_id": event["id"], "service_notice": service_notice(spec, event),
+                          "account_id": None}], status_code=201)
+
+
+@router.get("/requests/{request_id}.{fmt}", summary="One service request")
+async def get_request(request_id: str, fmt: JsonFormat, private: Private, d: Directory,
+                      client: Client) -> JSONResponse:
+    """One service request, as a one-item list (the standard's shape); one of a non-public
+    service only with a reader's ``api_key`` (404 otherwise, as for an unknown id)."""
+    req = await _visible(client, d, request_id, private)
+    if req is None:
+        raise Open311Error(404, f"service_request_id: no service request '{request_id}'")
+    return JSONResponse([req])
+
+
+@router.get("/tokens/{token}.{fmt}", summary="Request id of a token")
+async def get_token(token: str, fmt: JsonFormat, private: Private, d: Directory, client: Client) -> JSONResponse:
+    """The service request id behind a token (a token is the request id); that of a non-public
+    service only with a reader's ``api_key`` (404 otherwise)."""
+    req = await _visible(client, d, token, private)
+    if req is None:
+        raise Open311Error(404, f"token: no service request for token '{token}'")
+    return JSONResponse([{"service_request_id": req["service_request_id"], "token": token}])
+
+
+__all__ = ["CLOSED_STATES", "READING_ROLES", "REPORTING_ROLES", "Open311Error", "Open311Route", "error_response",
+           "router"]

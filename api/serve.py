@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from actors.client import BrainClient
 from actors.host import AreaShards, BrainHost, HostClient, start_ray_brain
 from api.app import create_app
 
@@ -40,6 +41,8 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     district = load_cached(scenario)
     district.road_areas()  # computed once here, shipped with the district to every actor
     kinds = ("cameras", "roads", "patrols") if feed else ("cameras", "roads")
+    client: BrainClient
+    host: Any
     if use_ray:  # everything loads in parallel; serve once all are ready
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
                                        wait=False, patrols=False, address=ray_address, num_cpus=num_cpus,
@@ -50,7 +53,7 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
         host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True)
         client = HostClient(host)
         area_shards = AreaShards(district, 1, kinds=("cameras", "roads"), client=client)
-    client.call_sync("ensure_token", token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
+    client.sync.ensure_token(token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
     area_shards.ready()
     app = create_app(client, cameras=area_shards, roads=area_shards, title=f"streetbrain: {district.name}",
                      tick_s=None, district=district, freeze_heap=True, scenario=scenario)
@@ -91,7 +94,7 @@ def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str =
             if report_every_s and now - last >= report_every_s:
                 last = now
                 try:
-                    k = app.state.client.call_sync("kpis")
+                    k = app.state.client.sync.kpis()
                     share = {n: ("-" if k[n] is None else f"{k[n]:.0%}")
                              for n in ("responded_within_60s", "on_scene_within_180s", "reinforced_within_300s")}
                     print(f"  [{k['now'][11:16]} twin time] {k['events']} events, {k['waiting']} waiting, "

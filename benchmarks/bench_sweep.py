@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._machine import describe
-from scenarios.sweep import init_ray, sweep
+from scenarios.ray_setup import init_ray
+from scenarios.sweep import sweep
 
 OUT = Path(__file__).resolve().parent / "results" / "sweep.json"
 

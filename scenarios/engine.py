@@ -36,10 +36,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import simpy
 from simpy.events import Event as SimEvent
-from simpy.events import Timeout
+from simpy.events import EventPriority, Timeout
 
 from scenarios.discovery import Discovery
-from scenarios.handlers import LOOK, Act, DelayModel, Delays, handle, reinforce
+from scenarios.handlers import LOOK, Act, DelayModel, Delays, Seen, handle, reinforce
 from scenarios.model import Demand, EventRecord, Incident, ResponseParams, RunResult, StartState
 from scenarios.rng import Draws, child_seed
 from twin.catalog import ScenarioSpec
@@ -58,7 +58,7 @@ _HEARD = frozenset({Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEME
                     Action.VERIFY, Action.MERGE, Action.WITHDRAW, Action.FALSE_ALARM})
 #: SimPy priority of deadline events: after every action scheduled for the same instant (a
 #: signature recorded at 60 s meets a 60 s target; see :mod:`twin.policy`).
-_DEADLINE_PRIORITY = 2
+_DEADLINE_PRIORITY = EventPriority(2)
 
 
 @dataclass(slots=True)
@@ -97,14 +97,14 @@ class _Process:
 
     def __call__(self, _ev: object = None) -> None:
         gen = self.gen
-        answer: Event | None = None
+        answer: Seen | None = None
         try:
             while True:
                 step = gen.send(answer)
                 answer = None
                 if type(step) is float or type(step) is int:
                     if step > 0:
-                        Timeout(self.engine.env, step).callbacks.append(self)  # type: ignore[union-attr]
+                        Timeout(self.engine.env, step).callbacks.append(self)
                         return
                 else:
                     answer = self.engine._perform(step, self.eid, self.mid)
@@ -203,7 +203,7 @@ class Engine:
         ev = SimEvent(self.env)
         ev._ok, ev._value = True, None  # a triggered event, scheduled like a Timeout
         self.env.schedule(ev, _DEADLINE_PRIORITY, max(0.0, due_at - self.epoch - self.env.now))
-        ev.callbacks.append(lambda _ev: self._fire(eid, timer, due_at))  # type: ignore[union-attr]
+        ev.callbacks.append(lambda _ev: self._fire(eid, timer, due_at))
 
     def _fire(self, eid: str, timer: Timer, due_at: float) -> None:
         # At the deadline's own instant (a deadline carried from before a fork: now).

@@ -31,7 +31,7 @@ from scenarios.model import ResponseParams
 from scenarios.rng import Draws
 from twin.catalog import ScenarioSpec
 from twin.staff import Member, Role
-from twin.workflow import Action, Event, State
+from twin.workflow import Action, State
 
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
 
@@ -74,8 +74,20 @@ class _Look:
 
 
 LOOK = _Look()
+
+
+class Seen(Protocol):
+    """What a script looks at of an event (a :class:`twin.workflow.Event` has it)."""
+
+    @property
+    def state(self) -> State: ...
+
+    @property
+    def tier(self) -> int: ...
+
+
 #: What a script yields: seconds to wait, an act, or a look; it is sent the event or ``None``.
-Script = Generator["float | Act | _Look", "Event | None", None]
+Script = Generator["float | Act | _Look", "Seen | None", None]
 
 
 class Delays(Protocol):

@@ -27,11 +27,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scenarios.ray_setup import init_ray
 from scenarios.results import estimate
 
 _PREFIXES = ("scenario.", "response.", "demand.")
@@ -142,26 +142,6 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
             raise ValueError(f"grid: '{key}' must map to a non-empty list of values")
     keys = list(grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def init_ray(*, address: str | None = None, num_cpus: int | None = None) -> Any:
-    """Start (or join) Ray lean: no dashboard, bounded object store, loopback when local.
-
-    A local cluster binds 127.0.0.1 only; Ray reads the switch for that when it is first
-    imported, so it is set before the import (importing Ray elsewhere first defeats it).
-    """
-    if address is None:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind 127.0.0.1 only
-    import ray
-
-    if ray.is_initialized():
-        return ray
-    if address is None:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 object_store_memory=200 * 2**20, ignore_reinit_error=True)
-    else:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    return ray
 
 
 def sweep(

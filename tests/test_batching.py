@@ -360,7 +360,7 @@ def test_the_fast_report_path_answers_as_the_route_does(xiaohe: District, spots:
     without the fast path."""
     from fastapi.testclient import TestClient
 
-    from api.app import FastReports
+    from api.fast import FastReports
 
     origin = Clock().now() - 3600.0
 

@@ -23,7 +23,8 @@ from actors.brain import Brain
 from actors.client import LocalClient
 from actors.eventlog import open_log
 from actors.live import Clock
-from api.open311 import open311_router
+from api import open311
+from api.deps import install_state
 from twin.catalog import Source
 from twin.district import District
 
@@ -133,9 +134,9 @@ class Env:
 
 
 def _app(brain: Brain, district: District | None) -> FastAPI:
-    client = LocalClient(brain)
     app = FastAPI()
-    app.include_router(open311_router(lambda: client, district), prefix=P)
+    install_state(app, LocalClient(brain), district=district)
+    app.include_router(open311.router, prefix=P)
     return app
 
 
@@ -386,7 +387,7 @@ def test_a_bogus_api_key_on_a_read_is_403(env: Env) -> None:
 
 
 def test_reading_roles_are_the_apis_readers() -> None:
-    from api.app import READERS
+    from api.access import READERS
     from api.open311 import READING_ROLES
 
     assert READING_ROLES == READERS

@@ -121,7 +121,8 @@ def test_sweep_local_and_ray_agree(tiny_folder: Path) -> None:
 
     if importlib.util.find_spec("ray") is None:
         pytest.skip("ray not installed")
-    from scenarios.sweep import init_ray, sweep
+    from scenarios.ray_setup import init_ray
+    from scenarios.sweep import sweep
 
     ray = init_ray(num_cpus=2)  # before anything else imports ray: loopback only
 
