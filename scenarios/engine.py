@@ -96,18 +96,38 @@ class _Process:
         self.engine, self.gen, self.eid, self.mid = engine, gen, eid, mid
 
     def __call__(self, _ev: object = None) -> None:
-        gen = self.gen
+        gen, engine, eid, mid = self.gen, self.engine, self.eid, self.mid
+        desk = engine.desk
         answer: Seen | None = None
         try:
             while True:
                 step = gen.send(answer)
-                answer = None
                 if type(step) is float or type(step) is int:
+                    answer = None
                     if step > 0:
-                        Timeout(self.engine.env, step).callbacks.append(self)
+                        Timeout(engine.env, step).callbacks.append(self)
                         return
-                else:
-                    answer = self.engine._perform(step, self.eid, self.mid)
+                    continue
+                # An act or a look, answered through the desk (see scenarios.handlers).
+                e = desk.events[eid]
+                holds = e.assignee == mid or (mid in e.reinforcements and desk.holding.get(mid) == eid)
+                if step is LOOK:
+                    answer = e if holds else None
+                    continue
+                assert isinstance(step, Act)
+                if step.own and not holds:
+                    answer = None
+                    continue
+                try:
+                    answer = desk.perform(eid, step.action, engine.epoch + engine.env.now, step.actor or mid,
+                                          step.reason, step.data)
+                except IllegalTransition:
+                    answer = e if holds else None
+                    continue
+                if step.note:
+                    engine.tracks[eid].self_corrected = True
+                if engine._starts:
+                    engine._start_pending()
         except StopIteration:
             return
 
@@ -201,14 +221,15 @@ class Engine:
     def _schedule_deadline(self, due_at: float, eid: str, timer: Timer) -> None:
         """A deadline of the desk, as a SimPy event after the same instant's actions."""
         ev = SimEvent(self.env)
-        ev._ok, ev._value = True, None  # a triggered event, scheduled like a Timeout
+        ev._ok, ev._value = True, (eid, timer, due_at)  # a triggered event, scheduled like a Timeout
         self.env.schedule(ev, _DEADLINE_PRIORITY, max(0.0, due_at - self.epoch - self.env.now))
-        ev.callbacks.append(lambda _ev: self._fire(eid, timer, due_at))
+        ev.callbacks.append(self._fire)
 
-    def _fire(self, eid: str, timer: Timer, due_at: float) -> None:
+    def _fire(self, ev: SimEvent) -> None:
+        eid, timer, due_at = ev._value
         # At the deadline's own instant (a deadline carried from before a fork: now).
-        self.desk.fire(eid, timer, due_at, max(due_at, self.now()))
-        self._start_pending()
+        if self.desk.fire(eid, timer, due_at, max(due_at, self.epoch + self.env.now)) and self._starts:
+            self._start_pending()
 
     def _on_transition(self, e: Event, action: Action, data: Mapping[str, Any]) -> None:
         """Bookkeeping of a transition the desk applied; processes it calls for start once
@@ -284,26 +305,6 @@ class Engine:
     def _start_reinforcement(self, eid: str, mid: str, trip_s: float | None = None) -> None:
         self._spawn(reinforce(self._members[mid], eid, travel_estimate_s=lambda: self._travel_estimate(mid, eid),
                               delays=self.delays, trip_s=trip_s), eid, mid)
-
-    def _perform(self, step: Act | object, eid: str, mid: str) -> Event | None:
-        """Carry out a script's act or look through the desk (see :mod:`scenarios.handlers`)."""
-        desk = self.desk
-        e = desk.events[eid]
-        holds = e.assignee == mid or (mid in e.reinforcements and desk.holding.get(mid) == eid)
-        if step is LOOK:
-            return e if holds else None
-        assert isinstance(step, Act)
-        if step.own and not holds:
-            return None
-        try:
-            desk.perform(eid, step.action, self.epoch + self.env.now, step.actor or mid, step.reason, step.data)
-        except IllegalTransition:
-            return e if holds else None
-        if step.note:
-            self.tracks[eid].self_corrected = True
-        if self._starts:
-            self._start_pending()
-        return desk.events[eid]
 
     # --- load sampling (for the staffing optimiser) --------------------------------------------
     def sample_load(self, role: Role, every_s: float = 600.0) -> None:
@@ -457,7 +458,8 @@ class Engine:
         self.open_ids.add(eid)
         after = self.desk.report(event, actor=how)
         self.max_queue = max(self.max_queue, len(self.desk.queue))
-        self._start_pending()
+        if self._starts:
+            self._start_pending()
         if self.p.abandon and self.p.queue and after.is_open and math.isfinite(inc.duration_s):
             self._spawn(self._patience(eid, inc.t_s + inc.duration_s))
 

@@ -218,22 +218,22 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
     wait = delays.handling_s(spec, event_id, mid)
     if wait > 0:
         yield wait
-    e = yield LOOK
-    if e is None:
-        return
-    top = e.tier + 1 >= len(spec.handler_chain)
+    top = tier + 1 >= len(spec.handler_chain)  # (a handler's tier does not change while they hold it)
     if top or delays.resolves(event_id, mid):
-        # (A consultation needs the case out of reinforcement first: the draw is made either
-        # way, so the stream does not depend on it.)
-        if top and spec.joint_departments and delays.consults(event_id) \
-                and e.state is not State.REINFORCEMENT_REQUESTED:
-            if (yield Act(Action.CONSULT, {"departments": list(spec.joint_departments)},
-                          reason="needs a joint plan")) is None:
+        # A consultation needs the case out of reinforcement first (the draw is made either
+        # way, so the stream does not depend on the state).
+        if top and spec.joint_departments and delays.consults(event_id):
+            e = yield LOOK
+            if e is None:
                 return
-            if params.consult_s > 0:
-                yield params.consult_s
-            yield Act(Action.DISPATCH, reason="the joint plan is ready", actor="brain", own=False)
-            return
+            if e.state is not State.REINFORCEMENT_REQUESTED:
+                if (yield Act(Action.CONSULT, {"departments": list(spec.joint_departments)},
+                              reason="needs a joint plan")) is None:
+                    return
+                if params.consult_s > 0:
+                    yield params.consult_s
+                yield Act(Action.DISPATCH, reason="the joint plan is ready", actor="brain", own=False)
+                return
         if (yield _RESOLVED) is not None:
             yield from _verify(event_id, delays)
         return

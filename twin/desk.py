@@ -63,7 +63,7 @@ from twin.workflow import (
     AuditRecord,
     Event,
     State,
-    advance,
+    _transition,
     apply,
     event_from_report,
     report_record,
@@ -76,6 +76,7 @@ HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VE
 #: Events in these states are queued when nobody is free (a consultation once its plan is ready).
 _QUEUEABLE = WAITING | {State.CONSULTATION}
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
+_TIMER_VALUE = {t: t.value for t in Timer}
 (_REPORT, _DISPATCH, _REASSIGN, _SIGN, _ARRIVE, _REQUEST_REINFORCEMENT, _REINFORCE, _ESCALATE, _REOPEN) = (
     Action.REPORT, Action.DISPATCH, Action.REASSIGN, Action.SIGN, Action.ARRIVE, Action.REQUEST_REINFORCEMENT,
     Action.REINFORCE, Action.ESCALATE, Action.REOPEN)
@@ -100,7 +101,7 @@ class Firsts:
         dispatched: The first dispatch (KPIs count from the first, not the last).
         signed: The first signature.
         fired: Deadlines already acted on, as ``(timer, due_at)``.
-        scheduled: Deadlines already handed to the engine's clock.
+        scheduled: The deadlines pending now, as handed to the engine's clock.
     """
 
     dispatched: float | None = None
@@ -139,7 +140,7 @@ class Desk:
                  schedule: Schedule | None = None, listener: Listener | None = None,
                  listen_to: frozenset[Action] | None = None) -> None:
         self.district = district
-        self.mode = mode
+        self._mode = mode
         self.audit, self.timers, self.queue_work, self.run_cards = audit, timers, queue, run_cards
         self.schedule, self.listener = schedule, listener
         self.busy_s: dict[str, float] = {}  # member id → seconds busy with events that ended
@@ -154,13 +155,24 @@ class Desk:
         self.queue: list[tuple[int, float, str]] = []  # heap of (-severity rank, reported_at, event id)
         self.records: list[AuditRecord] = []  # made since the engine last took them (audit only)
         self.role_of: dict[str, Role] = {m.id: m.role for m in district.roster.members}
-        self._targets: dict[tuple[str, Mode], Targets] = {}
+        self._targets: dict[str, Targets] = {}  # of the current mode
         self._specs = district.catalog.scenarios
         self._window = (math.inf, -math.inf)  # the shift instance ``_duty`` is of
         self._freed = False
         self._duty: frozenset[str] | None = None  # the on-duty set the free counts are of
         self._free: Counter[Role] = Counter()
         self._on_duty: set[Role] = set()
+
+    @property
+    def mode(self) -> Mode:
+        """Peacetime or wartime (setting it changes the targets; :meth:`set_mode` also moves the
+        pending deadlines)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: Mode) -> None:
+        self._mode = mode
+        self._targets.clear()
 
     # --- reading -------------------------------------------------------------------------------
     def spec(self, event: Event) -> ScenarioSpec:
@@ -169,10 +181,9 @@ class Desk:
 
     def targets(self, event: Event) -> Targets:
         """The targets in force for an event (wartime caps them)."""
-        key = (event.scenario, self.mode)
-        t = self._targets.get(key)
+        t = self._targets.get(event.scenario)
         if t is None:
-            t = self._targets[key] = targets_for(self.district.catalog[event.scenario], self.mode)
+            t = self._targets[event.scenario] = targets_for(self._specs[event.scenario], self.mode)
         return t
 
     def event(self, event_id: str) -> Event:
@@ -293,13 +304,17 @@ class Desk:
         else:
             if action is _ESCALATE and "chain_length" not in data:
                 data = {**data, "chain_length": len(self.spec(self.events[event_id]).handler_chain)}
-            self._apply(event_id, action, now, actor, reason, data)
-            after = self.events[event_id]
+            after = self._apply(event_id, action, now, actor, reason, data)
             if (action is _ESCALATE or action is _REOPEN) and after.assignee is None \
                     and after.state in WAITING:
                 self._dispatch_or_queue(event_id, now)
+            elif not self._freed:
+                return after
+            elif not self.queue:  # freed, but nothing waits
+                self._freed = False
+                return after
         if self._freed:
-            self.settle(now)
+            self.drain(now)
         return self.events[event_id]
 
     def _check_action(self, e: Event, spec: ScenarioSpec, action: Action, now: float, data: dict[str, Any]) -> None:
@@ -343,11 +358,10 @@ class Desk:
         if e is None or not e.is_open:
             return False
         f = self.firsts[event_id]
-        if (timer.value, due_at) in f.fired:
-            return False
-        if not any(at == due_at and t is timer for at, t in deadlines(e, self.targets(e))):
-            return False
-        tag = {"timer": timer.value, "due_at": due_at}
+        value = _TIMER_VALUE[timer]
+        if (value, due_at) not in f.scheduled or (value, due_at) in f.fired:
+            return False  # stale: the event moved on (scheduled holds what is pending now)
+        tag = {"timer": value, "due_at": due_at}
         steps = plan_deadline(e, timer, spec=self.spec(e), district=self.district, members=self.members, now=now,
                               mode=self.mode, max_reassign=self.district.policy.max_reassign,
                               run_cards=self.run_cards)
@@ -503,8 +517,8 @@ class Desk:
             data.update(tag)
         self._apply(eid, step.action, now, actor, step.reason, data)
 
-    def _apply(self, eid: str, action: Action, now: float, actor: str, reason: str, data: Mapping[str, Any]) -> None:
-        """Apply one transition and keep every book that follows from it.
+    def _apply(self, eid: str, action: Action, now: float, actor: str, reason: str, data: Mapping[str, Any]) -> Event:
+        """Apply one transition and keep every book that follows from it; returns the event.
 
         Hot (the simulator's innermost call after :func:`twin.workflow.advance`): the enum
         members are module-level aliases, as in :mod:`twin.workflow`."""
@@ -512,8 +526,8 @@ class Desk:
         if self.audit:
             e, rec = apply(old, action, now=now, actor=actor, reason=reason, **data)
             self.records.append(rec)
-        else:  # the same transition without the audit record nobody keeps
-            e = advance(old, action, now, reason, data)
+        else:  # the same transition without the audit record nobody keeps (twin.workflow.advance)
+            e = _transition(old, action, now, reason, data, None)[0]
         self.events[eid] = e
         if data:
             timer = data.get("timer")
@@ -557,16 +571,21 @@ class Desk:
             self._schedule_deadlines(e)
         if self.listener is not None and (self.listen_to is None or action in self.listen_to):
             self.listener(e, action, data)
+        return e
 
     def _schedule_deadlines(self, e: Event) -> None:
-        if not self.timers or self.schedule is None:
+        """Hand the engine the event's new deadlines; ``Firsts.scheduled`` becomes exactly the
+        ones pending now (so :meth:`fire` knows a stale deadline at a glance)."""
+        if not self.timers:
             return
         f = self.firsts[e.id]
+        pending = set()
         for due_at, timer in deadlines(e, self.targets(e)):
-            key = (timer.value, due_at)
-            if key not in f.fired and key not in f.scheduled:
-                f.scheduled.add(key)
+            key = (_TIMER_VALUE[timer], due_at)
+            pending.add(key)
+            if key not in f.fired and key not in f.scheduled and self.schedule is not None:
                 self.schedule(due_at, e.id, timer)
+        f.scheduled = pending
 
     def _dispatch_or_queue(self, eid: str, now: float, *, reason: str = "") -> None:
         e = self.events[eid]
@@ -624,10 +643,6 @@ class Desk:
                     self._free[role] += 1
         return {role for role, n in self._free.items() if n > 0}, self._on_duty
 
-    def _count(self, mid: str, delta: int) -> None:
-        if self._duty is not None and mid in self._duty:
-            self._free[self.role_of[mid]] += delta
-
     def _hold(self, mid: str, eid: str, now: float | None) -> None:
         """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew)."""
         old = self.holding.pop(mid, None)
@@ -641,8 +656,11 @@ class Desk:
         self.holders.setdefault(eid, set()).add(mid)
         st = self.members[mid]
         if not st.busy:
-            self._count(mid, -1)
-            self.members[mid] = _member_state(st.node, True)
+            if self._duty is not None and mid in self._duty:
+                self._free[self.role_of[mid]] -= 1
+            busy = object.__new__(MemberState)  # MemberState(node, True) without the frozen __init__
+            busy.__dict__.update(node=st.node, busy=True)
+            self.members[mid] = busy
             if now is not None:
                 self.busy_since[mid] = now
 
@@ -658,9 +676,12 @@ class Desk:
                 if not held:
                     del self.holders[eid]
         st = self.members[mid]
-        self.members[mid] = _member_state(st.node if node is None else node, False)
+        free = object.__new__(MemberState)  # MemberState(node, False) without the frozen __init__
+        free.__dict__.update(node=st.node if node is None else node, busy=False)
+        self.members[mid] = free
         if st.busy:
-            self._count(mid, +1)
+            if self._duty is not None and mid in self._duty:
+                self._free[self.role_of[mid]] += 1
             since = self.busy_since.pop(mid, None)
             if since is not None:
                 self.busy_s[mid] = self.busy_s.get(mid, 0.0) + (now - since)

@@ -257,18 +257,30 @@ class Timer(str, Enum):
     REINFORCE = "reinforce"  # reinforcement not on scene reinforce_s after the report
 
 
+_T_SIGN, _T_ARRIVE, _T_REINFORCE = Timer.SIGN, Timer.ARRIVE, Timer.REINFORCE
+_DISPATCHED = State.DISPATCHED
+#: States with no deadline: closed, merged, false alarms, resolved (awaiting verification)
+#: and in consultation.
+_NO_DEADLINES = frozenset({State.CLOSED, State.MERGED, State.FALSE_ALARM, State.RESOLVED, State.CONSULTATION})
+
+
 def deadlines(event: Event, targets: Targets) -> list[tuple[float, Timer]]:
-    """The deadlines still pending for ``event``, earliest first."""
-    if event.state.is_terminal or event.state in (State.RESOLVED, State.CONSULTATION):
+    """The deadlines still pending for ``event``, earliest first (ties: sign, arrive, reinforce
+    in name order). Hot: the dispatch desk asks after every transition."""
+    st = event.state
+    if st in _NO_DEADLINES:
         return []
     out: list[tuple[float, Timer]] = []
-    if event.state is State.DISPATCHED and event.dispatched_at is not None:
-        out.append((event.dispatched_at + targets.respond_s, Timer.SIGN))
-    if event.on_scene_at is None and event.reinforcement_requested_at is None:
-        out.append((event.reported_at + targets.on_scene_s, Timer.ARRIVE))
-    if event.reinforcement_requested_at is not None and event.reinforced_at is None:
-        out.append((event.reported_at + targets.reinforce_s, Timer.REINFORCE))
-    return sorted(out, key=lambda d: (d[0], d[1].value))
+    if st is _DISPATCHED and event.dispatched_at is not None:
+        out.append((event.dispatched_at + targets.respond_s, _T_SIGN))
+    if event.reinforcement_requested_at is None:
+        if event.on_scene_at is None:
+            out.append((event.reported_at + targets.on_scene_s, _T_ARRIVE))
+    elif event.reinforced_at is None:
+        out.append((event.reported_at + targets.reinforce_s, _T_REINFORCE))
+    if len(out) > 1:
+        out.sort()  # Timer is a str enum: ties order by name, as the values do
+    return out
 
 
 def due(event: Event, targets: Targets, now: float) -> list[Timer]:
