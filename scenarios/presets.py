@@ -276,7 +276,7 @@ def hypercube(arrival_rates: Sequence[float], preferences: Sequence[Sequence[int
 
     runs = _replicate(district, demand, params, days=days, replications=replications, seed=seed,
                       warmup_days=warmup_days)
-    exact = th.hypercube(rates, [list(p) for p in preferences], service_rate, queue="fcfs" if queue else "loss",
+    exact = th.hypercube(rates.tolist(), [list(p) for p in preferences], service_rate, queue="fcfs" if queue else "loss",
                          method="exact" if n_units <= 12 else "larson")
     theory = {"workloads": exact.workloads.tolist(), "interarea_fraction": exact.interarea_fraction,
               "p_loss": exact.p_loss, "p_all_busy": exact.p_all_busy}
@@ -361,7 +361,8 @@ def time_varying_staffing(mean_rate_per_h: float, amplitude: float, mean_handlin
     """
     from scenarios import theory as th
     lam, mu = mean_rate_per_h / 3600.0, 1.0 / (mean_handling_min * 60.0)
-    rate = lambda t: lam * (1.0 + amplitude * math.sin(2 * math.pi * (t - 6 * 3600) / DAY_S))
+    def rate(t: float) -> float:
+        return lam * (1.0 + amplitude * math.sin(2 * math.pi * (t - 6 * 3600) / DAY_S))
 
     def shift_mean(a_h: int, b_h: int) -> float:
         t = np.linspace(a_h * 3600, b_h * 3600, 481)

@@ -180,18 +180,20 @@ def before_after(scenario: str = "xiaohe", *, days: float = 14.0, warmup_days: f
     say = progress or (lambda _m: None)
     after_d = load_cached(scenario)
     before_d = load_cached(scenario, BEFORE)
-    kw = {"days": days, "seed": seed, "replications": replications, "warmup_days": warmup_days}
+    def simulate(d: District, params: ResponseParams | None = None) -> SimulationResult:
+        return run(d, days=days, seed=seed, replications=replications, warmup_days=warmup_days, params=params)
+
     say("after: the scenario as it is")
-    after = run(after_d, **kw)
+    after = simulate(after_d)
     say("before: no cameras, no brigade")
-    before = run(before_d, **kw)
+    before = simulate(before_d)
     # Patrol manpower at equal discovery: raise the before-world's patrol effort until its
     # median discovery delay falls to the after-world's.
     target = _median_discovery(after)
     curve = [(1.0, _median_discovery(before))]
     for k in efforts[1:]:
         say(f"before, patrol effort x{k:g}")
-        curve.append((k, _median_discovery(run(before_d, params=ResponseParams(patrol_effort=k), **kw))))
+        curve.append((k, _median_discovery(simulate(before_d, ResponseParams(patrol_effort=k)))))
     ks, delays = zip(*curve)
     if delays[-1] > target:
         k_star = math.nan  # even the largest effort tried does not discover as fast

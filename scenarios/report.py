@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -172,7 +172,8 @@ def bar_chart(title: str, cats: Sequence[str], series: Sequence[tuple[str, Seque
     pw, ph = W - ML - MR, H - MT - MB
     slot = pw / max(len(cats), 1)
     bw = slot * 0.8 / max(len(series), 1)
-    y_of = lambda v: MT + ph - ph * min(max(v, 0.0), ticks[-1]) / ticks[-1]
+    def y_of(v: float) -> float:
+        return float(MT + ph - ph * min(max(v, 0.0), ticks[-1]) / ticks[-1])
     for i, cat in enumerate(cats):
         for j, es in enumerate(ests):
             e, x = es[i], ML + slot * i + slot * 0.1 + bw * j
@@ -384,7 +385,8 @@ def _charts(result: SimulationResult, district: District | None) -> list[str]:
     areas = k.get("by_area", {}) if isinstance(k.get("by_area"), dict) else {}
     shifts = k.get("by_shift", {}) if isinstance(k.get("by_shift"), dict) else {}
     area_names = {a.id: a.name for a in district.regions.areas} if district else {}
-    pick = lambda groups, key: [(v.get(key) if isinstance(v, dict) else None) for v in groups.values()]
+    def pick(groups: Mapping[str, Any], key: str) -> list[Any]:
+        return [(v.get(key) if isinstance(v, dict) else None) for v in groups.values()]
     figs = [
         (bar_chart("Events by hour of day", [str(h) for h in range(24)], [("events", per_hour)],
                    x_label="hour of day (local time of report)", y_label="events per replication",

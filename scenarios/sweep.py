@@ -180,17 +180,17 @@ def sweep(
         raise ValueError(f"replications: must be an integer >= 1, got {replications!r}")
     points = grid_points(grid)
     jobs = [(p, k) for p in points for k in range(replications)]
-    kwargs = {"days": days, "seed": seed, "warmup_days": warmup_days}
     rows: list[dict[str, Any]] = []
     if backend == "local":
         for done, (p, k) in enumerate(jobs, 1):
-            rows.append(run_point(scenario, p, replication=k, **kwargs))
+            rows.append(run_point(scenario, p, replication=k, days=days, seed=seed, warmup_days=warmup_days))
             if progress:
                 progress(done, len(jobs))
     else:
         ray = init_ray(address=address, num_cpus=num_cpus)
         task = ray.remote(num_cpus=1, max_retries=1)(run_point)
-        pending = {task.remote(scenario, p, replication=k, **kwargs): i for i, (p, k) in enumerate(jobs)}
+        pending = {task.remote(scenario, p, replication=k, days=days, seed=seed, warmup_days=warmup_days): i
+                   for i, (p, k) in enumerate(jobs)}
         results: dict[int, dict[str, Any]] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -118,15 +118,17 @@ class _Progress:
     """A progress bar on stderr (quiet when not a terminal or with --json)."""
 
     def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled, self._bar = label, enabled and sys.stderr.isatty(), None
+        self.label, self.enabled = label, enabled and sys.stderr.isatty()
+        self._bar: Any = None
 
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.progress import Progress
 
-            self._bar = Progress(transient=True, console=None)
-            self._bar.start()
-            self._task = self._bar.add_task(self.label, total=None)
+            bar = Progress(transient=True, console=None)
+            bar.start()
+            self._task = bar.add_task(self.label, total=None)
+            self._bar = bar
         return self
 
     def __call__(self, done: int, total: int) -> None:

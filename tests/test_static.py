@@ -1,4 +1,5 @@
-"""Static checks run with the tests: ruff on the project, mypy --strict on the pure core."""
+"""Static checks run with the tests: ruff on the project, mypy --strict on twin, scenarios, actors, api and the CLI
+(pyproject.toml [tool.mypy] files)."""
 
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ def test_ruff() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_mypy_strict_on_twin() -> None:
+def test_mypy_strict_on_the_project() -> None:
     pytest.importorskip("mypy")
     out = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
