@@ -159,6 +159,7 @@ class Desk:
         self._specs = district.catalog.scenarios
         self._window = (math.inf, -math.inf)  # the shift instance ``_duty`` is of
         self._freed = False
+        self._states: dict[tuple[int, bool], MemberState] = {}
         self._duty: frozenset[str] | None = None  # the on-duty set the free counts are of
         self._free: Counter[Role] = Counter()
         self._on_duty: set[Role] = set()
@@ -643,31 +644,8 @@ class Desk:
                     self._free[role] += 1
         return {role for role, n in self._free.items() if n > 0}, self._on_duty
 
-    def _hold(self, mid: str, eid: str, now: float | None) -> None:
-        """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew)."""
-        old = self.holding.pop(mid, None)
-        if old is not None:
-            held = self.holders.get(old)
-            if held is not None:
-                held.discard(mid)
-                if not held:
-                    del self.holders[old]
-        self.holding[mid] = eid
-        self.holders.setdefault(eid, set()).add(mid)
-        st = self.members[mid]
-        if not st.busy:
-            if self._duty is not None and mid in self._duty:
-                self._free[self.role_of[mid]] -= 1
-            busy = object.__new__(MemberState)  # MemberState(node, True) without the frozen __init__
-            busy.__dict__.update(node=st.node, busy=True)
-            self.members[mid] = busy
-            if now is not None:
-                self.busy_since[mid] = now
-
-    def _move(self, mid: str, node: int) -> None:
-        self.members[mid] = _member_state(node, self.members[mid].busy)
-
-    def _release(self, mid: str, node: int | None, now: float) -> None:
+    def _unhold(self, mid: str) -> str | None:
+        """``mid`` no longer works on the event they held (returned)."""
         eid = self.holding.pop(mid, None)
         if eid is not None:
             held = self.holders.get(eid)
@@ -675,10 +653,37 @@ class Desk:
                 held.discard(mid)
                 if not held:
                     del self.holders[eid]
+        return eid
+
+    def _hold(self, mid: str, eid: str, now: float | None) -> None:
+        """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew)."""
+        self._unhold(mid)
+        self.holding[mid] = eid
+        self.holders.setdefault(eid, set()).add(mid)
         st = self.members[mid]
-        free = object.__new__(MemberState)  # MemberState(node, False) without the frozen __init__
-        free.__dict__.update(node=st.node if node is None else node, busy=False)
-        self.members[mid] = free
+        if not st.busy:
+            if self._duty is not None and mid in self._duty:
+                self._free[self.role_of[mid]] -= 1
+            self.members[mid] = self._member_state(st.node, True)
+            if now is not None:
+                self.busy_since[mid] = now
+
+    def _member_state(self, node: int, busy: bool) -> MemberState:
+        """``MemberState(node, busy)``, shared: the states are immutable and few (two per node),
+        and every hold and release needs one."""
+        key = (node, busy)
+        st = self._states.get(key)
+        if st is None:
+            st = self._states[key] = MemberState(node, busy)
+        return st
+
+    def _move(self, mid: str, node: int) -> None:
+        self.members[mid] = self._member_state(node, self.members[mid].busy)
+
+    def _release(self, mid: str, node: int | None, now: float) -> None:
+        self._unhold(mid)
+        st = self.members[mid]
+        self.members[mid] = self._member_state(st.node if node is None else node, False)
         if st.busy:
             if self._duty is not None and mid in self._duty:
                 self._free[self.role_of[mid]] += 1
@@ -693,10 +698,3 @@ class Desk:
         begin)."""
         since = self.busy_since.get(mid)
         return self.busy_s.get(mid, 0.0) + (now - since if since is not None else 0.0)
-
-
-def _member_state(node: int, busy: bool) -> MemberState:
-    """``MemberState(node, busy)`` without the frozen ``__init__`` (hot: every hold and release)."""
-    st = object.__new__(MemberState)
-    st.__dict__.update(node=node, busy=busy)
-    return st
