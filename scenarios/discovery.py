@@ -35,13 +35,14 @@ class Discovery:
     def __init__(self, district: District, params: ResponseParams, draws: Draws, epoch: float) -> None:
         self.district, self.p, self.r, self.epoch = district, params, draws, epoch
         self._cams = {c.id: c for c in district.cameras}
+        self._specs = district.catalog.scenarios
         self._road_m = road_length_by_area(district)
         self._patrollers: dict[tuple[float, str], float] = {}
 
     def first(self, inc: Incident) -> tuple[float, str] | None:
         """``(seconds after the onset, source)`` of the incident's report, or ``None`` if
         nobody notices it before it ends."""
-        spec = self.district.catalog[inc.scenario]
+        spec = self._specs[inc.scenario]
         r = self.r
         best, how = math.inf, ""
         if Source.CAMERA in spec.sources and inc.cameras and spec.camera is not None:

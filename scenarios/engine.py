@@ -77,6 +77,7 @@ class _Track:
     self_corrected: bool = False
     repeat: bool = False
     abandoned: bool = False
+    patient: bool = False  # a patience process watches it
     done: bool = False
 
 
@@ -114,8 +115,7 @@ class _Process:
                 if step is LOOK:
                     answer = e if holds else None
                     continue
-                assert isinstance(step, Act)
-                if step.own and not holds:
+                if step.own and not holds:  # (step: an Act)
                     answer = None
                     continue
                 try:
@@ -126,6 +126,8 @@ class _Process:
                     continue
                 if step.note:
                     engine.tracks[eid].self_corrected = True
+                if answer is not None and answer.assignee is None and answer.state in WAITING:
+                    engine._wait(eid)
                 if engine._starts:
                     engine._start_pending()
         except StopIteration:
@@ -191,6 +193,7 @@ class Engine:
         self.discovery = Discovery(district, self.p, self.rng_disc, self.epoch)
         self._spec_info: dict[str, tuple[str, bool]] = {}  # severity, merges
         self._members = district.roster.by_id
+        self._specs = district.catalog.scenarios
         self._role_name = {m.id: m.role.value for m in district.roster.members}
         self._starts: list[tuple[str, str, str, Any]] = []  # processes the desk's transitions call for
         self._starting = False
@@ -228,8 +231,12 @@ class Engine:
     def _fire(self, ev: SimEvent) -> None:
         eid, timer, due_at = ev._value
         # At the deadline's own instant (a deadline carried from before a fork: now).
-        if self.desk.fire(eid, timer, due_at, max(due_at, self.epoch + self.env.now)) and self._starts:
-            self._start_pending()
+        if self.desk.fire(eid, timer, due_at, max(due_at, self.epoch + self.env.now)):
+            e = self.desk.events[eid]
+            if e.assignee is None and e.state in WAITING:
+                self._wait(eid)
+            if self._starts:
+                self._start_pending()
 
     def _on_transition(self, e: Event, action: Action, data: Mapping[str, Any]) -> None:
         """Bookkeeping of a transition the desk applied; processes it calls for start once
@@ -423,7 +430,7 @@ class Engine:
         run (a fork's demand looks back: problems already in the street, not yet noticed)
         counts only if it is reported during the run; the start state holds the others.
         """
-        spec = self.district.catalog[inc.scenario]
+        spec = self._specs[inc.scenario]
         found = self.discovery.first(inc)
         if found is None:
             if inc.t_s < 0:
@@ -460,8 +467,16 @@ class Engine:
         self.max_queue = max(self.max_queue, len(self.desk.queue))
         if self._starts:
             self._start_pending()
-        if self.p.abandon and self.p.queue and after.is_open and math.isfinite(inc.duration_s):
-            self._spawn(self._patience(eid, inc.t_s + inc.duration_s))
+        if after.assignee is None and after.state in WAITING:
+            self._wait(eid)
+
+    def _wait(self, eid: str) -> None:
+        """An event is waiting for a free member: the problem behind it may go away first
+        (abandonment: one patience process per event, from its first wait)."""
+        tr = self.tracks[eid]
+        if self.p.abandon and self.p.queue and not tr.patient and math.isfinite(tr.incident.duration_s):
+            tr.patient = True
+            self._spawn(self._patience(eid, tr.incident.t_s + tr.incident.duration_s))
 
     def _patience(self, eid: str, until_s: float) -> Any:
         """The problem goes away at ``until_s``: a report still waiting then is withdrawn."""

@@ -200,12 +200,15 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
         if member.role is Role.GRID_WORKER and tier == 0 and spec.self_correct_p > 0:
             yield params.reminder_s
             if delays.self_corrects(self_correct_p, event_id):
-                if (yield _CORRECTED) is not None:
-                    yield from _verify(event_id, delays)
+                if (yield _CORRECTED) is not None:  # verified (核销) after a delay
+                    wait = delays.verify_s(event_id)
+                    if wait > 0:
+                        yield wait
+                    yield _VERIFY
                 return
             yield Act(Action.ESCALATE, reason="not corrected after a reminder")
             return
-        estimate = travel_estimate_s if isinstance(travel_estimate_s, (int, float)) else travel_estimate_s()
+        estimate = travel_estimate_s() if callable(travel_estimate_s) else travel_estimate_s
         trip = delays.travel_s(estimate, event_id, mid)
         if on_travel is not None:
             on_travel(trip)
@@ -234,17 +237,13 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
                     yield params.consult_s
                 yield Act(Action.DISPATCH, reason="the joint plan is ready", actor="brain", own=False)
                 return
-        if (yield _RESOLVED) is not None:
-            yield from _verify(event_id, delays)
+        if (yield _RESOLVED) is not None:  # verified (核销) after a delay
+            wait = delays.verify_s(event_id)
+            if wait > 0:
+                yield wait
+            yield _VERIFY
         return
     yield Act(Action.ESCALATE, reason="could not be resolved at this tier")
-
-
-def _verify(event_id: str, delays: Delays) -> Script:
-    wait = delays.verify_s(event_id)
-    if wait > 0:
-        yield wait
-    yield _VERIFY
 
 
 def reinforce(member: Member, event_id: str, *, travel_estimate_s: Callable[[], float], delays: Delays,

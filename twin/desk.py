@@ -432,7 +432,7 @@ class Desk:
                 continue
             could = maybe.get((e.scenario, e.tier))
             if could is None:
-                could = maybe[(e.scenario, e.tier)] = may_dispatch(e, spec=self.spec(e), mode=self.mode,
+                could = maybe[(e.scenario, e.tier)] = may_dispatch(e, spec=self._specs[e.scenario], mode=self._mode,
                                                                    free_roles=free, on_duty_roles=on_duty)
             if could:
                 a = self._choose(e, now)
@@ -558,7 +558,7 @@ class Desk:
         if held:  # whoever no longer holds the event is free again (at the event if someone reached it)
             if state not in HELD:
                 node = e.location.node if e.on_scene_at is not None else None
-                for mid in sorted(held):
+                for mid in (sorted(held) if len(held) > 1 else tuple(held)):
                     self._release(mid, node, now)
             elif action is _REASSIGN or action is _DISPATCH:
                 keep = {e.assignee, *e.reinforcements}
@@ -606,14 +606,15 @@ class Desk:
         if self.run_cards is not None:
             return dispatch_by_run_card(e, run_cards=self.run_cards, district=self.district, members=self.members,
                                         now=now)
-        return dispatch(e, spec=self.spec(e), district=self.district, members=self.members, now=now, mode=self.mode)
+        return dispatch(e, spec=self._specs[e.scenario], district=self.district, members=self.members, now=now,
+                        mode=self._mode)
 
     def _queued(self, e: Event) -> bool:
         return e.assignee is None and e.state in _QUEUEABLE
 
     def _enqueue(self, e: Event) -> None:
         if e.is_open and e.assignee is None and e.state in _QUEUEABLE:
-            heapq.heappush(self.queue, (-self.spec(e).severity.rank, e.reported_at, e.id))
+            heapq.heappush(self.queue, (-self._specs[e.scenario].severity.rank, e.reported_at, e.id))
 
     def settle(self, now: float) -> None:
         """Whoever was freed since the last drain takes waiting work (every operation ends
@@ -657,14 +658,15 @@ class Desk:
 
     def _hold(self, mid: str, eid: str, now: float | None) -> None:
         """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew)."""
-        self._unhold(mid)
+        if mid in self.holding:
+            self._unhold(mid)
         self.holding[mid] = eid
         self.holders.setdefault(eid, set()).add(mid)
         st = self.members[mid]
         if not st.busy:
             if self._duty is not None and mid in self._duty:
                 self._free[self.role_of[mid]] -= 1
-            self.members[mid] = self._member_state(st.node, True)
+            self.members[mid] = self._states.get((st.node, True)) or self._member_state(st.node, True)
             if now is not None:
                 self.busy_since[mid] = now
 
@@ -683,7 +685,8 @@ class Desk:
     def _release(self, mid: str, node: int | None, now: float) -> None:
         self._unhold(mid)
         st = self.members[mid]
-        self.members[mid] = self._member_state(st.node if node is None else node, False)
+        node = st.node if node is None else node
+        self.members[mid] = self._states.get((node, False)) or self._member_state(node, False)
         if st.busy:
             if self._duty is not None and mid in self._duty:
                 self._free[self.role_of[mid]] += 1
