@@ -182,8 +182,9 @@ class Brain:
         except ValueError:
             raise ValidationError("action", f"unknown action '{action}'; one of "
                                   + ", ".join(sorted(a.value for a in HUMAN_ACTIONS))) from None
-        data = {k: v for k, v in body.items() if k not in ("reason",)}
+        data = {k: v for k, v in body.items() if k not in ("reason", "holder")}
         reason = _text(body, "reason", required=False, limit=500) or ""
+        holder = _text(body, "holder", required=False, limit=40)
         for k, v in data.items():
             if k not in _ACTION_FIELDS:
                 raise ValidationError(k, f"unknown field for '{act.value}'; allowed: " + ", ".join(sorted(_ACTION_FIELDS)))
@@ -191,7 +192,7 @@ class Brain:
                 raise ValidationError(k, f"must be a string, got {type(v).__name__}")
         respond = (lambda new: {"event": self.event_view(new[event_id])})
         try:
-            out = self.twin.act(event_id, act, actor=actor, reason=reason,
+            out = self.twin.act(event_id, act, actor=actor, reason=reason, holder=holder,
                                 idempotency=(*idem, respond) if idem else None, **data)
         except KeyInUse as exc:  # a retry that raced its first try: the first answer
             replayed = self._replay(idem)

@@ -29,6 +29,7 @@ from scenarios.handlers import LOOK, Act, DelayModel, Delays, Script, handle, re
 from scenarios.model import ResponseParams
 from scenarios.rng import Draws
 from twin.catalog import Source
+from twin.desk import NotHolder
 from twin.district import District
 from twin.errors import TwinError
 from twin.staff import DAY_S, Role
@@ -192,10 +193,14 @@ class PatrolTeams:
         body = dict(step.data)
         if step.reason:
             body["reason"] = step.reason
+        if step.own:
+            body["holder"] = member  # the brain refuses it if the member no longer holds the event
         try:
             out = self.client.sync.act(eid, step.action.value, body, actor=step.actor or member)
+        except NotHolder:
+            return None, 0
         except TwinError:
-            return (seen if holds or not step.own else None), 0  # the state moved on: carry on from it
+            return seen, 0  # the state moved on (arrive after a reinforcement got there): carry on from it
         ev = out["event"]
         return _Seen(State(ev["state"]), int(ev["tier"])), 1
 

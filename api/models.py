@@ -55,6 +55,8 @@ class ActionBody(BaseModel):
     evidence: list[str] | None = Field(default=None, max_length=20, description="result: evidence ids")
     departments: list[str] | None = Field(default=None, max_length=10, description="consult: departments")
     tier: int | None = Field(default=None, ge=0, le=5)
+    holder: str | None = Field(default=None, max_length=40,
+                               description="act only if this member still holds the event (else 409)")
 
 
 class ModeBody(BaseModel):

@@ -216,3 +216,22 @@ def test_patrol_teams_play_a_dispatch_through_to_closure_asking_only_their_membe
     assert len(one) == 1 and one[0]["member_id"] == last and one[0]["busy"] is False
     with pytest.raises(ValidationError, match="members"):
         brain.positions(["NOBODY"])
+
+
+def test_a_handler_acts_only_while_holding_the_event(xiaohe: District, brain: Brain) -> None:
+    """``holder``: the brain refuses an act by a member the event has moved away from (a
+    simulated handler's late signature after a reassignment), and changes nothing."""
+    from twin.desk import NotHolder
+
+    ev = report(brain, spot_of(xiaohe, 5))
+    first = ev["assignee"]
+    role = next(m["role"] for m in brain.members() if m["id"] == first)
+    other = next(m["id"] for m in brain.members() if m["role"] == role and m["id"] != first
+                 and not m["busy"] and m["on_duty"])
+    brain.act(ev["id"], "reassign", {"member": other, "reason": "closer"}, actor="dispatcher")
+    before = brain.get_event(ev["id"])
+    with pytest.raises(NotHolder, match=first):
+        brain.act(ev["id"], "sign", {"holder": first}, actor=first)
+    assert brain.get_event(ev["id"])["version"] == before["version"]
+    signed = brain.act(ev["id"], "sign", {"holder": other}, actor=other)["event"]
+    assert (signed["state"], signed["assignee"]) == ("signed", other)
