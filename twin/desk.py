@@ -77,6 +77,10 @@ HUMAN_ACTIONS = frozenset({Action.SIGN, Action.ARRIVE, Action.RESOLVE, Action.VE
 _QUEUEABLE = WAITING | {State.CONSULTATION}
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
 _TIMER_VALUE = {t: t.value for t in Timer}
+#: The transitions after which an event can have a deadline it did not have before (a
+#: dispatch's signature; reinforcement; a case back from resolution or consultation); the
+#: others only end deadlines, which :meth:`Desk.fire` finds stale when they fall due.
+_ADDS_DEADLINES = frozenset({Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEMENT, Action.REOPEN})
 (_REPORT, _DISPATCH, _REASSIGN, _SIGN, _ARRIVE, _REQUEST_REINFORCEMENT, _REINFORCE, _ESCALATE, _REOPEN) = (
     Action.REPORT, Action.DISPATCH, Action.REASSIGN, Action.SIGN, Action.ARRIVE, Action.REQUEST_REINFORCEMENT,
     Action.REINFORCE, Action.ESCALATE, Action.REOPEN)
@@ -101,7 +105,7 @@ class Firsts:
         dispatched: The first dispatch (KPIs count from the first, not the last).
         signed: The first signature.
         fired: Deadlines already acted on, as ``(timer, due_at)``.
-        scheduled: The deadlines pending now, as handed to the engine's clock.
+        scheduled: The deadlines handed to the engine's clock and not yet found stale.
     """
 
     dispatched: float | None = None
@@ -359,10 +363,13 @@ class Desk:
         if e is None or not e.is_open:
             return False
         f = self.firsts[event_id]
-        value = _TIMER_VALUE[timer]
-        if (value, due_at) not in f.scheduled or (value, due_at) in f.fired:
-            return False  # stale: the event moved on (scheduled holds what is pending now)
-        tag = {"timer": value, "due_at": due_at}
+        key = (_TIMER_VALUE[timer], due_at)
+        if key not in f.scheduled or key in f.fired:
+            return False
+        if not any(at == due_at and t is timer for at, t in deadlines(e, self.targets(e))):
+            f.scheduled.discard(key)  # stale: the event moved on (it may come back: schedule it anew then)
+            return False
+        tag = {"timer": key[0], "due_at": due_at}
         steps = plan_deadline(e, timer, spec=self.spec(e), district=self.district, members=self.members, now=now,
                               mode=self.mode, max_reassign=self.district.policy.max_reassign,
                               run_cards=self.run_cards)
@@ -568,25 +575,23 @@ class Desk:
         if state in TERMINAL:
             self.dups.discard(eid)
             self.firsts[eid].scheduled.clear()
-        elif self.timers:
+        elif self.timers and action in _ADDS_DEADLINES:
             self._schedule_deadlines(e)
         if self.listener is not None and (self.listen_to is None or action in self.listen_to):
             self.listener(e, action, data)
         return e
 
     def _schedule_deadlines(self, e: Event) -> None:
-        """Hand the engine the event's new deadlines; ``Firsts.scheduled`` becomes exactly the
-        ones pending now (so :meth:`fire` knows a stale deadline at a glance)."""
+        """Hand the engine the deadlines of ``e`` it does not have yet (``Firsts.scheduled``)."""
         if not self.timers:
             return
         f = self.firsts[e.id]
-        pending = set()
         for due_at, timer in deadlines(e, self.targets(e)):
             key = (_TIMER_VALUE[timer], due_at)
-            pending.add(key)
-            if key not in f.fired and key not in f.scheduled and self.schedule is not None:
-                self.schedule(due_at, e.id, timer)
-        f.scheduled = pending
+            if key not in f.fired and key not in f.scheduled:
+                f.scheduled.add(key)
+                if self.schedule is not None:
+                    self.schedule(due_at, e.id, timer)
 
     def _dispatch_or_queue(self, eid: str, now: float, *, reason: str = "") -> None:
         e = self.events[eid]
