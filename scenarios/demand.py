@@ -184,7 +184,7 @@ class _Pool:
 
 
 class DemandModel(mesa.Model):  # type: ignore[misc]
-    """The Mesa model; implements :class:`scenarios.engine.Demand` for the engine.
+    """The Mesa model; implements :class:`scenarios.model.Demand` for the engine.
 
     Args:
         district: The district.

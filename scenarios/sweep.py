@@ -11,7 +11,7 @@ Parameter names say what they change:
 
 - ``scenario.<path>`` — a setting of ``scenario.toml`` (``scenario.assets.cameras``); the
   district is rebuilt and validated like the file;
-- ``response.<field>`` — :class:`scenarios.engine.ResponseParams` (``response.mode``,
+- ``response.<field>`` — :class:`scenarios.model.ResponseParams` (``response.mode``,
   ``response.sign_mean_s``);
 - ``demand.<field>`` — :class:`scenarios.demand.DemandParams` (``demand.rate_factor``).
 

@@ -6,7 +6,7 @@
 
 :func:`fork` takes a snapshot of the live twin (:meth:`actors.live.LiveTwin.snapshot`: its
 open events, where every member stands, who holds what) and runs the SimPy engine from it
-(:class:`scenarios.engine.StartState`, :meth:`scenarios.engine.Engine.seed_state`) for the
+(:class:`scenarios.model.StartState`, :meth:`scenarios.engine.Engine.seed_state`) for the
 next ``hours``, twice: *as is* (the live district in the live mode) and *with the change*
 (scenario overrides in the dotted form of :func:`scenarios.loader.apply_overrides`, and/or
 ``{"mode": "wartime"}``). Both arms use the same seeds (common random numbers): the same
@@ -183,7 +183,7 @@ def fork(
         replications: Runs per arm, in [2, 100]; replication ``k`` runs on the ``k``-th
             child stream of ``seed`` in both arms (common random numbers).
         seed: Root seed (an integer >= 0).
-        params: Response behaviour (default :class:`scenarios.engine.ResponseParams`);
+        params: Response behaviour (default :class:`scenarios.model.ResponseParams`);
             its ``mode`` is replaced by the snapshot's (as is) and the change's (proposed).
 
     Returns:

@@ -5,7 +5,9 @@ One model serves the live twin (``actors/``, wall clock) and the what-if simulat
 (:mod:`twin.assets`), the three teams and their roster (:mod:`twin.staff`), the catalog of
 48 application scenarios (:mod:`twin.catalog`), the event lifecycle (:mod:`twin.workflow`)
 and the dispatch/escalation policy (:mod:`twin.policy`), gathered in
-:class:`twin.district.District`.
+:class:`twin.district.District`; the dispatch desk (:class:`twin.desk.Desk`) holds the
+brain's state and makes every decision about an event's fate for both engines, and
+:mod:`twin.kpis` defines the 1/3/5-minute KPIs once.
 
 Every function takes ``now`` (POSIX seconds); nothing reads the wall clock. This package
 imports no Ray, SimPy, Mesa, FastAPI, torch or pydeck.
