@@ -39,7 +39,7 @@ from simpy.events import Event as SimEvent
 from simpy.events import EventPriority, Timeout
 
 from scenarios.discovery import Discovery
-from scenarios.handlers import LOOK, Act, DelayModel, Delays, Seen, handle, reinforce
+from scenarios.handlers import LOOK, Act, DelayModel, Delays, Seen, handle, reinforce, verify
 from scenarios.model import Demand, EventRecord, Incident, ResponseParams, RunResult, StartState
 from scenarios.rng import Draws, child_seed
 from twin.catalog import ScenarioSpec
@@ -594,7 +594,7 @@ class Engine:
             if e.state is State.CONSULTATION:
                 self._spawn(self._after_consultation(e.id, max(0.0, e.updated_at + self.p.consult_s - epoch)), e.id)
             elif e.state is State.RESOLVED:
-                self._spawn(self._verify(e.id), e.id)
+                self._spawn(verify(e.id, self.delays), e.id)
             elif e.state in HELD:
                 if e.state is State.ON_SCENE or (e.state is State.REINFORCEMENT_REQUESTED and e.on_scene_at is not None):
                     resume = 2
@@ -615,11 +615,6 @@ class Engine:
             yield after_s
         yield Act(Action.DISPATCH, reason="the joint plan is ready", actor="brain", own=False)
 
-    def _verify(self, eid: str) -> Any:
-        wait = self.delays.verify_s(eid)
-        if wait > 0:
-            yield wait
-        yield Act(Action.VERIFY, actor="verifier", own=False)
 
     # --- records -------------------------------------------------------------------------------
     def _record(self, eid: str, outcome: str) -> None:

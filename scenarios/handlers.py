@@ -200,11 +200,8 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
         if member.role is Role.GRID_WORKER and tier == 0 and spec.self_correct_p > 0:
             yield params.reminder_s
             if delays.self_corrects(self_correct_p, event_id):
-                if (yield _CORRECTED) is not None:  # verified (核销) after a delay
-                    wait = delays.verify_s(event_id)
-                    if wait > 0:
-                        yield wait
-                    yield _VERIFY
+                if (yield _CORRECTED) is not None:
+                    yield from verify(event_id, delays)
                 return
             yield Act(Action.ESCALATE, reason="not corrected after a reminder")
             return
@@ -237,13 +234,18 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
                     yield params.consult_s
                 yield Act(Action.DISPATCH, reason="the joint plan is ready", actor="brain", own=False)
                 return
-        if (yield _RESOLVED) is not None:  # verified (核销) after a delay
-            wait = delays.verify_s(event_id)
-            if wait > 0:
-                yield wait
-            yield _VERIFY
+        if (yield _RESOLVED) is not None:
+            yield from verify(event_id, delays)
         return
     yield Act(Action.ESCALATE, reason="could not be resolved at this tier")
+
+
+def verify(event_id: str, delays: Delays) -> Script:
+    """The verification (核销) of a resolved case, after a delay (not a member's act)."""
+    wait = delays.verify_s(event_id)
+    if wait > 0:
+        yield wait
+    yield _VERIFY
 
 
 def reinforce(member: Member, event_id: str, *, travel_estimate_s: Callable[[], float], delays: Delays,
