@@ -46,7 +46,7 @@ from twin.catalog import ScenarioSpec
 from twin.desk import Desk, Firsts
 from twin.district import District
 from twin.errors import IllegalTransition
-from twin.policy import Targets, Timer
+from twin.policy import Targets, Timer, targets_for
 from twin.staff import DAY_S, Role
 from twin.workflow import HELD, TERMINAL, WAITING, Action, AuditRecord, Event, State, new_event
 
@@ -191,7 +191,7 @@ class Engine:
         self.samples: list[tuple[float, dict[str, int]]] = []
         self._last_closed: dict[tuple[str, str], float] = {}
         self.discovery = Discovery(district, self.p, self.rng_disc, self.epoch)
-        self._spec_info: dict[str, tuple[str, bool]] = {}  # severity, merges
+        self._spec_info: dict[str, tuple[str, Targets]] = {}  # severity, targets
         self._members = district.roster.by_id
         self._specs = district.catalog.scenarios
         self._role_name = {m.id: m.role.value for m in district.roster.members}
@@ -452,13 +452,12 @@ class Engine:
         now = self.now()
         info = self._spec_info.get(spec.code)
         if info is None:
-            info = self._spec_info[spec.code] = (spec.severity.value, spec.merge_radius_m > 0
-                                                 and spec.merge_window_s > 0)
-        severity, _ = info
+            info = self._spec_info[spec.code] = (spec.severity.value, targets_for(spec, self.p.mode))
+        severity, targets = info
         event = new_event(event_id=eid, scenario=spec.code, category=spec.category, severity=severity,
                           source=how, location=inc.location, now=now)
         shift, _ = self.desk.district.roster.shift_at(now)
-        tr = _Track(inc, spec, self.desk.targets(event), how, shift.code, self.env.now)
+        tr = _Track(inc, spec, targets, how, shift.code, self.env.now)
         last = self._last_closed.get((spec.code, inc.agent_id or inc.location.road_id))
         tr.repeat = last is not None and self.env.now - last <= 7 * DAY_S
         self.tracks[eid] = tr

@@ -196,30 +196,33 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
             yield wait
         if (yield _SIGN) is None:
             return
+    resolution = _RESOLVED
     if resume < 2:
         if member.role is Role.GRID_WORKER and tier == 0 and spec.self_correct_p > 0:
             yield params.reminder_s
-            if delays.self_corrects(self_correct_p, event_id):
-                if (yield _CORRECTED) is not None:
-                    yield from verify(event_id, delays)
+            if not delays.self_corrects(self_correct_p, event_id):
+                yield Act(Action.ESCALATE, reason="not corrected after a reminder")
                 return
-            yield Act(Action.ESCALATE, reason="not corrected after a reminder")
+            resolution = _CORRECTED
+        else:
+            estimate = travel_estimate_s() if callable(travel_estimate_s) else travel_estimate_s
+            trip = delays.travel_s(estimate, event_id, mid)
+            if on_travel is not None:
+                on_travel(trip)
+            if trip == math.inf:
+                return  # never arrives: the brain's deadlines take over
+            if trip > 0:
+                yield trip
+            if (yield _ARRIVE) is None:
+                return
+    if resolution is _RESOLVED:  # on site
+        wait = delays.handling_s(spec, event_id, mid)
+        if wait > 0:
+            yield wait
+        top = tier + 1 >= len(spec.handler_chain)  # (a handler's tier does not change while they hold it)
+        if not (top or delays.resolves(event_id, mid)):
+            yield Act(Action.ESCALATE, reason="could not be resolved at this tier")
             return
-        estimate = travel_estimate_s() if callable(travel_estimate_s) else travel_estimate_s
-        trip = delays.travel_s(estimate, event_id, mid)
-        if on_travel is not None:
-            on_travel(trip)
-        if trip == math.inf:
-            return  # never arrives: the brain's deadlines take over
-        if trip > 0:
-            yield trip
-        if (yield _ARRIVE) is None:
-            return
-    wait = delays.handling_s(spec, event_id, mid)
-    if wait > 0:
-        yield wait
-    top = tier + 1 >= len(spec.handler_chain)  # (a handler's tier does not change while they hold it)
-    if top or delays.resolves(event_id, mid):
         # A consultation needs the case out of reinforcement first (the draw is made either
         # way, so the stream does not depend on the state).
         if top and spec.joint_departments and delays.consults(event_id):
@@ -234,10 +237,11 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
                     yield params.consult_s
                 yield Act(Action.DISPATCH, reason="the joint plan is ready", actor="brain", own=False)
                 return
-        if (yield _RESOLVED) is not None:
-            yield from verify(event_id, delays)
-        return
-    yield Act(Action.ESCALATE, reason="could not be resolved at this tier")
+    if (yield resolution) is not None:  # resolved: verified (核销) after a delay
+        wait = delays.verify_s(event_id)
+        if wait > 0:
+            yield wait
+        yield _VERIFY
 
 
 def verify(event_id: str, delays: Delays) -> Script:

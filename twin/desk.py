@@ -166,6 +166,7 @@ class Desk:
         self._states: dict[tuple[int, bool], MemberState] = {}
         self._duty: frozenset[str] | None = None  # the on-duty set the free counts are of
         self._free: Counter[Role] = Counter()
+        self._free_set: set[Role] = set()  # the roles with a free member on duty
         self._on_duty: set[Role] = set()
 
     @property
@@ -629,11 +630,11 @@ class Desk:
 
     # --- members -------------------------------------------------------------------------------
     def _free_roles(self, now: float) -> tuple[set[Role], set[Role]]:
-        """How many members on duty of each role are free, and the roles with anyone on duty
-        (kept up to date between shift changes)."""
+        """The roles with a free member on duty, and the roles with anyone on duty (kept up
+        to date between shift changes; the sets are the desk's own: read, do not change)."""
         lo, hi = self._window
         if lo <= now < hi and self._duty is not None:
-            return {role for role, n in self._free.items() if n > 0}, self._on_duty
+            return self._free_set, self._on_duty
         roster = self.district.roster
         duty = roster.on_duty_ids(now)
         self._window = roster.shift_window(now)
@@ -648,7 +649,8 @@ class Desk:
                 self._on_duty.add(role)
                 if not self.members[mid].busy:
                     self._free[role] += 1
-        return {role for role, n in self._free.items() if n > 0}, self._on_duty
+            self._free_set = {role for role, n in self._free.items() if n > 0}
+        return self._free_set, self._on_duty
 
     def _unhold(self, mid: str) -> str | None:
         """``mid`` no longer works on the event they held (returned)."""
@@ -670,7 +672,10 @@ class Desk:
         st = self.members[mid]
         if not st.busy:
             if self._duty is not None and mid in self._duty:
-                self._free[self.role_of[mid]] -= 1
+                role = self.role_of[mid]
+                n = self._free[role] = self._free[role] - 1
+                if n == 0:
+                    self._free_set.discard(role)
             self.members[mid] = self._states.get((st.node, True)) or self._member_state(st.node, True)
             if now is not None:
                 self.busy_since[mid] = now
@@ -694,7 +699,10 @@ class Desk:
         self.members[mid] = self._states.get((node, False)) or self._member_state(node, False)
         if st.busy:
             if self._duty is not None and mid in self._duty:
-                self._free[self.role_of[mid]] += 1
+                role = self.role_of[mid]
+                n = self._free[role] = self._free[role] + 1
+                if n == 1:
+                    self._free_set.add(role)
             since = self.busy_since.pop(mid, None)
             if since is not None:
                 self.busy_s[mid] = self.busy_s.get(mid, 0.0) + (now - since)
