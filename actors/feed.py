@@ -178,31 +178,29 @@ class PatrolTeams:
 
     def _perform(self, step: Act | object, eid: str, member: str, at: float) -> tuple[_Seen | None, int]:
         """An act or a look through the brain: the event afterwards, or ``None`` if the member
-        no longer holds it; and whether anything was done."""
+        no longer holds it; and whether anything was done. An act goes straight to the brain
+        (its ``holder`` guard refuses it if the event moved away); the event is looked up only
+        for a look, or when the act was not allowed in the event's state."""
+        if step is not LOOK:
+            assert isinstance(step, Act)
+            body = dict(step.data)
+            if step.reason:
+                body["reason"] = step.reason
+            if step.own:
+                body["holder"] = member  # the brain refuses it if the member no longer holds the event
+            try:
+                ev = self.client.sync.act(eid, step.action.value, body, actor=step.actor or member)["event"]
+                return _Seen(State(ev["state"]), int(ev["tier"])), 1
+            except NotHolder:
+                return None, 0
+            except TwinError:
+                pass  # the state moved on (arrive after a reinforcement got there): carry on from it
         try:
             view = self.client.sync.event_of(eid)
         except TwinError:
             return None, 0
         holds = view["assignee"] == member or member in view["reinforcements"]
-        seen = _Seen(State(view["state"]), int(view["tier"]))
-        if step is LOOK:
-            return (seen if holds else None), 0
-        assert isinstance(step, Act)
-        if step.own and not holds:
-            return None, 0
-        body = dict(step.data)
-        if step.reason:
-            body["reason"] = step.reason
-        if step.own:
-            body["holder"] = member  # the brain refuses it if the member no longer holds the event
-        try:
-            out = self.client.sync.act(eid, step.action.value, body, actor=step.actor or member)
-        except NotHolder:
-            return None, 0
-        except TwinError:
-            return seen, 0  # the state moved on (arrive after a reinforcement got there): carry on from it
-        ev = out["event"]
-        return _Seen(State(ev["state"]), int(ev["tier"])), 1
+        return (_Seen(State(view["state"]), int(view["tier"])) if holds or step is not LOOK else None), 0
 
     def step(self, now: float) -> int:
         """React to new log records and act on what is due by ``now``; returns the actions taken."""

@@ -447,14 +447,7 @@ class LiveTwin:
             for seq, rec in rows:
                 self.last_seq = max(self.last_seq, seq)
                 self._note(rec)
-                f = firsts.setdefault(rec.event_id, Firsts())
-                timer = rec.data.get("timer") if rec.data else None
-                if timer is not None:
-                    f.fired.add((str(timer), float(rec.data.get("due_at", 0.0))))
-                if rec.action in (Action.DISPATCH, Action.REASSIGN) and f.dispatched is None:
-                    f.dispatched = rec.at
-                elif rec.action is Action.SIGN and f.signed is None:
-                    f.signed = rec.at
+                firsts.setdefault(rec.event_id, Firsts()).note(rec.action, rec.at, rec.data)
                 if rec.action in (Action.ARRIVE, Action.REINFORCE, Action.RESOLVE) and rec.actor in self.members:
                     last_node[rec.actor] = events[rec.event_id].location.node
             self.timers = []

@@ -113,6 +113,19 @@ class Firsts:
     fired: set[tuple[str, float]] = field(default_factory=set)
     scheduled: set[tuple[str, float]] = field(default_factory=set)
 
+    def note(self, action: Action, at: float, data: Mapping[str, Any]) -> None:
+        """What a transition tells: a first dispatch or signature, a deadline acted on (the
+        desk as it applies it; the live twin as it reads its log back)."""
+        if data:
+            timer = data.get("timer")
+            if timer is not None:
+                self.fired.add((str(timer), float(data.get("due_at", 0.0))))
+        if action is Action.DISPATCH or action is Action.REASSIGN:
+            if self.dispatched is None:
+                self.dispatched = at
+        elif action is Action.SIGN and self.signed is None:
+            self.signed = at
+
 
 #: ``schedule(due_at, event_id, timer)``: the engine calls :meth:`Desk.fire` at ``due_at``.
 Schedule = Callable[[float, str, Timer], None]
@@ -538,19 +551,10 @@ class Desk:
         else:  # the same transition without the audit record nobody keeps (twin.workflow.advance)
             e = _transition(old, action, now, reason, data, None)[0]
         self.events[eid] = e
-        if data:
-            timer = data.get("timer")
-            if timer is not None:
-                self.firsts[eid].fired.add((str(timer), float(data["due_at"])))
+        if data or action is _SIGN:
+            self.firsts[eid].note(action, now, data)
         if action is _DISPATCH or action is _REASSIGN:
-            f = self.firsts[eid]
-            if f.dispatched is None:
-                f.dispatched = now
             self._hold(str(data["member"]), eid, now)
-        elif action is _SIGN:
-            f = self.firsts[eid]
-            if f.signed is None:
-                f.signed = now
         elif action is _ARRIVE:
             if e.assignee:
                 self._move(e.assignee, e.location.node)
