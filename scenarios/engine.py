@@ -59,6 +59,8 @@ _HEARD = frozenset({Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEME
 #: SimPy priority of deadline events: after every action scheduled for the same instant (a
 #: signature recorded at 60 s meets a 60 s target; see :mod:`twin.policy`).
 _DEADLINE_PRIORITY = EventPriority(2)
+_DISPATCH, _REASSIGN, _REQUEST_REINFORCEMENT, _SUPERVISE, _VERIFY = (
+    Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEMENT, Action.SUPERVISE, Action.VERIFY)
 
 
 @dataclass(slots=True)
@@ -80,6 +82,12 @@ class _Track:
     patient: bool = False  # a patience process watches it
     done: bool = False
 
+    def travelled(self, trip: float) -> None:
+        """A handler set off on a trip of ``trip`` seconds (the first one is recorded)."""
+        self.needs_on_scene = True
+        if self.first_travel_s != self.first_travel_s:  # nan: the first trip
+            self.first_travel_s = trip
+
 
 class _Process:
     """A light SimPy process running a script of :mod:`scenarios.handlers`: a generator that
@@ -99,39 +107,40 @@ class _Process:
     def __call__(self, _ev: object = None) -> None:
         gen, engine, eid, mid = self.gen, self.engine, self.eid, self.mid
         desk = engine.desk
+        now = engine.epoch + engine.env._now  # every step of this call is at this instant
         answer: Seen | None = None
         try:
             while True:
                 step = gen.send(answer)
-                if type(step) is float or type(step) is int:
+                if step.__class__ is Act:  # answered through the desk (see scenarios.handlers)
+                    if step.own and desk.events[eid].assignee != mid and not self._holds(desk):
+                        answer = None
+                        continue
+                    try:
+                        answer = desk.perform(eid, step.action, now, step.actor or mid, step.reason, step.data)
+                    except IllegalTransition:
+                        answer = desk.events[eid] if self._holds(desk) else None
+                        continue
+                    if step.note:
+                        engine.tracks[eid].self_corrected = True
+                    if answer.assignee is None and answer.state in WAITING:
+                        engine._wait(eid)
+                    if engine._starts:
+                        engine._start_pending()
+                elif step is LOOK:
+                    answer = desk.events[eid] if self._holds(desk) else None
+                else:  # seconds to wait
                     answer = None
                     if step > 0:
                         Timeout(engine.env, step).callbacks.append(self)
                         return
-                    continue
-                # An act or a look, answered through the desk (see scenarios.handlers).
-                e = desk.events[eid]
-                holds = e.assignee == mid or (mid in e.reinforcements and desk.holding.get(mid) == eid)
-                if step is LOOK:
-                    answer = e if holds else None
-                    continue
-                if step.own and not holds:  # (step: an Act)
-                    answer = None
-                    continue
-                try:
-                    answer = desk.perform(eid, step.action, engine.epoch + engine.env.now, step.actor or mid,
-                                          step.reason, step.data)
-                except IllegalTransition:
-                    answer = e if holds else None
-                    continue
-                if step.note:
-                    engine.tracks[eid].self_corrected = True
-                if answer is not None and answer.assignee is None and answer.state in WAITING:
-                    engine._wait(eid)
-                if engine._starts:
-                    engine._start_pending()
         except StopIteration:
             return
+
+    def _holds(self, desk: Desk) -> bool:
+        """Whether the member still holds the event (its handler, or a reinforcement on it)."""
+        e, mid = desk.events[self.eid], self.mid
+        return e.assignee == mid or (mid in e.reinforcements and desk.holding.get(mid) == self.eid)
 
 
 class Engine:
@@ -195,7 +204,8 @@ class Engine:
         self._members = district.roster.by_id
         self._specs = district.catalog.scenarios
         self._role_name = {m.id: m.role.value for m in district.roster.members}
-        self._starts: list[tuple[str, str, str, Any]] = []  # processes the desk's transitions call for
+        # Processes the desk's transitions call for: (event, member, planned trip, reinforcement?).
+        self._starts: list[tuple[str, str, Any, bool]] = []
         self._starting = False
         self.start_state = start_state
         self.carried = 0
@@ -242,17 +252,12 @@ class Engine:
         """Bookkeeping of a transition the desk applied; processes it calls for start once
         the desk's operation is over (:meth:`_start_pending`)."""
         eid = e.id
-        if action is Action.DISPATCH or action is Action.REASSIGN:
-            self._starts.append(("handle", eid, str(data["member"]), data.get("travel_s")))
-        elif action is Action.REQUEST_REINFORCEMENT:
-            for m in data["members"]:
-                self._starts.append(("reinforce", eid, str(m), None))
-        elif action is Action.SUPERVISE:
-            self.tracks[eid].supervised = True
+        if action is _DISPATCH or action is _REASSIGN:
+            self._starts.append((eid, str(e.assignee), data.get("travel_s"), False))
         elif e.state in TERMINAL:
             self.open_ids.discard(eid)
             tr = self.tracks[eid]
-            if action is Action.VERIFY:
+            if action is _VERIFY:
                 self.demand.feedback(tr.incident, "self_corrected" if tr.self_corrected else "handled", self.env.now)
                 self._last_closed[(tr.spec.code, tr.incident.agent_id or tr.incident.location.road_id)] = self.env.now
                 self._record(eid, "closed")
@@ -265,6 +270,11 @@ class Engine:
                 self._record(eid, "abandoned" if tr.abandoned else "lost" if not self.p.queue else "withdrawn")
             else:
                 self._record(eid, e.state.value)
+        elif action is _REQUEST_REINFORCEMENT:
+            for m in data["members"]:
+                self._starts.append((eid, str(m), None, True))
+        elif action is _SUPERVISE:
+            self.tracks[eid].supervised = True
 
     def _start_pending(self) -> None:
         """Start the handler processes the desk's last operation called for, in order."""
@@ -274,11 +284,11 @@ class Engine:
         try:
             starts = self._starts
             while starts:
-                kind, eid, mid, travel_s = starts.pop(0)
-                if kind == "handle":
-                    self._start_handler(eid, mid, travel_s)
-                else:
+                eid, mid, travel_s, reinforcement = starts.pop(0)
+                if reinforcement:
                     self._start_reinforcement(eid, mid)
+                else:
+                    self._start_handler(eid, mid, travel_s)
         finally:
             self._starting = False
 
@@ -297,17 +307,11 @@ class Engine:
             return  # reassigned again before it started
         member = self._members[mid]
         sc = self._self_correct_p(tr) if member.role is Role.GRID_WORKER and e.tier == 0 else 0.0
-        self._spawn(handle(member, eid, tr.spec, tier=e.tier,
-                           travel_estimate_s=float(travel_s) if travel_s is not None else partial(
-                               self._travel_estimate, mid, eid),
-                           delays=self.delays, params=self.p, self_correct_p=sc, resume=resume,
-                           on_travel=partial(self._on_travel, tr)), eid, mid)
-
-    @staticmethod
-    def _on_travel(tr: _Track, trip: float) -> None:
-        tr.needs_on_scene = True
-        if math.isnan(tr.first_travel_s):
-            tr.first_travel_s = trip
+        _Process(self, handle(member, eid, tr.spec, tier=e.tier,
+                              travel_estimate_s=float(travel_s) if travel_s is not None else partial(
+                                  self._travel_estimate, mid, eid),
+                              delays=self.delays, params=self.p, self_correct_p=sc, resume=resume,
+                              on_travel=tr.travelled), eid, mid)()
 
     def _start_reinforcement(self, eid: str, mid: str, trip_s: float | None = None) -> None:
         self._spawn(reinforce(self._members[mid], eid, travel_estimate_s=lambda: self._travel_estimate(mid, eid),

@@ -81,6 +81,8 @@ _TIMER_VALUE = {t: t.value for t in Timer}
 #: dispatch's signature; reinforcement; a case back from resolution or consultation); the
 #: others only end deadlines, which :meth:`Desk.fire` finds stale when they fall due.
 _ADDS_DEADLINES = frozenset({Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEMENT, Action.REOPEN})
+#: The transitions :meth:`Firsts.note` learns from (besides any acted-on deadline's tag).
+_NOTED = frozenset({Action.DISPATCH, Action.REASSIGN, Action.SIGN})
 (_REPORT, _DISPATCH, _REASSIGN, _SIGN, _ARRIVE, _REQUEST_REINFORCEMENT, _REINFORCE, _ESCALATE, _REOPEN) = (
     Action.REPORT, Action.DISPATCH, Action.REASSIGN, Action.SIGN, Action.ARRIVE, Action.REQUEST_REINFORCEMENT,
     Action.REINFORCE, Action.ESCALATE, Action.REOPEN)
@@ -116,15 +118,16 @@ class Firsts:
     def note(self, action: Action, at: float, data: Mapping[str, Any]) -> None:
         """What a transition tells: a first dispatch or signature, a deadline acted on (the
         desk as it applies it; the live twin as it reads its log back)."""
-        if data:
-            timer = data.get("timer")
-            if timer is not None:
-                self.fired.add((str(timer), float(data.get("due_at", 0.0))))
-        if action is Action.DISPATCH or action is Action.REASSIGN:
+        if action is _DISPATCH or action is _REASSIGN:
             if self.dispatched is None:
                 self.dispatched = at
-        elif action is Action.SIGN and self.signed is None:
-            self.signed = at
+        elif action is _SIGN:
+            if self.signed is None:
+                self.signed = at
+        if data and "timer" in data:
+            timer = data["timer"]
+            if timer is not None:
+                self.fired.add((str(timer), float(data.get("due_at", 0.0))))
 
 
 #: ``schedule(due_at, event_id, timer)``: the engine calls :meth:`Desk.fire` at ``due_at``.
@@ -159,14 +162,15 @@ class Desk:
         self.district = district
         self._mode = mode
         self.audit, self.timers, self.queue_work, self.run_cards = audit, timers, queue, run_cards
-        self.schedule, self.listener = schedule, listener
+        self.schedule, self.listener, self.listen_to = schedule, listener, listen_to
+        # The actions the listener hears (set at construction).
+        self._hears: frozenset[Action] = (frozenset() if listener is None else
+                                          frozenset(Action) if listen_to is None else listen_to)
         self.busy_s: dict[str, float] = {}  # member id → seconds busy with events that ended
         self.busy_since: dict[str, float] = {}  # member id → when their current work began
-        self.listen_to = listen_to
         self.events: dict[str, Event] = {}
         self.members: dict[str, MemberState] = {m.id: MemberState(m.post_node) for m in district.roster.members}
         self.holding: dict[str, str] = {}  # member id → the event they work on (handler or reinforcement)
-        self.holders: dict[str, set[str]] = {}  # the same, event id → member ids
         self.firsts: dict[str, Firsts] = {}
         self.dups = DuplicateIndex(cell_m=100.0)
         self.queue: list[tuple[int, float, str]] = []  # heap of (-severity rank, reported_at, event id)
@@ -176,7 +180,7 @@ class Desk:
         self._specs = district.catalog.scenarios
         self._window = (math.inf, -math.inf)  # the shift instance ``_duty`` is of
         self._freed = False
-        self._states: dict[tuple[int, bool], MemberState] = {}
+        self._states: tuple[dict[int, MemberState], dict[int, MemberState]] = ({}, {})  # free, busy; by node
         self._duty: frozenset[str] | None = None  # the on-duty set the free counts are of
         self._free: Counter[Role] = Counter()
         self._free_set: set[Role] = set()  # the roles with a free member on duty
@@ -244,8 +248,8 @@ class Desk:
         if self.audit:
             self.records.append(report_record(event, actor))
         self.firsts[eid] = Firsts()
-        if self.listener is not None and (self.listen_to is None or _REPORT in self.listen_to):
-            self.listener(event, _REPORT, _NO_DATA)
+        if _REPORT in self._hears:
+            self.listener(event, _REPORT, _NO_DATA)  # type: ignore[misc]
         merging = spec.merge_radius_m > 0 and spec.merge_window_s > 0
         dup = self.dups.find(event, spec) if merging else None
         now = event.reported_at
@@ -483,7 +487,6 @@ class Desk:
         nodes = nodes or {}
         self.members = {m.id: MemberState(int(nodes.get(m.id, m.post_node))) for m in self.district.roster.members}
         self.holding.clear()
-        self.holders.clear()
         self.busy_s.clear()
         self.busy_since.clear()
         self.dups = DuplicateIndex(cell_m=100.0)
@@ -551,10 +554,19 @@ class Desk:
         else:  # the same transition without the audit record nobody keeps (twin.workflow.advance)
             e = _transition(old, action, now, reason, data, None)[0]
         self.events[eid] = e
-        if data or action is _SIGN:
+        if action in _NOTED or (data and "timer" in data):
             self.firsts[eid].note(action, now, data)
+        state = e.state
+        # Who holds the event follows from it: its assignee and the reinforcements it names
+        # (while they hold it, :attr:`holding`); whoever no longer does is free again, at
+        # the event if someone reached it, else where they stood.
         if action is _DISPATCH or action is _REASSIGN:
-            self._hold(str(data["member"]), eid, now)
+            mid = e.assignee
+            assert mid is not None
+            self._hold(mid, eid, now)
+            prev = old.assignee
+            if prev is not None and prev != mid and prev not in e.reinforcements and self.holding.get(prev) == eid:
+                self._release(prev, e.location.node if e.on_scene_at is not None else None, now)
         elif action is _ARRIVE:
             if e.assignee:
                 self._move(e.assignee, e.location.node)
@@ -565,25 +577,21 @@ class Desk:
             for m in e.reinforcements:
                 if self.holding.get(m) == eid:
                     self._move(m, e.location.node)
-        held = self.holders.get(eid)
-        state = e.state
-        if held:  # whoever no longer holds the event is free again (at the event if someone reached it)
-            if state not in HELD:
-                node = e.location.node if e.on_scene_at is not None else None
-                for mid in (sorted(held) if len(held) > 1 else tuple(held)):
-                    self._release(mid, node, now)
-            elif action is _REASSIGN or action is _DISPATCH:
-                keep = {e.assignee, *e.reinforcements}
-                for mid in sorted(held):
-                    if mid not in keep:
-                        self._release(mid, e.location.node if e.on_scene_at is not None else None, now)
+        elif state not in HELD and old.state in HELD:
+            node = e.location.node if e.on_scene_at is not None else None
+            holding = self.holding
+            if old.assignee is not None and holding.get(old.assignee) == eid:
+                self._release(old.assignee, node, now)
+            for m in old.reinforcements:
+                if holding.get(m) == eid:
+                    self._release(m, node, now)
         if state in TERMINAL:
             self.dups.discard(eid)
             self.firsts[eid].scheduled.clear()
         elif self.timers and action in _ADDS_DEADLINES:
             self._schedule_deadlines(e)
-        if self.listener is not None and (self.listen_to is None or action in self.listen_to):
-            self.listener(e, action, data)
+        if action in self._hears:
+            self.listener(e, action, data)  # type: ignore[misc]
         return e
 
     def _schedule_deadlines(self, e: Event) -> None:
@@ -656,53 +664,46 @@ class Desk:
             self._free_set = {role for role, n in self._free.items() if n > 0}
         return self._free_set, self._on_duty
 
-    def _unhold(self, mid: str) -> str | None:
-        """``mid`` no longer works on the event they held (returned)."""
-        eid = self.holding.pop(mid, None)
-        if eid is not None:
-            held = self.holders.get(eid)
-            if held is not None:
-                held.discard(mid)
-                if not held:
-                    del self.holders[eid]
-        return eid
-
     def _hold(self, mid: str, eid: str, now: float | None) -> None:
-        """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew)."""
-        if mid in self.holding:
-            self._unhold(mid)
+        """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew); whatever
+        they held before no longer counts them."""
         self.holding[mid] = eid
-        self.holders.setdefault(eid, set()).add(mid)
         st = self.members[mid]
         if not st.busy:
-            if self._duty is not None and mid in self._duty:
+            node = st.node
+            self.members[mid] = self._states[1].get(node) or self._member_state(node, True)
+            duty = self._duty
+            if duty is not None and mid in duty:
                 role = self.role_of[mid]
                 n = self._free[role] = self._free[role] - 1
-                if n == 0:
+                if not n:
                     self._free_set.discard(role)
-            self.members[mid] = self._states.get((st.node, True)) or self._member_state(st.node, True)
             if now is not None:
                 self.busy_since[mid] = now
 
     def _member_state(self, node: int, busy: bool) -> MemberState:
         """``MemberState(node, busy)``, shared: the states are immutable and few (two per node),
         and every hold and release needs one."""
-        key = (node, busy)
-        st = self._states.get(key)
+        states = self._states[busy]
+        st = states.get(node)
         if st is None:
-            st = self._states[key] = MemberState(node, busy)
+            st = states[node] = MemberState(node, busy)
         return st
 
     def _move(self, mid: str, node: int) -> None:
         self.members[mid] = self._member_state(node, self.members[mid].busy)
 
     def _release(self, mid: str, node: int | None, now: float) -> None:
-        self._unhold(mid)
+        """``mid`` no longer works on the event they held; they stand at ``node`` (``None``:
+        where they stood)."""
+        self.holding.pop(mid, None)
         st = self.members[mid]
-        node = st.node if node is None else node
-        self.members[mid] = self._states.get((node, False)) or self._member_state(node, False)
+        if node is None:
+            node = st.node
+        self.members[mid] = self._states[0].get(node) or self._member_state(node, False)
         if st.busy:
-            if self._duty is not None and mid in self._duty:
+            duty = self._duty
+            if duty is not None and mid in duty:
                 role = self.role_of[mid]
                 n = self._free[role] = self._free[role] + 1
                 if n == 1:

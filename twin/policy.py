@@ -154,6 +154,7 @@ def dispatch(
     duty = district.roster.on_duty_ids(now)
     chain = spec.handler_chain
     start = _first_tier(event, chain, mode)
+    rows: dict[TravelMode, np.ndarray] = {}  # travel times to the spot, by travel mode
     for tier in range(start, len(chain)):
         role = chain[tier]
         anyone_on_duty = False
@@ -161,7 +162,6 @@ def dispatch(
         # most events find a free member at the first level and look no further.
         for label, group in district.dispatch_levels(role, loc.grid_id, loc.area_id):
             best_t, best_id = math.inf, ""
-            rows: dict[TravelMode, np.ndarray] = {}
             for m in group:
                 mid = m.id
                 if mid not in duty or mid in excluded:
@@ -175,7 +175,7 @@ def dispatch(
                 row = rows.get(m.travel_mode)
                 if row is None:
                     row = rows[m.travel_mode] = district.roads.travel(m.travel_mode).to_node(dst)
-                t = float(row[st.node])
+                t = row.item(st.node)
                 if t == math.inf:  # the road data does not connect them: its estimate
                     t = district.roads.travel_s(m.travel_mode, st.node, dst)
                 if not best_id or t < best_t or (t == best_t and mid < best_id):

@@ -231,6 +231,7 @@ class Roster:
         self.swaps: dict[tuple[str, int], str] = {}  # (member id, shift day) → shift worked instead
         self._swap_days: set[int] = set()
         self._window: tuple[float, float, Shift, int] = (0.0, 0.0, plan.shifts[0], 0)
+        self._duty_at: tuple[float, float, frozenset[str]] = (0.0, 0.0, frozenset())  # the last shift instance's
 
     def member(self, member_id: str) -> Member:
         """The member with this id."""
@@ -293,15 +294,21 @@ class Roster:
 
     def on_duty_ids(self, now: float) -> frozenset[str]:
         """Ids of the members on duty at ``now`` (cached per shift instance)."""
+        lo, hi, ids = self._duty_at
+        if lo <= now < hi:
+            return ids
         shift, day = self.shift_at(now)
         turn = day // self.rotation_days if self.rotation_days else 0
         key = (shift.code, turn, day if day in self._swap_days else -1)
-        ids = self._duty_cache.get(key)
-        if ids is None:
+        cached = self._duty_cache.get(key)
+        if cached is None:
             ids = frozenset(m.id for m in self.members if self.shift_of(m, day) == shift.code)
             if len(self._duty_cache) > 64:
                 self._duty_cache.clear()
             self._duty_cache[key] = ids
+        else:
+            ids = cached
+        self._duty_at = (self._window[0], self._window[1], ids)
         return ids
 
     def on_duty_members(self, now: float, *, role: Role | None = None,
