@@ -22,6 +22,12 @@ from twin.catalog import Source
 from twin.district import District
 
 
+#: Module-level aliases (an Enum class attribute costs ~0.1 us, ``.value`` ~0.3 us; this runs per incident).
+_CAMERA, _SENSOR, _REFERRAL_110, _CITIZEN, _PATROL = (Source.CAMERA, Source.SENSOR, Source.REFERRAL_110,
+                                                      Source.CITIZEN, Source.PATROL)
+_V_CAMERA, _V_SENSOR, _V_REFERRAL_110, _V_CITIZEN, _V_PATROL = (s.value for s in (_CAMERA, _SENSOR, _REFERRAL_110,
+                                                                                  _CITIZEN, _PATROL))
+
 class Discovery:
     """Draws how and when incidents are discovered (see the module doc).
 
@@ -45,31 +51,31 @@ class Discovery:
         spec = self._specs[inc.scenario]
         r = self.r
         best, how = math.inf, ""
-        if Source.CAMERA in spec.sources and inc.cameras and spec.camera is not None:
+        if _CAMERA in spec.sources and inc.cameras and spec.camera is not None:
             for cid in inc.cameras:
                 cam = self._cams[cid]
                 if r.random() < cam.detect_p:
                     t = spec.camera.dwell_s + r.exponential(cam.latency_s) if cam.latency_s else spec.camera.dwell_s
                     if t < best:
-                        best, how = t, Source.CAMERA.value
+                        best, how = t, _V_CAMERA
         if inc.sensor and spec.sensor is not None:
             t = spec.sensor.threshold if spec.sensor.rule in ("no_activity", "offline") else 60.0
             if t < best:
-                best, how = t, Source.SENSOR.value
-        if inc.referral and Source.REFERRAL_110 in spec.sources:
+                best, how = t, _V_SENSOR
+        if inc.referral and _REFERRAL_110 in spec.sources:
             t = self.p.referral_s
             if t < best:
-                best, how = t, Source.REFERRAL_110.value
-        if Source.CITIZEN in spec.sources and r.random() < self.p.citizen_p:
+                best, how = t, _V_REFERRAL_110
+        if _CITIZEN in spec.sources and r.random() < self.p.citizen_p:
             t = r.exponential(self.p.citizen_mean_s)
             if t < best:
-                best, how = t, Source.CITIZEN.value
-        if Source.PATROL in spec.sources:
+                best, how = t, _V_CITIZEN
+        if _PATROL in spec.sources:
             rate = self.patrol_rate(inc.location.area_id, inc.t_s)
             if rate > 0:
                 t = r.exponential(1.0 / rate)
                 if t < best:
-                    best, how = t, Source.PATROL.value
+                    best, how = t, _V_PATROL
         if best >= inc.duration_s or math.isinf(best):
             return None
         return best, how

@@ -59,6 +59,7 @@ _HEARD = frozenset({Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEME
 #: SimPy priority of deadline events: after every action scheduled for the same instant (a
 #: signature recorded at 60 s meets a 60 s target; see :mod:`twin.policy`).
 _DEADLINE_PRIORITY = EventPriority(2)
+_GRID_WORKER = Role.GRID_WORKER
 _DISPATCH, _REASSIGN, _REQUEST_REINFORCEMENT, _SUPERVISE, _VERIFY = (
     Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEMENT, Action.SUPERVISE, Action.VERIFY)
 
@@ -306,7 +307,7 @@ class Engine:
         if e.assignee != mid:
             return  # reassigned again before it started
         member = self._members[mid]
-        sc = self._self_correct_p(tr) if member.role is Role.GRID_WORKER and e.tier == 0 else 0.0
+        sc = self._self_correct_p(tr) if member.role is _GRID_WORKER and e.tier == 0 else 0.0
         _Process(self, handle(member, eid, tr.spec, tier=e.tier,
                               travel_estimate_s=float(travel_s) if travel_s is not None else partial(
                                   self._travel_estimate, mid, eid),

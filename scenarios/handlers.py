@@ -60,6 +60,7 @@ class Act:
         return f"Act({self.action.value!r}, {dict(self.data)!r}, actor={self.actor!r}, own={self.own})"
 
 
+_GRID_WORKER = Role.GRID_WORKER
 _SIGN, _ARRIVE, _REINFORCE = Act(Action.SIGN), Act(Action.ARRIVE), Act(Action.REINFORCE)
 _VERIFY = Act(Action.VERIFY, actor="verifier", own=False)
 _RESOLVED = Act(Action.RESOLVE, MappingProxyType({"result": "handled on site"}))
@@ -198,7 +199,7 @@ def handle(member: Member, event_id: str, spec: ScenarioSpec, *, tier: int,
             return
     resolution = _RESOLVED
     if resume < 2:
-        if member.role is Role.GRID_WORKER and tier == 0 and spec.self_correct_p > 0:
+        if member.role is _GRID_WORKER and tier == 0 and spec.self_correct_p > 0:
             yield params.reminder_s
             if not delays.self_corrects(self_correct_p, event_id):
                 yield Act(Action.ESCALATE, reason="not corrected after a reminder")

@@ -376,7 +376,8 @@ class Desk:
     def fire(self, event_id: str, timer: Timer | str, due_at: float, now: float) -> bool:
         """Act on a deadline that fell due (:func:`twin.policy.plan_deadline`); ``False`` if it
         is stale: the event moved on, or this deadline was already acted on."""
-        timer = Timer(timer)
+        if timer.__class__ is not Timer:
+            timer = Timer(timer)
         e = self.events.get(event_id)
         if e is None or not e.is_open:
             return False
@@ -384,7 +385,10 @@ class Desk:
         key = (_TIMER_VALUE[timer], due_at)
         if key not in f.scheduled or key in f.fired:
             return False
-        if not any(at == due_at and t is timer for at, t in deadlines(e, self.targets(e))):
+        for at, t in deadlines(e, self.targets(e)):
+            if at == due_at and t is timer:
+                break
+        else:
             f.scheduled.discard(key)  # stale: the event moved on (it may come back: schedule it anew then)
             return False
         tag = {"timer": key[0], "due_at": due_at}

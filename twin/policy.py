@@ -56,6 +56,10 @@ class Targets:
 STANDARD_TARGETS = Targets(60.0, 180.0, 300.0)
 
 
+#: Module-level aliases of enum members read on hot paths (a class attribute lookup on an Enum
+#: costs ~0.1 us).
+_WARTIME, _GRID_WORKER = Mode.WARTIME, Role.GRID_WORKER
+
 def targets_for(spec: ScenarioSpec, mode: Mode = Mode.PEACETIME) -> Targets:
     """The targets of a scenario; in wartime no target is slacker than 60/180/300 s."""
     t = Targets(spec.respond_s, spec.on_scene_s, spec.reinforce_s)
@@ -103,7 +107,7 @@ def _first_tier(event: Event, chain: Sequence[Role], mode: Mode) -> int:
     """The tier of the chain a dispatch starts at."""
     # Wartime (平战结合): emergencies skip the grid worker's reminder and go straight to the
     # brigade, the emergency force, when the chain has one.
-    if mode is Mode.WARTIME and event.tier == 0 and chain[0] is Role.GRID_WORKER and len(chain) > 1:
+    if mode is _WARTIME and event.tier == 0 and chain[0] is _GRID_WORKER and len(chain) > 1:
         return 1
     return event.tier
 
