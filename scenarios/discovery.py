@@ -21,7 +21,6 @@ from scenarios.rng import Draws
 from twin.catalog import Source
 from twin.district import District
 
-
 #: Module-level aliases (an Enum class attribute costs ~0.1 us, ``.value`` ~0.3 us; this runs per incident).
 _CAMERA, _SENSOR, _REFERRAL_110, _CITIZEN, _PATROL = (Source.CAMERA, Source.SENSOR, Source.REFERRAL_110,
                                                       Source.CITIZEN, Source.PATROL)
