@@ -64,6 +64,13 @@ WEEKLY = {
 #: Mean duration (minutes) of an incident left alone, per agent kind (lognormal, cv 1);
 #: ``inf``: it lasts until someone handles it.
 PERSISTENCE_MIN = {"merchant": 180.0, "street": 60.0, "block": math.inf, "elderly": math.inf, "venue": 120.0}
+#: The lognormal persistence's parameters per kind (mean ``PERSISTENCE_MIN``, cv 1), worked out once.
+_PERSISTENCE_MU = {k: math.log(m * 60.0) - 0.5 * math.log(2) if m != math.inf else math.inf
+                   for k, m in PERSISTENCE_MIN.items()}
+_PERSISTENCE_SIGMA = math.sqrt(math.log(2))
+_REFERRAL_110 = Source.REFERRAL_110
+_ONLY_110 = (Source.REFERRAL_110,)
+_FLAT_WEEK = [1.0] * 7
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,7 @@ class _Pool:
     locations: list[Location | None] = field(default_factory=list)
     base: np.ndarray = field(default_factory=lambda: np.zeros(0))
     prop: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    placed: np.ndarray | None = None  # which agents have a place in the district (from ``locations``)
 
     def __post_init__(self) -> None:
         self.base = np.array([a.base for a in self.agents], dtype=np.float64)
@@ -178,7 +186,13 @@ class _Pool:
             a._pool, a._i = self, i
 
     def weights(self) -> np.ndarray:
-        w = np.where([loc is not None for loc in self.locations], self.prop, 0.0) if self.locations else self.prop
+        if not self.locations:
+            w = self.prop
+        else:
+            placed = self.placed
+            if placed is None or len(placed) != len(self.locations):  # the places are resolved once
+                placed = self.placed = np.array([loc is not None for loc in self.locations])
+            w = np.where(placed, self.prop, 0.0)
         out: np.ndarray = w / w.sum()
         return out
 
@@ -234,6 +248,7 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
         self._by_uid = {a.uid: a for pool in self.pools.values() for a in pool.agents}
         self._fov_tree = shapely.STRtree([c.fov for c in d.cameras]) if d.cameras else None
         self._cam_ids = [c.id for c in d.cameras]
+        self._hourly: dict[str, np.ndarray] = {}  # category → hour-of-day probabilities
         self.datacollector = mesa.DataCollector(model_reporters={"incidents": lambda m: m.today_count})
         self.today_count = 0
 
@@ -254,22 +269,27 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
         weekday = day % 7  # runs start on a Monday
         out: list[tuple[float, str, _Placed, Location]] = []
         weights = {k: pool.weights() for k, pool in self.pools.items()}
+        hourly = self._hourly
         for spec in self.district.catalog:
             kind = spec.cause
             pool = self.pools.get(kind) or self.pools.get("street")
             if pool is None or spec.rate_per_day <= 0:
                 continue
-            mean = spec.rate_per_day * p.rate_factor * WEEKLY.get(spec.category, [1.0] * 7)[weekday]
+            mean = spec.rate_per_day * p.rate_factor * WEEKLY.get(spec.category, _FLAT_WEEK)[weekday]
             n = int(rng.poisson(mean))
             if n == 0:
                 continue
-            prof = np.asarray(HOURLY.get(spec.category, [1.0] * 24), dtype=np.float64)
-            hours = rng.choice(24, size=n, p=prof / prof.sum())
+            prof = hourly.get(spec.category)
+            if prof is None:
+                raw = np.asarray(HOURLY.get(spec.category, [1.0] * 24), dtype=np.float64)
+                prof = hourly[spec.category] = raw / raw.sum()
+            hours = rng.choice(24, size=n, p=prof)
             times = day * DAY_S + (hours + rng.random(n)) * 3600.0
             picks = rng.choice(len(pool.agents), size=n, p=weights[kind if kind in weights else "street"])
-            for t, k in zip(times, picks):
+            agents, locations, code = pool.agents, pool.locations, spec.code
+            for t, k in zip(times.tolist(), picks.tolist()):
                 if start_s <= t < end_s:
-                    out.append((float(t), spec.code, pool.agents[int(k)], pool.locations[int(k)]))  # type: ignore[arg-type]
+                    out.append((t, code, agents[k], locations[k]))  # type: ignore[arg-type]
         out.sort(key=lambda o: (o[0], o[1]))
         incidents = self._materialise(out)
         self.today_count = len(incidents)
@@ -287,15 +307,16 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
             for i, c in zip(hit_pt, hit_cam):
                 covered[int(i)].append(self._cam_ids[int(c)])
         out = []
+        catalog = self.district.catalog
         for (t, code, agent, loc), cams in zip(drawn, covered):
-            spec = self.district.catalog[code]
-            mean_min = PERSISTENCE_MIN.get(agent.kind, math.inf)
-            if math.isinf(mean_min) or spec.severity.rank >= 3:
+            spec = catalog[code]
+            mu = _PERSISTENCE_MU.get(agent.kind, math.inf)
+            if mu == math.inf or spec.severity.rank >= 3:
                 duration = math.inf
             else:
-                duration = float(rng.lognormal(math.log(mean_min * 60.0) - 0.5 * math.log(2), math.sqrt(math.log(2))))
-            only_110 = spec.sources == (Source.REFERRAL_110,)
-            referral = only_110 or (Source.REFERRAL_110 in spec.sources and rng.random() < p.referral_share)
+                duration = float(rng.lognormal(mu, _PERSISTENCE_SIGMA))
+            only_110 = spec.sources == _ONLY_110
+            referral = only_110 or (_REFERRAL_110 in spec.sources and rng.random() < p.referral_share)
             sensor = bool(getattr(agent, "sensor", False)) and spec.sensor is not None
             self._next_id += 1
             agent.incidents += 1
