@@ -289,7 +289,7 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
             agents, locations, code = pool.agents, pool.locations, spec.code
             for t, k in zip(times.tolist(), picks.tolist()):
                 if start_s <= t < end_s:
-                    out.append((t, code, agents[k], locations[k]))  # type: ignore[arg-type]
+                    out.append((t, code, agents[k], locations[k]))
         out.sort(key=lambda o: (o[0], o[1]))
         incidents = self._materialise(out)
         self.today_count = len(incidents)
