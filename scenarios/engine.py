@@ -17,6 +17,9 @@ A run can start from the live twin's state instead of an empty street (a what-if
 :class:`~scenarios.model.StartState`): the open events carry on from the states they are
 in, members from where they stand. See :meth:`Engine.seed_state`.
 
+The engine reads SimPy's clock as ``env._now`` on its hot paths (``env.now`` is a property
+call); pyproject keeps SimPy below 5 for it.
+
 Randomness: one :class:`numpy.random.SeedSequence` per run, split into streams by purpose
 (demand, discovery, response), so compared scenarios share their demand draws (common
 random numbers), and a rerun with the same seed is bit-identical.
@@ -236,13 +239,13 @@ class Engine:
         """A deadline of the desk, as a SimPy event after the same instant's actions."""
         ev = SimEvent(self.env)
         ev._ok, ev._value = True, (eid, timer, due_at)  # a triggered event, scheduled like a Timeout
-        self.env.schedule(ev, _DEADLINE_PRIORITY, max(0.0, due_at - self.epoch - self.env.now))
+        self.env.schedule(ev, _DEADLINE_PRIORITY, max(0.0, due_at - self.epoch - self.env._now))
         ev.callbacks.append(self._fire)
 
     def _fire(self, ev: SimEvent) -> None:
         eid, timer, due_at = ev._value
         # At the deadline's own instant (a deadline carried from before a fork: now).
-        if self.desk.fire(eid, timer, due_at, max(due_at, self.epoch + self.env.now)):
+        if self.desk.fire(eid, timer, due_at, max(due_at, self.epoch + self.env._now)):
             e = self.desk.events[eid]
             if e.assignee is None and e.state in WAITING:
                 self._wait(eid)
@@ -259,8 +262,9 @@ class Engine:
             self.open_ids.discard(eid)
             tr = self.tracks[eid]
             if action is _VERIFY:
-                self.demand.feedback(tr.incident, "self_corrected" if tr.self_corrected else "handled", self.env.now)
-                self._last_closed[(tr.spec.code, tr.incident.agent_id or tr.incident.location.road_id)] = self.env.now
+                t = self.env._now
+                self.demand.feedback(tr.incident, "self_corrected" if tr.self_corrected else "handled", t)
+                self._last_closed[(tr.spec.code, tr.incident.agent_id or tr.incident.location.road_id)] = t
                 self._record(eid, "closed")
             elif action is Action.MERGE:
                 self.demand.feedback(tr.incident, "merged", self.env.now)
@@ -449,12 +453,13 @@ class Engine:
         if inc.t_s + delay < 0:
             return
         self.n_incidents += 1
-        self.env.timeout(max(0.0, inc.t_s + delay - self.env.now)).callbacks.append(
+        Timeout(self.env, max(0.0, inc.t_s + delay - self.env._now)).callbacks.append(
             lambda _ev: self._report(inc, spec, how))
 
     def _report(self, inc: Incident, spec: ScenarioSpec, how: str) -> None:
         eid = f"S{inc.id}"
-        now = self.now()
+        t = self.env._now
+        now = self.epoch + t
         info = self._spec_info.get(spec.code)
         if info is None:
             info = self._spec_info[spec.code] = (spec.severity.value, targets_for(spec, self.p.mode))
@@ -462,9 +467,9 @@ class Engine:
         event = new_event(event_id=eid, scenario=spec.code, category=spec.category, severity=severity,
                           source=how, location=inc.location, now=now)
         shift, _ = self.desk.district.roster.shift_at(now)
-        tr = _Track(inc, spec, targets, how, shift.code, self.env.now)
+        tr = _Track(inc, spec, targets, how, shift.code, t)
         last = self._last_closed.get((spec.code, inc.agent_id or inc.location.road_id))
-        tr.repeat = last is not None and self.env.now - last <= 7 * DAY_S
+        tr.repeat = last is not None and t - last <= 7 * DAY_S
         self.tracks[eid] = tr
         self.open_ids.add(eid)
         after = self.desk.report(event, actor=how)

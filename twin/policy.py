@@ -369,17 +369,20 @@ class DuplicateIndex:
         scen, cx, cy = self._key(event)
         reach = max(1, math.ceil(spec.merge_radius_m / self.cell_m))
         best: Event | None = None
+        cells, eid, at, window, radius = self._cells, event.id, event.reported_at, spec.merge_window_s, spec.merge_radius_m
+        ex, ey = event.location.x, event.location.y
         for dx in range(-reach, reach + 1):
             for dy in range(-reach, reach + 1):
-                for other in self._cells.get((scen, cx + dx, cy + dy), {}).values():
-                    if other.id == event.id or not other.is_open:
+                cell = cells.get((scen, cx + dx, cy + dy))
+                if cell is None:
+                    continue
+                for other in cell.values():
+                    if other.id == eid or not other.is_open:
                         continue
-                    age = event.reported_at - other.reported_at
-                    if not (0 <= age <= spec.merge_window_s):
+                    age = at - other.reported_at
+                    if not (0 <= age <= window):
                         continue
-                    dist = math.hypot(other.location.x - event.location.x,
-                                      other.location.y - event.location.y)
-                    if dist > spec.merge_radius_m:
+                    if math.hypot(other.location.x - ex, other.location.y - ey) > radius:
                         continue
                     if best is None or (other.reported_at, other.id) < (best.reported_at, best.id):
                         best = other
