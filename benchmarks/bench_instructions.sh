@@ -2,7 +2,7 @@
 # Deterministic cost of the simulator: CPU instructions (valgrind callgrind) of a run, less
 # those of start-up, for this checkout and another one (e.g. a worktree of an older commit).
 # Wall-time figures on this shared VM vary +-20% from minute to minute; instruction counts
-# do not (PYTHONHASHSEED=0). Needs Debian's valgrind (apt-get install valgrind).
+# do not (PYTHONHASHSEED=0; one BLAS thread: an idle OpenBLAS thread spins and counts). Needs Debian's valgrind (apt-get install valgrind).
 #
 #   bash benchmarks/bench_instructions.sh OTHER_CHECKOUT [POOL_DAYS] [XIAOHE_DAYS]
 #
@@ -37,7 +37,7 @@ else:
         run_once(d, lambda ss: DemandModel(d, ss), days=days, seed=1)
 PY
 instructions() {  # checkout what days
-  (cd "$1" && PYTHONHASHSEED=0 PYTHONPATH="$1" valgrind --tool=callgrind --callgrind-out-file="$prog/cg.out" \
+  (cd "$1" && OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONHASHSEED=0 PYTHONPATH="$1" valgrind --tool=callgrind --callgrind-out-file="$prog/cg.out" \
     "$py" "$prog/run.py" "$2" "$3" >/dev/null 2>"$prog/vg.err")
   awk '/^(summary|totals):/ {print $2; exit}' "$prog/cg.out"
 }

@@ -42,7 +42,7 @@ class Discovery:
         self._cams = {c.id: c for c in district.cameras}
         self._specs = district.catalog.scenarios
         self._road_m = road_length_by_area(district)
-        self._patrollers: dict[tuple[float, str], float] = {}
+        self._patrollers: dict[tuple[float, str], float] = {}  # (shift start, area) → patrol rate
 
     def first(self, inc: Incident) -> tuple[float, str] | None:
         """``(seconds after the onset, source)`` of the incident's report, or ``None`` if
@@ -85,17 +85,17 @@ class Discovery:
         roster = self.district.roster
         now = self.epoch + at_s
         key = (roster.shift_window(now)[0], area)
-        n = self._patrollers.get(key)
-        if n is None:  # patrol manpower on duty in the area (members × their patrol share)
+        rate = self._patrollers.get(key)
+        if rate is None:  # patrol manpower on duty in the area (members × their patrol share)
             duty = roster.on_duty_ids(now)
             n = sum(self.p.patrol_share.get(m.role, 0.0) for m in roster.members
                     if m.id in duty and m.area_id == area)
-            self._patrollers[key] = n
-        road = self._road_m.get(area, 0.0)
-        if n == 0 or road <= 0:
-            return 0.0
-        # Patrols walk their streets; a spot is passed at rate (walkers × speed / road length).
-        return n * self.p.patrol_effort * self.district.roads.speeds.walk_mps * self.p.patrol_notice_p / road
+            road = self._road_m.get(area, 0.0)
+            # Patrols walk their streets; a spot is passed at rate (walkers × speed / road length).
+            rate = 0.0 if n == 0 or road <= 0 else (
+                n * self.p.patrol_effort * self.district.roads.speeds.walk_mps * self.p.patrol_notice_p / road)
+            self._patrollers[key] = rate
+        return rate
 
 
 def road_length_by_area(district: District) -> dict[str, float]:

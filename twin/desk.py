@@ -385,7 +385,7 @@ class Desk:
         key = (_TIMER_VALUE[timer], due_at)
         if key not in f.scheduled or key in f.fired:
             return False
-        for at, t in deadlines(e, self.targets(e)):
+        for at, t in deadlines(e, self._targets.get(e.scenario) or self.targets(e)):
             if at == due_at and t is timer:
                 break
         else:
@@ -603,9 +603,9 @@ class Desk:
         if not self.timers:
             return
         f = self.firsts[e.id]
-        for due_at, timer in deadlines(e, self.targets(e)):
+        for due_at, timer in deadlines(e, self._targets.get(e.scenario) or self.targets(e)):
             key = (_TIMER_VALUE[timer], due_at)
-            if key not in f.fired and key not in f.scheduled:
+            if key not in f.scheduled and key not in f.fired:
                 f.scheduled.add(key)
                 if self.schedule is not None:
                     self.schedule(due_at, e.id, timer)
