@@ -43,6 +43,7 @@ class Discovery:
         self._specs = district.catalog.scenarios
         self._road_m = road_length_by_area(district)
         self._patrollers: dict[tuple[float, str], float] = {}  # (shift start, area) → patrol rate
+        self._shares: tuple[object, dict[str, list[tuple[str, float]]]] = (None, {})  # roster → area → shares
 
     def first(self, inc: Incident) -> tuple[float, str] | None:
         """``(seconds after the onset, source)`` of the incident's report, or ``None`` if
@@ -79,6 +80,17 @@ class Discovery:
             return None
         return best, how
 
+    def _area_shares(self, area: str) -> list[tuple[str, float]]:
+        """``(member id, patrol share)`` of the area's members, in roster order."""
+        roster = self.district.roster
+        of, by_area = self._shares
+        if of is not roster:
+            by_area = {}
+            for m in roster.members:
+                by_area.setdefault(m.area_id, []).append((m.id, self.p.patrol_share.get(m.role, 0.0)))
+            self._shares = (roster, by_area)
+        return by_area.get(area, [])
+
     def patrol_rate(self, area: str, at_s: float) -> float:
         """Rate (per second) at which some patrol passes a given spot of ``area`` at ``at_s``
         (seconds of the run)."""
@@ -88,8 +100,7 @@ class Discovery:
         rate = self._patrollers.get(key)
         if rate is None:  # patrol manpower on duty in the area (members × their patrol share)
             duty = roster.on_duty_ids(now)
-            n = sum(self.p.patrol_share.get(m.role, 0.0) for m in roster.members
-                    if m.id in duty and m.area_id == area)
+            n = sum(share for mid, share in self._area_shares(area) if mid in duty)
             road = self._road_m.get(area, 0.0)
             # Patrols walk their streets; a spot is passed at rate (walkers × speed / road length).
             rate = 0.0 if n == 0 or road <= 0 else (

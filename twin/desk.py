@@ -379,7 +379,7 @@ class Desk:
         if timer.__class__ is not Timer:
             timer = Timer(timer)
         e = self.events.get(event_id)
-        if e is None or not e.is_open:
+        if e is None or e.state in TERMINAL:  # (not e.is_open, without two property calls)
             return False
         f = self.firsts[event_id]
         key = (_TIMER_VALUE[timer], due_at)
@@ -635,7 +635,7 @@ class Desk:
         return e.assignee is None and e.state in _QUEUEABLE
 
     def _enqueue(self, e: Event) -> None:
-        if e.is_open and e.assignee is None and e.state in _QUEUEABLE:
+        if e.assignee is None and e.state in _QUEUEABLE:  # (queueable states are open)
             heapq.heappush(self.queue, (-self._specs[e.scenario].severity.rank, e.reported_at, e.id))
 
     def settle(self, now: float) -> None:

@@ -33,7 +33,7 @@ from twin.catalog import ScenarioSpec
 from twin.district import District
 from twin.geo import TravelMode
 from twin.staff import Mode, Role
-from twin.workflow import Action, Event, State
+from twin.workflow import TERMINAL, Action, Event, State
 
 
 @dataclass(frozen=True)
@@ -377,7 +377,7 @@ class DuplicateIndex:
                 if cell is None:
                     continue
                 for other in cell.values():
-                    if other.id == eid or not other.is_open:
+                    if other.id == eid or other.state in TERMINAL:
                         continue
                     age = at - other.reported_at
                     if not (0 <= age <= window):
