@@ -93,6 +93,15 @@ class _Track:
             self.first_travel_s = trip
 
 
+class _Deadline(SimEvent):
+    """A deadline of the desk: a triggered SimPy event (scheduled like a Timeout) whose value
+    is ``(event id, timer, due_at)``."""
+
+    def __init__(self, env: simpy.Environment, value: tuple[str, Timer, float],
+                 callback: Callable[[SimEvent], None]) -> None:
+        self.env, self.callbacks, self._ok, self._value = env, [callback], True, value
+
+
 class _Process:
     """A light SimPy process running a script of :mod:`scenarios.handlers`: a generator that
     yields delays (seconds), acts and looks instead of SimPy events.
@@ -211,6 +220,7 @@ class Engine:
         # Processes the desk's transitions call for: (event, member, planned trip, reinforcement?).
         self._starts: list[tuple[str, str, Any, bool]] = []
         self._starting = False
+        self._fire_cb = self._fire  # (one bound method for every deadline)
         self.start_state = start_state
         self.carried = 0
         self.notes: list[str] = []
@@ -237,10 +247,9 @@ class Engine:
     # --- the desk's side -----------------------------------------------------------------------
     def _schedule_deadline(self, due_at: float, eid: str, timer: Timer) -> None:
         """A deadline of the desk, as a SimPy event after the same instant's actions."""
-        ev = SimEvent(self.env)
-        ev._ok, ev._value = True, (eid, timer, due_at)  # a triggered event, scheduled like a Timeout
-        self.env.schedule(ev, _DEADLINE_PRIORITY, max(0.0, due_at - self.epoch - self.env._now))
-        ev.callbacks.append(self._fire)
+        env = self.env
+        env.schedule(_Deadline(env, (eid, timer, due_at), self._fire_cb), _DEADLINE_PRIORITY,
+                     max(0.0, due_at - self.epoch - env._now))
 
     def _fire(self, ev: SimEvent) -> None:
         eid, timer, due_at = ev._value
