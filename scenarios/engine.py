@@ -126,13 +126,13 @@ class _Process:
             while True:
                 step = gen.send(answer)
                 if step.__class__ is Act:  # answered through the desk (see scenarios.handlers)
-                    if step.own and desk.events[eid].assignee != mid and not self._holds(desk):
+                    if step.own and desk.events[eid].assignee != mid and not desk.holds(eid, mid):
                         answer = None
                         continue
                     try:
                         answer = desk.perform(eid, step.action, now, step.actor or mid, step.reason, step.data)
                     except IllegalTransition:
-                        answer = desk.events[eid] if self._holds(desk) else None
+                        answer = desk.events[eid] if desk.holds(eid, mid) else None
                         continue
                     if step.note:
                         engine.tracks[eid].self_corrected = True
@@ -141,7 +141,7 @@ class _Process:
                     if engine._starts:
                         engine._start_pending()
                 elif step is LOOK:
-                    answer = desk.events[eid] if self._holds(desk) else None
+                    answer = desk.events[eid] if desk.holds(eid, mid) else None
                 else:  # seconds to wait
                     answer = None
                     if step > 0:
@@ -149,11 +149,6 @@ class _Process:
                         return
         except StopIteration:
             return
-
-    def _holds(self, desk: Desk) -> bool:
-        """Whether the member still holds the event (its handler, or a reinforcement on it)."""
-        e, mid = desk.events[self.eid], self.mid
-        return e.assignee == mid or (mid in e.reinforcements and desk.holding.get(mid) == self.eid)
 
 
 class Engine:

@@ -231,6 +231,12 @@ class Desk:
                 out.append(eid)
         return out
 
+    def holds(self, event_id: str, member: str) -> bool:
+        """Whether ``member`` works on the event now: its assignee, or a reinforcement of it
+        not since taken elsewhere."""
+        e = self.events[event_id]
+        return e.assignee == member or (member in e.reinforcements and self.holding.get(member) == event_id)
+
     def take_records(self) -> list[AuditRecord]:
         """The audit records made since the last call, in order (and forget them)."""
         out, self.records = self.records, []
@@ -305,7 +311,7 @@ class Desk:
             raise ValidationError("action", f"'{action.value}' is not an action people take")
         e = self.event(event_id)
         if holder is not None and e.assignee != holder and not (
-                action is Action.REINFORCE and holder in e.reinforcements and self.holding.get(holder) == e.id):
+                action is Action.REINFORCE and self.holds(event_id, holder)):
             raise NotHolder(event_id, holder)
         if not (action is Action.DISPATCH and data.get("member") is None):
             self._check_action(e, self.spec(e), action, now, data)
