@@ -3,12 +3,14 @@ right answers are known by hand."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 import pytest
 
 from tests.conftest import at, make_spec, make_tiny_district
 from twin.district import District
+from twin.errors import IllegalTransition, ValidationError
 from twin.policy import (
     STANDARD_TARGETS,
     DuplicateIndex,
@@ -20,6 +22,7 @@ from twin.policy import (
     dispatch,
     due,
     may_dispatch,
+    pending,
     remedy,
     targets_for,
 )
@@ -240,3 +243,32 @@ def test_run_cards_follow_the_fixed_order_whatever_the_distance(tiny: District) 
     assert a is not None and (a.member_id, a.reason) == ("CG1", "run card, choice 2")
     assert dispatch_by_run_card(e, run_cards=cards, district=tiny, members=positions(tiny, busy=("CG1", "CG2")),
                                 now=NOW) is None
+
+
+def test_pending_asks_one_timer_of_the_same_rules_as_deadlines(tiny: District) -> None:
+    """``pending`` (the simulator's per-timer question) agrees with ``deadlines`` on every
+    state a random walk through the workflow reaches, for due times on and off the mark."""
+    details = {Action.DISPATCH: {"member": "GW1"}, Action.REASSIGN: {"member": "GW2"},
+               Action.REQUEST_REINFORCEMENT: {"members": ["CG1"]}, Action.ESCALATE: {"chain_length": 3},
+               Action.RESOLVE: {"result": "done"}, Action.MERGE: {"into": "E0"}}
+    actions = [a for a in Action if a is not Action.REPORT]
+    rng = random.Random(7)
+    seen = set()
+    for _walk in range(200):
+        e = event_at(tiny, 100.0)
+        now = NOW
+        for _ in range(12):
+            now += rng.choice([0.0, 7.0, 60.0, 200.0])
+            action = rng.choice(actions)
+            try:
+                e, _ = apply(e, action, now=now, actor="test", **details.get(action, {}))
+            except (IllegalTransition, ValidationError, TypeError):
+                continue
+            for targets in (targets_for(SPEC), Targets(30, 90, 150)):
+                listed = deadlines(e, targets)
+                for timer in Timer:
+                    for at_ in {a for a, _ in listed} | {e.reported_at + targets.on_scene_s, NOW - 1.0}:
+                        assert pending(e, targets, timer, at_) == ((at_, timer) in listed), (e.state, timer, at_)
+                seen.update(t for _, t in listed)
+                seen.add(e.state)
+    assert set(Timer) <= seen and State.CLOSED in seen

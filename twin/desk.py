@@ -50,6 +50,7 @@ from twin.policy import (
     dispatch_by_run_card,
     dispatch_reinforcement,
     may_dispatch,
+    pending,
     plan_deadline,
     plan_handover,
     targets_for,
@@ -391,10 +392,7 @@ class Desk:
         key = (_TIMER_VALUE[timer], due_at)
         if key not in f.scheduled or key in f.fired:
             return False
-        for at, t in deadlines(e, self._targets.get(e.scenario) or self.targets(e)):
-            if at == due_at and t is timer:
-                break
-        else:
+        if not pending(e, self._targets.get(e.scenario) or self.targets(e), timer, due_at):
             f.scheduled.discard(key)  # stale: the event moved on (it may come back: schedule it anew then)
             return False
         tag = {"timer": key[0], "due_at": due_at}
