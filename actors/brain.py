@@ -215,12 +215,16 @@ class Brain:
         return [self.event_view(e) for e in self.twin.list_events(**filters)]
 
     def members(self) -> list[dict[str, Any]]:
-        """Every member with role, area, squad, grids and whether on duty now."""
-        duty = self.district.roster.on_duty_ids(self.twin.now())
+        """Every member with role, area, squad, grids, whether on duty now and why not
+        (``status``: on_duty, off, absent, break or post:<name>)."""
+        now = self.twin.now()
+        roster = self.district.roster
+        duty = roster.on_duty_ids(now)
         return [{"id": m.id, "name": m.name, "role": m.role.value, "area_id": m.area_id, "squad_id": m.squad_id,
                  "grid_ids": list(m.grid_ids), "travel_mode": m.travel_mode.value, "on_duty": m.id in duty,
+                 "status": "on_duty" if m.id in duty else roster.status(m, now),
                  "busy": self.twin.members[m.id].busy, "event_id": self.twin.holding.get(m.id)}
-                for m in self.district.roster.members]
+                for m in roster.members]
 
     def teams(self) -> list[dict[str, Any]]:
         """The three teams (by role) and the road squads with their head counts."""
@@ -240,8 +244,15 @@ class Brain:
         shift, _ = roster.shift_at(now)
         lo, hi = roster.shift_window(now)
         duty = roster.on_duty_ids(now)
+        away: dict[str, list[str]] = {}
+        for m in roster.members:
+            if m.id not in duty:
+                why = roster.status(m, now)
+                if why != "off":
+                    away.setdefault(why, []).append(m.id)
         return {"now": iso(now, self.tz), "shift": shift.code, "shift_start": iso(lo, self.tz),
                 "shift_end": iso(hi, self.tz), "mode": self.twin.mode.value, "on_duty": sorted(duty),
+                "away": away, "next_change": iso(roster.next_change(now), self.tz),
                 "shifts": [{"code": s.code, "start_s": s.start_s, "duration_s": s.duration_s}
                            for s in roster.plan]}
 

@@ -452,7 +452,7 @@ class LiveTwin:
                     last_node[rec.actor] = events[rec.event_id].location.node
             self.timers = []
             self.desk.adopt(events, nodes=last_node, firsts=firsts)
-            self._shift_start = self.district.roster.shift_window(self.now())[0]
+            self._shift_start = self.district.roster.duty_window(self.now())[0]
             return len(rows)
 
     # --- operations --------------------------------------------------------------------------------
@@ -578,7 +578,7 @@ class LiveTwin:
         written: list[AuditRecord] = []
         with self._lock:
             now = self.now() if now is None else now
-            start = self.district.roster.shift_window(now)[0]
+            start = self.district.roster.duty_window(now)[0]
             if self._shift_start is not None and start != self._shift_start:
                 self.desk.shift_change(now)
             self._shift_start = start

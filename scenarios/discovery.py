@@ -96,7 +96,7 @@ class Discovery:
         (seconds of the run)."""
         roster = self.district.roster
         now = self.epoch + at_s
-        key = (roster.shift_window(now)[0], area)
+        key = (roster.duty_window(now)[0], area)
         rate = self._patrollers.get(key)
         if rate is None:  # patrol manpower on duty in the area (members × their patrol share)
             duty = roster.on_duty_ids(now)

@@ -20,6 +20,7 @@ from twin.staff import HANDLER_LADDER, Role
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_NAMED = re.compile(r"^([a-z_][A-Za-z0-9_.\-]*): (.+)$", re.S)
 
 
 class _Model(BaseModel):
@@ -116,11 +117,90 @@ class ShiftParams(_Model):
         return int(h) * 3600 + int(m) * 60
 
 
+def _hhmm_s(v: str) -> int:
+    m = _HHMM.match(v)
+    if not m or (m.group(1) == "24" and m.group(2) != "00"):
+        raise ValueError(f"must be a time of day as HH:MM (00:00-24:00), got '{v}'")
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60
+
+
 class RosterParams(_Model):
-    """Roster rules."""
+    """Roster rules: rotation of roles without a rotation, handover, and availability
+    (:class:`twin.rota.Availability`)."""
 
     rotation_days: int = Field(default=0, ge=0)
     handover_s: int = Field(default=0, ge=0)
+    shrinkage: float = Field(default=0.0, ge=0, lt=1)
+    absence_spell_days: int = Field(default=1, ge=1, le=60)
+    meal_break_min: int = Field(default=0, ge=0, le=120)
+    meal_break_window: tuple[str, str] = ("03:00", "05:00")
+
+    @field_validator("meal_break_window")
+    @classmethod
+    def _window(cls, v: tuple[str, str]) -> tuple[str, str]:
+        a, b = (_hhmm_s(x) for x in v)
+        if a >= b:
+            raise ValueError(f"'{v[0]}' to '{v[1]}' (hours after the shift starts): the start must come first")
+        return v
+
+
+class RotationParams(_Model):
+    """A ``[rotations.<name>]`` working pattern (see :class:`twin.rota.Rotation`).
+
+    - ``kind = "continuous"``: teams rotate forward through ``shifts`` (default: every shift,
+      in order of their start in the day), ``days_on`` days on each, then ``days_off`` off
+      (四班三倒: three shifts, 2 on, 2 off, four teams).
+    - ``kind = "weekly"``: every team works ``week`` (Monday..Sunday; ``""`` off).
+    - ``kind = "cycles"``: ``cycles`` lists each team's days (``""`` off) from Monday
+      2026-01-05 on.
+    """
+
+    kind: Literal["continuous", "weekly", "cycles"]
+    shifts: tuple[str, ...] = ()
+    days_on: int = Field(default=2, ge=1, le=14)
+    days_off: int = Field(default=2, ge=0, le=28)
+    week: tuple[str, ...] = ()
+    teams: int = Field(default=1, ge=1, le=20)
+    cycles: tuple[tuple[str, ...], ...] = ()
+
+    @model_validator(mode="after")
+    def _fields(self) -> RotationParams:
+        if self.kind == "weekly" and len(self.week) != 7:
+            raise ValueError(f"week: give 7 days, Monday to Sunday (\"\" for a day off), got {len(self.week)}")
+        if self.kind == "cycles" and (not self.cycles or any(not c for c in self.cycles)):
+            raise ValueError("cycles: give each team's days, at least one")
+        return self
+
+
+class PostParams(_Model):
+    """A ``[[posts]]`` fixed duty (see :class:`twin.rota.Post`): ``per_area`` members of
+    ``role`` stand there, off dispatch, in each ``HH:MM-HH:MM`` window on ``days``."""
+
+    name: str = Field(min_length=1)
+    role: Role
+    per_area: int = Field(default=1, ge=1, le=50)
+    days: str = "all"
+    windows: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for w in v:
+            parts = w.split("-")
+            if len(parts) != 2:
+                raise ValueError(f"'{w}': write a window as HH:MM-HH:MM")
+            a, b = (_hhmm_s(x.strip()) for x in parts)
+            if a >= b:
+                raise ValueError(f"'{w}': the start must come before the end, within one day")
+        return v
+
+    def seconds(self) -> tuple[tuple[int, int], ...]:
+        """The windows as seconds after midnight."""
+        out = []
+        for w in self.windows:
+            a, b = (_hhmm_s(x.strip()) for x in w.split("-"))
+            out.append((a, b))
+        return tuple(out)
 
 
 class RoleStaff(_Model):
@@ -130,12 +210,16 @@ class RoleStaff(_Model):
     ``{A1 = {day = 4, evening = 3, night = 2}}``; it replaces the proportional spread of
     ``count`` (which must then equal the total) and needs ``roster.rotation_days = 0``
     (teams of unequal size cannot rotate). The staffing optimiser writes this table.
+
+    ``rotation`` names a ``[rotations.<name>]`` pattern: the members are split into its teams
+    (in each area in turn), and ``shifts`` may be left out.
     """
 
     count: int = Field(ge=0)
-    shifts: tuple[str, ...] = Field(min_length=1)
+    shifts: tuple[str, ...] = ()
     travel: Literal["walk", "ebike", "car"] = "ebike"
     per_area: dict[str, dict[str, int]] | None = None
+    rotation: str | None = None
 
     @model_validator(mode="after")
     def _per_area(self) -> RoleStaff:
@@ -165,6 +249,7 @@ class PolicyParams(_Model):
     """Dispatch-policy parameters."""
 
     max_reassign: int = Field(default=1, ge=0, le=10)
+    return_to_post: bool = True
 
 
 class ScenarioFile(_Model):
@@ -183,16 +268,36 @@ class ScenarioFile(_Model):
     assets: AssetParams = AssetParams()
     shifts: tuple[ShiftParams, ...] = Field(min_length=1)
     roster: RosterParams = RosterParams()
+    rotations: dict[str, RotationParams] = {}
     staff: dict[Role, RoleStaff]
+    posts: tuple[PostParams, ...] = ()
     squads: tuple[SquadParams, ...] = ()
     policy: PolicyParams = PolicyParams()
 
     @model_validator(mode="after")
     def _rotation(self) -> ScenarioFile:
+        codes = [sh.code for sh in self.shifts]
+        for name, rot in self.rotations.items():
+            used = {*rot.shifts, *rot.week, *(d for c in rot.cycles for d in c)} - {""}
+            unknown = sorted(used - set(codes))
+            if unknown:
+                raise ValueError(f"rotations.{name}: unknown shift(s) {unknown}; defined: {', '.join(codes)}")
         for role, spec in self.staff.items():
+            if spec.rotation is not None:
+                if spec.rotation not in self.rotations:
+                    raise ValueError(f"staff.{role.value}.rotation: no [rotations.{spec.rotation}]; defined: "
+                                     + (", ".join(self.rotations) or "none"))
+                if spec.per_area is not None:
+                    raise ValueError(f"staff.{role.value}.per_area: a table of members per shift cannot go with "
+                                     "a rotation (teams work different shifts on different days)")
+            elif not spec.shifts:
+                raise ValueError(f"staff.{role.value}.shifts: name at least one shift, or give a rotation")
             if spec.per_area is not None and self.roster.rotation_days:
                 raise ValueError(f"staff.{role.value}.per_area needs roster.rotation_days = 0: teams of "
                                  "unequal size cannot rotate")
+        for post in self.posts:
+            if post.role not in self.staff:
+                raise ValueError(f"posts.{post.name}.role: no [staff.{post.role.value}] to staff it")
         return self
 
     @field_validator("staff", mode="before")
@@ -335,5 +440,8 @@ def parse(model: type[_M], data: Any, *, source: str) -> _M:
         elif "input" in first and first["type"] not in ("value_error",):
             msg = f"{msg} (got {first['input']!r})"
         msg = msg.removeprefix("Value error, ")
+        named = _NAMED.match(msg) if not first["loc"] else None
+        if named:  # a check across fields names the field it blames: "staff.x.rotation: reason"
+            field, msg = named.group(1), named.group(2)
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise ValidationError(field, msg + more, source=source) from None

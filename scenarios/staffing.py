@@ -89,11 +89,16 @@ class StaffingPlan:
     def overrides(self) -> dict[str, Any]:
         """Scenario overrides that apply the plan."""
         return {"roster.rotation_days": 0, f"staff.{self.role}.count": self.total,
-                f"staff.{self.role}.per_area": self.table}
+                f"staff.{self.role}.per_area": self.table, f"staff.{self.role}.rotation": None,
+                f"staff.{self.role}.shifts": self._codes()}
+
+    def _codes(self) -> list[str]:
+        return list(next(iter(self.table.values()), {}))
 
     def to_toml(self) -> str:
         """The plan as a ``scenario.toml`` fragment."""
-        lines = ["[roster]", "rotation_days = 0", "", f"[staff.{self.role}]", f"count = {self.total}"]
+        lines = ["[roster]", "rotation_days = 0", "", f"[staff.{self.role}]", f"count = {self.total}",
+                 "shifts = [" + ", ".join(f'"{c}"' for c in self._codes()) + "]"]
         lines.append("per_area = { " + ", ".join(
             f"{a} = {{ " + ", ".join(f"{s} = {n}" for s, n in shifts.items()) + " }"
             for a, shifts in self.table.items()) + " }")
@@ -239,8 +244,11 @@ def optimise_staffing(
     evaluations: list[Evaluation] = []
 
     def apply(table: dict[str, dict[str, int]]) -> dict[str, Any]:
+        # Positions per area and shift, every day (the role's rotation set aside); shrinkage
+        # and breaks still apply, so the table is of people rostered, not of people present.
         total = sum(n for s in table.values() for n in s.values())
-        return {**base, f"staff.{role}.count": total, f"staff.{role}.per_area": table}
+        return {**base, f"staff.{role}.count": total, f"staff.{role}.per_area": table,
+                f"staff.{role}.rotation": None, f"staff.{role}.shifts": list(codes)}
 
     def evaluate(step: str, table: dict[str, dict[str, int]], reps: int, sample: bool) -> tuple[Estimate, Any, District]:
         runs, samples, district = _simulate(scenario, apply(table), role=r, days=days, seed=seed,
@@ -256,7 +264,9 @@ def optimise_staffing(
     current = load_cached(scenario, dict(overrides) if overrides else None)
     codes = current.roster.role_shifts.get(r, tuple(s.code for s in current.roster.plan))
     areas = [a.id for a in current.regions.areas]
-    ample_n = max(floor + 2, math.ceil(3 * len(current.members(r)) / (len(areas) * len(codes))))
+    av = current.roster.availability  # ample after leave, breaks and fixed posts too
+    ample_n = max(floor + 2, math.ceil(3 * len(current.members(r)) / (len(areas) * len(codes)) / (1 - av.shrinkage))) \
+        + sum(p.per_area for p in av.posts if p.role == role) + (1 if av.meal_break_s else 0)
     ample = {a: {c: ample_n for c in codes} for a in areas}
     ample_kpi, samples, district = evaluate("ample", ample, replications, sample=True)
     if ample_kpi.mean < target:

@@ -186,6 +186,13 @@ class Desk:
         self._free: Counter[Role] = Counter()
         self._free_set: set[Role] = set()  # the roles with a free member on duty
         self._on_duty: set[Role] = set()
+        # Members heading back to their post after a job (district.policy.return_to_post):
+        # a heap of (back at, ticket, member); a ticket still in ``_leaving`` is live.
+        self._return_to_post = district.policy.return_to_post
+        self._returns: list[tuple[float, int, str]] = []
+        self._leaving: dict[str, int] = {}
+        self._tickets = 0
+        self._last_duty: frozenset[str] | None = None  # who was available at the last shift_change
 
     @property
     def mode(self) -> Mode:
@@ -364,7 +371,7 @@ class Desk:
                 raise ValidationError("into", f"event {into} is {other.state.value}; merge into an open event")
         elif action is Action.REQUEST_REINFORCEMENT:
             if not data.get("members"):
-                a = dispatch_reinforcement(e, spec=spec, district=self.district, members=self.members, now=now,
+                a = dispatch_reinforcement(e, spec=spec, district=self.district, members=self.positions(now), now=now,
                                            exclude=[m for m in (e.assignee,) if m])
                 if a is None:
                     raise ValidationError("members", "nobody of the brigade or enforcement is free to reinforce; "
@@ -396,7 +403,7 @@ class Desk:
             f.scheduled.discard(key)  # stale: the event moved on (it may come back: schedule it anew then)
             return False
         tag = {"timer": key[0], "due_at": due_at}
-        steps = plan_deadline(e, timer, spec=self.spec(e), district=self.district, members=self.members, now=now,
+        steps = plan_deadline(e, timer, spec=self.spec(e), district=self.district, members=self.positions(now), now=now,
                               mode=self.mode, max_reassign=self.district.policy.max_reassign,
                               run_cards=self.run_cards)
         for step in steps:
@@ -415,14 +422,18 @@ class Desk:
                 work.append((eid, mid, e.state is not State.DISPATCHED))
         for eid, outgoing in roster.handover_reassignments(work, now):
             e = self.events[eid]
-            step = plan_handover(e, outgoing, spec=self.spec(e), district=self.district, members=self.members,
+            step = plan_handover(e, outgoing, spec=self.spec(e), district=self.district, members=self.positions(now),
                                  now=now, mode=self.mode, run_cards=self.run_cards)
             if step is not None:
                 self._step(eid, step, now, "brain", None)
         duty = roster.on_duty_ids(now)
+        before = self._last_duty
         for m in roster.members:
-            if m.id in duty and not self.members[m.id].busy:
+            # Who comes on duty (a new shift, back from a break or a post) starts at their post.
+            if m.id in duty and (before is None or m.id not in before) and not self.members[m.id].busy:
                 self.members[m.id] = MemberState(m.post_node)
+                self._leaving.pop(m.id, None)
+        self._last_duty = duty
         self._freed = True
         self.settle(now)
 
@@ -629,6 +640,8 @@ class Desk:
                     {"member": a.member_id, "tier": a.tier, "travel_s": round(a.travel_s, 1)})
 
     def _choose(self, e: Event, now: float) -> Assignment | None:
+        if self._returns and self._returns[0][0] <= now:
+            self._back_at_posts(now)
         if self.run_cards is not None:
             return dispatch_by_run_card(e, run_cards=self.run_cards, district=self.district, members=self.members,
                                         now=now)
@@ -657,7 +670,7 @@ class Desk:
             return self._free_set, self._on_duty
         roster = self.district.roster
         duty = roster.on_duty_ids(now)
-        self._window = roster.shift_window(now)
+        self._window = roster.duty_window(now)
         if duty is not self._duty:
             self._duty = duty
             self._free = Counter()
@@ -676,6 +689,8 @@ class Desk:
         """``mid`` works on ``eid`` from ``now`` (``None``: since before the desk knew); whatever
         they held before no longer counts them."""
         self.holding[mid] = eid
+        if self._leaving:
+            self._leaving.pop(mid, None)
         st = self.members[mid]
         if not st.busy:
             node = st.node
@@ -709,6 +724,8 @@ class Desk:
         if node is None:
             node = st.node
         self.members[mid] = self._states[0].get(node) or self._member_state(node, False)
+        if self._return_to_post:
+            self._head_back(mid, node, now)
         if st.busy:
             duty = self._duty
             if duty is not None and mid in duty:
@@ -720,6 +737,37 @@ class Desk:
             if since is not None:
                 self.busy_s[mid] = self.busy_s.get(mid, 0.0) + (now - since)
         self._freed = True
+
+    def _head_back(self, mid: str, node: int, now: float) -> None:
+        """``mid``, free at ``node``, heads back to their post; they stand at ``node`` (where
+        dispatch finds them) until they are back."""
+        member = self.district.roster.by_id.get(mid)
+        if member is None or node == member.post_node:
+            self._leaving.pop(mid, None)
+            return
+        trip = self.district.roads.travel_s(member.travel_mode, node, member.post_node)
+        if not math.isfinite(trip):
+            return
+        self._tickets += 1
+        self._leaving[mid] = self._tickets
+        heapq.heappush(self._returns, (now + trip, self._tickets, mid))
+
+    def _back_at_posts(self, now: float) -> None:
+        """Members whose way back to their post ended by ``now`` stand at their post."""
+        returns, leaving = self._returns, self._leaving
+        while returns and returns[0][0] <= now:
+            _, ticket, mid = heapq.heappop(returns)
+            if leaving.get(mid) == ticket:
+                del leaving[mid]
+                if not self.members[mid].busy:
+                    self._move(mid, self.district.roster.by_id[mid].post_node)
+
+    def positions(self, now: float) -> Mapping[str, MemberState]:
+        """Where every member stands at ``now`` and whether they are busy (members on their
+        way back to their post count as where their last job was until they are back)."""
+        if self._returns:
+            self._back_at_posts(now)
+        return self.members
 
     def busy_seconds(self, mid: str, now: float) -> float:
         """Seconds ``mid`` has spent holding events since the desk began (up to ``now``;

@@ -31,9 +31,13 @@ class PolicySettings:
     Args:
         max_reassign: How often an unsigned dispatch is reassigned to another member of the
             same tier before it is escalated (0-10).
+        return_to_post: After a job a member heads back to their post (their road beat,
+            包干) and is dispatched from there once back; ``False``: they stay where the job
+            was until their next shift (districts built in code, e.g. the queueing presets).
     """
 
     max_reassign: int = 1
+    return_to_post: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.max_reassign, bool) or not isinstance(self.max_reassign, int) \

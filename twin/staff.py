@@ -2,8 +2,10 @@
 
 The case study: every road has a responsible squad and assigned members, working 24 hours
 in three shifts; in peacetime fixed people, posts and duties, in wartime immediate
-emergency mode. Members of each role are spread over that role's shifts; with
-``rotation_days`` > 0 the assignment rotates so that nobody works nights for ever.
+emergency mode. Each role works a rotation (:mod:`twin.rota`: 四班三倒, weekday day shifts,
+part-time, or the old every-day pattern that rotates every ``rotation_days``); of those
+rostered, the ones away (shrinkage), on their meal break or at a fixed post are not
+available.
 
 Times are POSIX seconds (``now``); shifts are local wall-clock times in the district's time
 zone. A shift covers ``[start, end)``: at 08:00:00 sharp the day shift is on and the night
@@ -12,6 +14,7 @@ shift is off.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from twin.errors import NotFound, ValidationError
 from twin.geo import TravelMode
+from twin.rota import Availability, Rotation
 
 DAY_S = 86_400
 
@@ -177,19 +181,37 @@ class Squad:
     area_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Instance:
+    """One shift instance as the roster sees it: who is rostered and present, their meal
+    breaks (POSIX), and the instants where availability changes (its ends included)."""
+
+    lo: float
+    day: int
+    midnight: float
+    present: tuple[Member, ...]
+    ids: frozenset[str]
+    breaks: dict[str, tuple[float, float]]
+    cuts: tuple[float, ...]
+
+
 class Roster:
-    """Who is on duty when: the three-shift roster of every member.
+    """Who is on duty when: each role's rotation (:class:`twin.rota.Rotation`) over the
+    shifts of the day, less those away, on their meal break or at a fixed post
+    (:class:`twin.rota.Availability`).
 
     Args:
-        members: All members.
+        members: All members; a member's ``shift_slot`` is their team in their role's rotation.
         plan: The shifts of the day.
-        role_shifts: For each role, the shift codes its members are spread over (a role
-            absent here works every shift, e.g. nobody; see :meth:`on_duty`).
+        role_shifts: For each role, the shift codes its members are spread over, for roles
+            without a rotation (a role absent here works every shift).
         timezone_name: IANA time zone of the district (``Asia/Shanghai``).
-        rotation_days: Rotate each member to their role's next shift every this many days
-            (0: fixed shifts).
+        rotation_days: For roles without a rotation: rotate each member to their role's next
+            shift every this many days (0: fixed shifts), every day on duty.
         handover_s: Length of the handover overlap at the start of a shift, seconds: the
             outgoing member stays on duty for open work that long.
+        rotations: Each role's working pattern (teams, days on and off).
+        availability: Shrinkage, meal breaks and fixed posts (default: none).
     """
 
     def __init__(
@@ -201,6 +223,8 @@ class Roster:
         timezone_name: str = "Asia/Shanghai",
         rotation_days: int = 0,
         handover_s: int = 0,
+        rotations: Mapping[Role, Rotation] | None = None,
+        availability: Availability | None = None,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone_name)
@@ -210,11 +234,12 @@ class Roster:
             raise ValidationError("roster.rotation_days", "must be >= 0")
         if not (0 <= handover_s < min(s.duration_s for s in plan)):
             raise ValidationError("roster.handover_s", "must be >= 0 and shorter than every shift")
+        known = {s.code for s in plan}
         for role, codes in role_shifts.items():
             if not codes:
                 raise ValidationError(f"staff.{role.value}.shifts", "must name at least one shift")
             for code in codes:
-                if code not in {s.code for s in plan}:
+                if code not in known:
                     raise ValidationError(f"staff.{role.value}.shifts",
                                           f"unknown shift '{code}'; defined: "
                                           + ", ".join(s.code for s in plan))
@@ -227,11 +252,34 @@ class Roster:
         self.timezone_name = timezone_name
         self.rotation_days = rotation_days
         self.handover_s = handover_s
-        self._duty_cache: dict[tuple[str, int, int], frozenset[str]] = {}
-        self.swaps: dict[tuple[str, int], str] = {}  # (member id, shift day) → shift worked instead
+        self.given_rotations: dict[Role, Rotation] = dict(rotations or {})
+        self.rotations: dict[Role, Rotation] = {}
+        for role in Role:
+            rot = self.given_rotations.get(role)
+            if rot is None:
+                rot = Rotation.fixed(f"{role.value}-every-day", self.role_shifts.get(role, tuple(known)),
+                                     rotation_days=rotation_days)
+            else:
+                unknown = sorted(rot.shift_codes() - known)
+                if unknown:
+                    raise ValidationError(f"rotations.{rot.code}", f"unknown shift(s) {unknown}; defined: "
+                                          + ", ".join(s.code for s in plan))
+            self.rotations[role] = rot
+        self.availability = availability or Availability()
+        roles = {r.value for r in Role}
+        for post in self.availability.posts:
+            if post.role not in roles:
+                raise ValidationError(f"posts.{post.name}.role", f"unknown role '{post.role}'; roles: "
+                                      + ", ".join(sorted(roles)))
+        self._teams: dict[tuple[Role, int], list[Member]] = {}
+        for m in self.members:
+            self._teams.setdefault((m.role, m.shift_slot % self.rotations[m.role].teams), []).append(m)
+        self.swaps: dict[tuple[str, int], str | None] = {}  # (member id, shift day) → shift worked instead
         self._swap_days: set[int] = set()
         self._window: tuple[float, float, Shift, int] = (0.0, 0.0, plan.shifts[0], 0)
-        self._duty_at: tuple[float, float, frozenset[str]] = (0.0, 0.0, frozenset())  # the last shift instance's
+        self._instances: dict[tuple[str, int], _Instance] = {}
+        self._absent: dict[int, frozenset[str]] = {}  # absence spell → members away
+        self._duty_at: tuple[float, float, frozenset[str]] = (0.0, 0.0, frozenset())  # the last duty segment's
 
     def member(self, member_id: str) -> Member:
         """The member with this id."""
@@ -265,50 +313,165 @@ class Roster:
         self.shift_at(now)
         return self._window[0], self._window[1]
 
-    def shift_of(self, member: Member, shift_day: int) -> str:
-        """The shift code ``member`` works on the given local date ordinal (a swap wins)."""
+    def shift_of(self, member: Member, shift_day: int) -> str | None:
+        """The shift code ``member`` works on the given local date ordinal (a swap wins), or
+        ``None`` on a day off."""
         if self.swaps:
-            swapped = self.swaps.get((member.id, shift_day))
-            if swapped is not None:
-                return swapped
-        codes = self.role_shifts.get(member.role, tuple(s.code for s in self.plan))
-        turn = shift_day // self.rotation_days if self.rotation_days else 0
-        return codes[(member.shift_slot + turn) % len(codes)]
+            key = (member.id, shift_day)
+            if key in self.swaps:
+                return self.swaps[key]
+        return self.rotations[member.role].shift_on(member.shift_slot, shift_day)
+
+    def absent(self, member: Member, shift_day: int) -> bool:
+        """Whether ``member`` is away (leave, training, sickness) on a shift day."""
+        return member.id in self._away(shift_day)
+
+    def _away(self, day: int) -> frozenset[str]:
+        av = self.availability
+        if av.shrinkage <= 0.0:
+            return frozenset()
+        spell = day // av.spell_days
+        out = self._absent.get(spell)
+        if out is None:
+            if len(self._absent) > 64:
+                self._absent.clear()
+            out = self._absent[spell] = frozenset(m.id for m in self.members if av.absent(m.id, day))
+        return out
+
+    def _instance(self, shift: Shift, day: int, lo: float) -> _Instance:
+        """The members rostered and present for one shift instance, their breaks, and the
+        instants within it where availability changes."""
+        key = (shift.code, day)
+        inst = self._instances.get(key)
+        if inst is not None and inst.lo == lo:
+            return inst
+        away = self._away(day)
+        rostered: list[Member] = []
+        if self.swaps and day in self._swap_days:
+            rostered = [m for m in self.members if self.shift_of(m, day) == shift.code]
+        else:
+            for role, rot in self.rotations.items():
+                for team in rot.teams_on(shift.code, day):
+                    rostered.extend(self._teams.get((role, team), ()))
+        present = sorted((m for m in rostered if m.id not in away), key=lambda m: m.id)
+        av = self.availability
+        breaks: dict[str, tuple[float, float]] = {}
+        cuts = {lo, lo + shift.duration_s}
+        if av.meal_break_s:
+            # Slots in turn over each role's crew, area by area (ids run area by area): an
+            # area's members break at different times, and so do lone members of different areas.
+            turn: dict[Role, int] = {}
+            for m in sorted(present, key=lambda m: (m.area_id, m.id)):
+                k = turn[m.role] = turn.get(m.role, -1) + 1
+                slot = av.break_of(k, shift.duration_s)
+                if slot is not None:
+                    breaks[m.id] = (lo + slot[0], lo + slot[1])
+                    cuts.update(breaks[m.id])
+        midnight = lo - shift.start_s  # local midnight of the shift day
+        for post in av.posts:
+            for d in (0, 1):
+                for a, b in post.windows:
+                    for t in (midnight + d * DAY_S + a, midnight + d * DAY_S + b):
+                        if lo < t < lo + shift.duration_s:
+                            cuts.add(t)
+        if len(self._instances) > 64:
+            self._instances.clear()
+        inst = self._instances[key] = _Instance(lo, day, midnight, tuple(present), frozenset(m.id for m in present),
+                                                breaks, tuple(sorted(cuts)))
+        return inst
+
+    def _segment(self, now: float) -> tuple[_Instance, float, float]:
+        shift, day = self.shift_at(now)
+        lo = self._window[0]
+        inst = self._instance(shift, day, lo)
+        cuts = inst.cuts
+        k = bisect_right(cuts, now) - 1
+        k = min(max(k, 0), len(cuts) - 2)
+        return inst, cuts[k], cuts[k + 1]
+
+    def duty_window(self, now: float) -> tuple[float, float]:
+        """POSIX start and end of the span around ``now`` in which nobody comes on or goes
+        off duty (a shift, cut at meal breaks and fixed posts)."""
+        lo, hi, _ = self._duty_at
+        if lo <= now < hi:
+            return lo, hi
+        self.on_duty_ids(now)
+        return self._duty_at[0], self._duty_at[1]
+
+    def _at_post(self, inst: _Instance, now: float, on: set[str]) -> dict[str, str]:
+        """Members standing at a fixed post at ``now`` (member id → post name), chosen in turn
+        by day among those present and not on their break."""
+        out: dict[str, str] = {}
+        posts = self.availability.posts
+        if not posts:
+            return out
+        offset = now - inst.midnight
+        day = inst.day + int(offset // DAY_S)
+        weekday = (day - 1) % 7  # ordinal 1 is a Monday
+        second = offset % DAY_S
+        for post in posts:
+            if not post.staffed(weekday, second):
+                continue
+            by_area: dict[str, list[Member]] = {}
+            for m in inst.present:
+                if m.role.value == post.role and m.id in on and m.id not in out:
+                    by_area.setdefault(m.area_id, []).append(m)
+            for crew in by_area.values():
+                start = day % len(crew)
+                for m in (crew[start:] + crew[:start])[:post.per_area]:
+                    out[m.id] = post.name
+        return out
+
+    def status(self, member: Member | str, now: float) -> str:
+        """Why a member is or is not available at ``now``: ``on_duty``, ``off``, ``absent``,
+        ``break`` or ``post:<name>``."""
+        m = self.member(member) if isinstance(member, str) else member
+        shift, day = self.shift_at(now)
+        if self.shift_of(m, day) != shift.code:
+            return "off"
+        inst, _lo, _hi = self._segment(now)
+        if m.id not in inst.ids:
+            return "absent"
+        b = inst.breaks.get(m.id)
+        if b is not None and b[0] <= now < b[1]:
+            return "break"
+        on = {mid for mid in inst.ids if not (mid in inst.breaks and inst.breaks[mid][0] <= now < inst.breaks[mid][1])}
+        post = self._at_post(inst, now, on).get(m.id)
+        return f"post:{post}" if post else "on_duty"
 
     def on_duty(self, member: Member, now: float, *, handover: bool = False) -> bool:
-        """Whether ``member`` works at ``now``.
+        """Whether ``member`` is available at ``now`` (rostered, present, not on a break or
+        at a post).
 
         Args:
             member: The member.
             now: POSIX seconds.
             handover: Also count the outgoing shift as on duty during the handover overlap.
         """
-        shift, day = self.shift_at(now)
-        if self.shift_of(member, day) == shift.code:
+        if member.id in self.on_duty_ids(now):
             return True
         if handover and self.handover_s:
-            prev, prev_day = self.shift_at(now - self.handover_s)
+            shift, _ = self.shift_at(now)
+            before = now - self.handover_s
+            prev, prev_day = self.shift_at(before)
             if prev.code != shift.code:
-                return self.shift_of(member, prev_day) == prev.code
+                inst = self._instance(prev, prev_day, self._window[0])
+                self.shift_at(now)
+                return member.id in inst.ids
         return False
 
     def on_duty_ids(self, now: float) -> frozenset[str]:
-        """Ids of the members on duty at ``now`` (cached per shift instance)."""
+        """Ids of the members available at ``now`` (cached per span of :meth:`duty_window`)."""
         lo, hi, ids = self._duty_at
         if lo <= now < hi:
             return ids
-        shift, day = self.shift_at(now)
-        turn = day // self.rotation_days if self.rotation_days else 0
-        key = (shift.code, turn, day if day in self._swap_days else -1)
-        cached = self._duty_cache.get(key)
-        if cached is None:
-            ids = frozenset(m.id for m in self.members if self.shift_of(m, day) == shift.code)
-            if len(self._duty_cache) > 64:
-                self._duty_cache.clear()
-            self._duty_cache[key] = ids
-        else:
-            ids = cached
-        self._duty_at = (self._window[0], self._window[1], ids)
+        inst, seg_lo, seg_hi = self._segment(now)
+        on = {mid for mid in inst.ids
+              if not (mid in inst.breaks and inst.breaks[mid][0] <= seg_lo < inst.breaks[mid][1])}
+        if self.availability.posts:
+            on.difference_update(self._at_post(inst, seg_lo, on))
+        ids = inst.ids if len(on) == len(inst.ids) else frozenset(on)
+        self._duty_at = (seg_lo, seg_hi, ids)
         return ids
 
     def on_duty_members(self, now: float, *, role: Role | None = None,
@@ -319,7 +482,7 @@ class Roster:
                 if m.id in ids and (role is None or m.role is role)
                 and (area_id is None or m.area_id == area_id)]
 
-    def with_swaps(self, swaps: Mapping[tuple[str, int], str]) -> Roster:
+    def with_swaps(self, swaps: Mapping[tuple[str, int], str | None]) -> Roster:
         """A copy of this roster in which each ``(member id, shift day)`` of ``swaps`` works the
         given shift code instead (shift swaps and cover; a shift day is the local date
         ordinal on which the shift starts).
@@ -331,16 +494,18 @@ class Roster:
         for (mid, _day), code in swaps.items():
             if mid not in self.by_id:
                 raise ValidationError("member", f"no member '{mid}'")
-            if code not in codes:
+            if code is not None and code not in codes:
                 raise ValidationError("shift", f"unknown shift '{code}'; defined: {', '.join(sorted(codes))}")
         out = Roster(self.members, self.plan, self.role_shifts, timezone_name=self.timezone_name,
-                     rotation_days=self.rotation_days, handover_s=self.handover_s)
+                     rotation_days=self.rotation_days, handover_s=self.handover_s,
+                     rotations=self.given_rotations, availability=self.availability)
         out.swaps = dict(swaps)
         out._swap_days = {day for _mid, day in swaps}
         return out
 
-    def swap(self, member_a: str, member_b: str, shift_day: int) -> dict[tuple[str, int], str]:
-        """The swaps that make two members of the same role exchange their shifts on a day.
+    def swap(self, member_a: str, member_b: str, shift_day: int) -> dict[tuple[str, int], str | None]:
+        """The swaps that make two members of the same role exchange their shifts on a day (a
+        day off is exchanged like a shift: cover).
 
         Raises:
             ValidationError: unknown members, the same member twice, different roles, or two
@@ -357,15 +522,24 @@ class Roster:
             raise ValidationError("member_b", f"is a {b.role.value}, member_a a {a.role.value}: swap within a role")
         sa, sb = self.shift_of(a, shift_day), self.shift_of(b, shift_day)
         if sa == sb:
-            raise ValidationError("member_b", f"already works shift '{sb}' that day, like member_a")
+            raise ValidationError("member_b", f"already works shift '{sb}' that day, like member_a" if sb
+                                  else "is off that day, like member_a")
         return {**self.swaps, (a.id, shift_day): sb, (b.id, shift_day): sa}
 
     def next_change(self, now: float) -> float:
-        """POSIX time of the next shift boundary strictly after ``now``."""
-        shift, _ = self.shift_at(now)
-        _, second = self.local_time(now)
-        remaining = (shift.end_s - second) % DAY_S or DAY_S
-        return now + remaining
+        """POSIX time of the next change of who is available strictly after ``now``: a shift
+        boundary, or a meal break or fixed post starting or ending."""
+        return self.duty_window(now)[1]
+
+    def hours_per_week(self, member: Member | None = None, role: Role | None = None) -> float:
+        """Rostered hours a week (before shrinkage) of a member, or on average over a role's
+        teams."""
+        hours = {s.code: s.duration_s / 3600 for s in self.plan}
+        if member is not None:
+            return self.rotations[member.role].hours_per_week(hours, member.shift_slot)
+        if role is None:
+            raise ValidationError("role", "give a member or a role")
+        return self.rotations[role].hours_per_week(hours)
 
     def in_handover(self, now: float) -> bool:
         """Whether ``now`` lies in the handover overlap at the start of a shift."""

@@ -77,7 +77,8 @@ def build_district(
         responsible=responsible, road_grid=road_grid, regions=ground.regions, squads=squads, roster=roster,
         catalog=catalog, cameras=cameras, shops=shops, sensors=sensors, venues=venues,
         population=params.population, stated_area_km2=params.stated_area_km2,
-        policy=PolicySettings(max_reassign=params.policy.max_reassign),
+        policy=PolicySettings(max_reassign=params.policy.max_reassign,
+                              return_to_post=params.policy.return_to_post),
         notes={**(notes or {}), "seed": params.seed},
     )
 

@@ -21,6 +21,7 @@ import shapely
 from scenarios.spec import ScenarioFile
 from twin.errors import ValidationError
 from twin.geo import Region, RegionIndex, TravelMode
+from twin.rota import Availability, Post, Rotation, parse_week_days
 from twin.staff import Member, Role, Roster, Shift, ShiftPlan, Squad
 
 ID_PREFIX = {Role.GRID_LEADER: "GL", Role.GRID_WORKER: "GW", Role.GRID_INSTRUCTOR: "GI",
@@ -83,11 +84,47 @@ def members_from_params(params: ScenarioFile, regions: RegionIndex, grid_len: np
 
 
 def roster_from_params(params: ScenarioFile, members: Sequence[Member]) -> Roster:
-    """The roster: ``[[shifts]]``, each role's shifts, rotation and handover."""
+    """The roster: ``[[shifts]]``, each role's rotation (or shifts and ``rotation_days``),
+    handover, shrinkage, meal breaks and fixed posts."""
     plan = ShiftPlan(Shift(s.code, s.seconds("start"), s.seconds("end")) for s in params.shifts)
-    return Roster(members, plan, {r: tuple(sp.shifts) for r, sp in params.staff.items()},
-                  timezone_name=params.timezone, rotation_days=params.roster.rotation_days,
-                  handover_s=params.roster.handover_s)
+    rotations = rotations_from_params(params, plan)
+    r = params.roster
+    lo, hi = (int(t.split(":")[0]) * 3600 + int(t.split(":")[1]) * 60 for t in r.meal_break_window)
+    availability = Availability(
+        shrinkage=r.shrinkage, spell_days=r.absence_spell_days, seed=params.seed, meal_break_s=r.meal_break_min * 60,
+        break_window=(lo, hi),
+        posts=tuple(Post(p.name, p.role.value, p.per_area, p.seconds(), parse_week_days(p.days, f"posts.{p.name}.days"))
+                    for p in params.posts))
+    return Roster(members, plan, {role: tuple(sp.shifts) for role, sp in params.staff.items() if sp.shifts},
+                  timezone_name=params.timezone, rotation_days=r.rotation_days, handover_s=r.handover_s,
+                  rotations={role: rotations[sp.rotation] for role, sp in params.staff.items() if sp.rotation},
+                  availability=availability)
+
+
+def rotations_from_params(params: ScenarioFile, plan: ShiftPlan) -> dict[str, Rotation]:
+    """Each ``[rotations.<name>]`` as a :class:`twin.rota.Rotation`."""
+    out = {}
+    for name, rp in params.rotations.items():
+        if rp.kind == "continuous":
+            out[name] = Rotation.continuous(name, rp.shifts or tuple(s.code for s in plan), days_on=rp.days_on,
+                                            days_off=rp.days_off)
+        elif rp.kind == "weekly":
+            out[name] = Rotation.weekly(name, rp.week, teams=rp.teams)
+        else:
+            out[name] = Rotation(name, tuple(tuple(d or None for d in c) for c in rp.cycles))
+    return out
+
+
+def _teams(params: ScenarioFile, role: Role) -> int:
+    """How many teams (or shift slots) a role's members are spread over."""
+    spec = params.staff[role]
+    if spec.rotation is None:
+        return len(spec.shifts)
+    rp = params.rotations[spec.rotation]
+    if rp.kind == "continuous":
+        n = len(rp.shifts or params.shifts)
+        return (n * rp.days_on + rp.days_off) // rp.days_on
+    return rp.teams if rp.kind == "weekly" else len(rp.cycles)
 
 
 def _grid_points(regions: RegionIndex) -> dict[str, tuple[float, float]]:
@@ -114,7 +151,10 @@ def _grid_workers(params: ScenarioFile, regions: RegionIndex, grid_len: np.ndarr
         slot = per_grid.get(g, 0)
         per_grid[g] = slot + 1
         gr = grids[g]
-        yield Role.GRID_WORKER, k + 1, regions.area_of(gr.id), (gr.id,), slot, grid_xy[gr.id]
+        # With a rotation, teams go round the grids in turn, so that a grid's workers are in
+        # different teams.
+        team = k if params.staff[Role.GRID_WORKER].rotation else slot
+        yield Role.GRID_WORKER, k + 1, regions.area_of(gr.id), (gr.id,), team, grid_xy[gr.id]
 
 
 def _grid_cadres(params: ScenarioFile, regions: RegionIndex,
@@ -187,14 +227,16 @@ def _area_team_by_road(params: ScenarioFile, role: Role, areas: Sequence[Region]
     if count < len(areas):
         raise ValidationError(f"staff.{role.value}.count", f"{count} members cannot serve "
                               f"{len(areas)} areas: at least one per area is needed")
-    per_area = _largest_remainder(count, area_len + 1.0, minimum=min(len(spec.shifts), count // len(areas)))
+    per_area = _largest_remainder(count, area_len + 1.0, minimum=min(_teams(params, role), count // len(areas)))
     k = 0
     for j, area in enumerate(areas):
         area_grids = grids_of_area[j]
         for i in range(int(per_area[j])):
             k += 1
             post = area_grids[(i * 7) % len(area_grids)]  # posts spread over the area's grids
-            yield role, k, area.id, (), i, grid_xy[post.id]
+            # Slots round-robin within the area; a rotation's teams continue from area to
+            # area, so that they come out the same size.
+            yield role, k, area.id, (), k - 1 if spec.rotation else i, grid_xy[post.id]
 
 
 def _largest_remainder(total: int, weights: np.ndarray, minimum: int = 0) -> np.ndarray:
