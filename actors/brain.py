@@ -71,7 +71,7 @@ class Brain:
             "tier": e.tier, "handler_role": spec.handler_chain[min(e.tier, len(spec.handler_chain) - 1)].value,
             "assignee": e.assignee, "reinforcements": list(e.reinforcements),
             "location": {"type": "Point", "coordinates": [round(loc.lon, 7), round(loc.lat, 7)]},
-            "road_id": loc.road_id, "grid_id": loc.grid_id, "community_id": loc.community_id,
+            "road_id": loc.road_id, "node": loc.node, "grid_id": loc.grid_id, "community_id": loc.community_id,
             "area_id": loc.area_id, "description": e.description, "external_id": e.external_id,
             "reported_at": iso(e.reported_at, tz), "dispatched_at": iso(e.dispatched_at, tz),
             "signed_at": iso(e.signed_at, tz), "on_scene_at": iso(e.on_scene_at, tz),

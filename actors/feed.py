@@ -150,8 +150,12 @@ class PatrolTeams:
         node = self._nodes.get(member)
         if node is None:  # where the member is: asked for that member alone (a 100x roster is 17k)
             node = self._nodes[member] = int(self.client.sync.positions([member])[0]["node"])
-        loc = self.district.locate(*ev["location"]["coordinates"])
-        return self.district.roads.travel_s(m.travel_mode, node, loc.node)
+        # To the event's own routing node (locating its rounded coordinates again can land on
+        # the next node along the road).
+        target = ev.get("node")
+        if target is None:
+            target = self.district.locate(*ev["location"]["coordinates"]).node
+        return self.district.roads.travel_s(m.travel_mode, node, int(target))
 
     def _start(self, script: Script, at: float, eid: str, member: str) -> int:
         """Run a script from ``at`` up to its first wait (acting meanwhile)."""

@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -649,8 +649,17 @@ class LiveTwin:
             by_state: dict[str, int] = {}
             for e in evs:
                 by_state[e.state.value] = by_state.get(e.state.value, 0) + 1
-            firsts = {e.id: (f.dispatched, f.signed) for e in evs if (f := self.firsts.get(e.id)) is not None}
+            firsts = {e.id: f for e in evs if (f := self.firsts.get(e.id)) is not None}
             outcomes = twin_kpis.outcomes_of(evs, firsts, now)
+            # Per tier: each event under the role of whoever holds it (or held it last), timed
+            # on the stage that role handles.
+            role_of = {m.id: m.role.value for m in self.district.roster.members}
+            tiers: dict[str, list[Event]] = {}
+            for e in evs:
+                if e.assignee:
+                    tiers.setdefault(role_of.get(e.assignee, ""), []).append(e)
+            by_tier = {role: twin_kpis.outcomes_of(group, firsts, now, stage=True)
+                       for role, group in sorted(tiers.items()) if role}
             busy = sum(1 for st in self.members.values() if st.busy)
             duty = self.district.roster.on_duty_ids(now)
             waiting = len(self.desk.waiting())
@@ -662,6 +671,9 @@ class LiveTwin:
             **{k: (None if math.isnan(v) else v) for k, v in shares.items()},
             "counts": {k: {"met": m, "counted": n} for k, (m, n) in twin_kpis.counts(outcomes).items()},
             "waiting": waiting, "members_on_duty": len(duty), "members_busy": busy, "mode": mode,
+            "by_tier": {role: {"events": len(o), **{k: (None if math.isnan(v) else v)
+                                                   for k, v in twin_kpis.shares(o).items()}}
+                        for role, o in by_tier.items()},
         }
 
     # --- snapshot (what-if fork) ---------------------------------------------------------------------
@@ -671,7 +683,7 @@ class LiveTwin:
             open_events = [e for e in self.events.values() if e.is_open]
             return {"now": self.now(), "mode": self.mode.value, "last_seq": self.last_seq,
                     "open_events": open_events, "members": dict(self.members), "holding": dict(self.holding),
-                    "firsts": {e.id: Firsts(f.dispatched, f.signed, set(f.fired)) for e in open_events
+                    "firsts": {e.id: replace(f, fired=set(f.fired), scheduled=set()) for e in open_events
                                if (f := self.firsts.get(e.id)) is not None},
                     "swaps": dict(self.district.roster.swaps)}
 

@@ -424,9 +424,15 @@ class Engine:
             self._spawn(self._shift_changes(end))
 
     def _shift_changes(self, until: float) -> Any:
-        """At each shift change before ``until``: the desk's handover (:meth:`twin.desk.Desk.shift_change`)."""
+        """At each shift change from now (a change at this very instant included: the day's
+        process starts at midnight, a shift boundary) until before ``until``: the desk's
+        handover (:meth:`twin.desk.Desk.shift_change`)."""
+        roster = self.desk.district.roster
+        first = True
         while True:
-            nxt = self.desk.district.roster.next_change(self.now()) - self.epoch
+            now = self.now()
+            nxt = (roster.next_change(now - 1e-3) if first else roster.next_change(now)) - self.epoch
+            first = False
             if nxt >= until:
                 return
             yield nxt - self.env.now
@@ -593,9 +599,10 @@ class Engine:
                                        self.desk.targets(e), e.source, roster.shift_at(e.reported_at)[0].code, t0,
                                        needs_on_scene=e.on_scene_at is not None)
             known = state.firsts.get(e.id)
-            firsts[e.id] = Firsts(dispatched=known.dispatched if known else e.dispatched_at,
-                                  signed=known.signed if known else e.signed_at,
-                                  fired=set(known.fired) if known else set())
+            if known is not None:  # what the live twin remembers, with its own set of fired deadlines
+                firsts[e.id] = replace(known, fired=set(known.fired), scheduled=set())
+            else:
+                firsts[e.id] = Firsts(dispatched=e.dispatched_at, signed=e.signed_at)
             events[e.id] = e
             self.open_ids.add(e.id)
             self.carried += 1
@@ -655,7 +662,16 @@ class Engine:
             nan if e.closed_at is None else e.closed_at - t0,
             tr.first_travel_s, member, self._role_name[member] if member else "", e.tier, e.escalations,
             e.reassignments, tr.needs_on_scene, e.reinforcement_requested_at is not None, tr.supervised,
-            tr.self_corrected, tr.repeat, within, outcome))
+            tr.self_corrected, tr.repeat, within, outcome, *_stage(f, t0)))
+
+
+def _stage(f: Firsts, t0: float) -> tuple[float, float, float, float]:
+    """``stage_s``, ``stage_wait_s``, ``stage_respond_s``, ``stage_on_scene_s`` of a record."""
+    nan = math.nan
+    since = t0 if f.stage_at is None else f.stage_at
+    d, s, a = f.stage_dispatched, f.stage_signed, f.stage_on_scene
+    return (since - t0, nan if d is None else d - since, nan if d is None or s is None else s - d,
+            nan if a is None else a - since)
 
 
 def run_once(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,

@@ -161,6 +161,11 @@ class EventRecord:
     repeat: bool
     within_targets: bool
     outcome: str
+    # The stage that handled it: since its last escalation (or reopening), else its report.
+    stage_s: float = 0.0             # when that stage began, after the report
+    stage_wait_s: float = math.nan   # its first dispatch, after the stage began
+    stage_respond_s: float = math.nan  # its first signature, after that dispatch
+    stage_on_scene_s: float = math.nan  # its first arrival on scene, after the stage began
 
 
 @dataclass

@@ -85,7 +85,8 @@ def is_share(name: str) -> bool:
     return "within" in name or name.endswith(("_share", "no_wait")) or name.startswith("utilisation")
 
 
-_NUM = ("respond_s", "on_scene_s", "reinforce_s", "wait_s", "travel_s", "escalations", "reported_s")
+_NUM = ("respond_s", "on_scene_s", "reinforce_s", "wait_s", "travel_s", "escalations", "reported_s", "stage_s",
+        "stage_wait_s", "stage_respond_s", "stage_on_scene_s")
 _FLAG = ("needs_on_scene", "reinforcement", "supervised", "self_corrected", "repeat", "within_targets")
 
 
@@ -94,7 +95,7 @@ def columns(rows: Sequence[EventRecord]) -> dict[str, np.ndarray]:
     n = len(rows)
     cols: dict[str, np.ndarray] = {k: np.fromiter((getattr(r, k) for r in rows), np.float64, n) for k in _NUM}
     cols.update({k: np.fromiter((getattr(r, k) for r in rows), bool, n) for k in _FLAG})
-    for k in ("outcome", "area_id", "shift", "category"):
+    for k in ("outcome", "area_id", "shift", "category", "handler_role"):
         cols[k] = np.array([getattr(r, k) for r in rows], dtype=object)
     return cols
 
@@ -109,13 +110,40 @@ def _stat(values: np.ndarray, fn: Callable[[np.ndarray], Any]) -> float:
     return float(fn(v)) if len(v) else math.nan
 
 
-def outcomes(c: dict[str, np.ndarray]) -> twin_kpis.Outcomes:
-    """The records' columns as :class:`twin.kpis.Outcomes` (the run's end is ``now``)."""
+def outcomes(c: dict[str, np.ndarray], *, stage: bool = False) -> twin_kpis.Outcomes:
+    """The records' columns as :class:`twin.kpis.Outcomes` (the run's end is ``now``).
+
+    ``stage``: the times of the stage that handled each event, from when that stage began
+    (its last escalation, else its report): the wait, signature and arrival of the tier
+    that handles it (reinforcement still counts from the report).
+    """
     outcome = c["outcome"]
+    counted = (outcome != "merged") & (outcome != "false_alarm")
+    if stage:
+        since = c["stage_s"]
+        return twin_kpis.Outcomes(dispatch_s=c["stage_wait_s"], respond_s=c["stage_respond_s"],
+                                  on_scene_s=c["stage_on_scene_s"], reinforce_s=c["reinforce_s"] - since,
+                                  reinforcement=c["reinforcement"], open=outcome == "open", counted=counted,
+                                  age_s=c["age_s"] - since)
     return twin_kpis.Outcomes(dispatch_s=c["wait_s"], respond_s=c["respond_s"], on_scene_s=c["on_scene_s"],
                               reinforce_s=c["reinforce_s"], reinforcement=c["reinforcement"],
-                              open=outcome == "open", counted=(outcome != "merged") & (outcome != "false_alarm"),
-                              age_s=c["age_s"])
+                              open=outcome == "open", counted=counted, age_s=c["age_s"])
+
+
+def _tier(c: dict[str, np.ndarray], m: np.ndarray) -> dict[str, float]:
+    """KPIs of the events selected by ``m``, measured on the stage that handled them."""
+    o = outcomes(c, stage=True)
+    with np.errstate(invalid="ignore"):
+        out = {name: _frac(met, of & m) for name, (met, of) in twin_kpis.masks(o).items()}
+        wait = c["stage_wait_s"][m]
+        out.update({"events": float(m.sum()),
+                    "no_wait": _frac(c["stage_wait_s"] <= 1e-6, m & ~np.isnan(c["stage_wait_s"])),
+                    "wait_mean_s": _stat(wait, np.mean),
+                    "wait_p90_s": _stat(wait, lambda v: np.percentile(v, 90)),
+                    "sign_p90_s": _stat(c["stage_respond_s"][m], lambda v: np.percentile(v, 90)),
+                    "on_scene_p90_s": _stat(c["stage_on_scene_s"][m], lambda v: np.percentile(v, 90)),
+                    "reinforce_p90_s": _stat(c["reinforce_s"][m], lambda v: np.percentile(v, 90))})
+    return out
 
 
 def _core(c: dict[str, np.ndarray], m: np.ndarray) -> dict[str, float]:
@@ -168,6 +196,9 @@ def kpis(result: RunResult, *, warmup_days: float = 0.0) -> dict[str, Any]:
     for key, col in (("by_area", "area_id"), ("by_shift", "shift"), ("by_category", "category")):
         groups = sorted(set(c[col][m].tolist()))
         out[key] = {g: {k: v for k, v in _core(c, m & (c[col] == g)).items() if k in _GROUP_KEYS} for g in groups}
+    # Per tier: each event under the role that handled it in the end, timed on that stage.
+    out["by_tier"] = {role: _tier(c, m & (c["handler_role"] == role))
+                      for role in sorted(set(c["handler_role"][m].tolist())) if role}
     return out
 
 

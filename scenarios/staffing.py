@@ -106,15 +106,17 @@ class StaffingPlan:
 
 
 def _role_kpi(run: RunResult, role: str, kpi: str, warmup_days: float) -> float:
+    """``kpi`` over the events ``role`` handled in the end, timed on the stage it handled
+    (from the escalation that brought the event to it, not the grid worker's reminder)."""
     rows = [r for r in run.records if r.reported_s >= warmup_days * DAY_S and r.handler_role == role]
-    if kpi == "no_wait":  # dispatched the moment it was reported
-        ok = [not math.isnan(r.wait_s) and r.wait_s <= 1e-6 for r in rows]
+    if kpi == "no_wait":  # dispatched to the role the moment the stage began
+        ok = [not math.isnan(r.stage_wait_s) and r.stage_wait_s <= 1e-6 for r in rows]
         return float(np.mean(ok)) if ok else math.nan
     if not rows:
         return math.nan
     c = columns(rows)
     c["age_s"] = run.days * DAY_S - c["reported_s"]
-    met, of = twin_kpis.masks(outcomes(c))[kpi]
+    met, of = twin_kpis.masks(outcomes(c, stage=True))[kpi]
     n = int(of.sum())
     return float((met & of).sum()) / n if n else math.nan
 

@@ -204,6 +204,13 @@ def test_a_week_of_the_live_twin_agrees_with_the_simulator(xiaohe: District) -> 
         for n in names:
             live[n].append(math.nan if got[n] is None else got[n])
             sim[n].append(run[n])
+            if n == names[2]:  # few reinforcements per week: the overall share is compared above
+                continue
+            # and the brigade's own stage (from the escalation that brought each event to it)
+            tier = f"co_governance {n}"
+            live.setdefault(tier, []).append(
+                math.nan if got["by_tier"]["co_governance"][n] is None else got["by_tier"]["co_governance"][n])
+            sim.setdefault(tier, []).append(run["by_tier"]["co_governance"][n])
         live["events"].append(got["events"])
         sim["events"].append(run["events"])
     for n in live:
@@ -229,7 +236,7 @@ def test_a_fork_as_is_predicts_the_next_eight_hours_of_the_live_twin(xiaohe: Dis
     out = fork(xiaohe, snapshot, hours=8, change=None, replications=20, seed=3)
     v.run(at + 8 * 3600.0)
     evs = [e for e in v.twin.events.values() if e.id in carried or at <= e.reported_at < at + 8 * 3600.0]
-    firsts = {e.id: (v.twin.firsts[e.id].dispatched, v.twin.firsts[e.id].signed) for e in evs}
+    firsts = {e.id: v.twin.firsts[e.id] for e in evs}
     shares = twin_kpis.shares(twin_kpis.outcomes_of(evs, firsts, at + 8 * 3600.0))
     live = {**shares, "events": float(len(evs))}
     for name, value in live.items():
@@ -251,3 +258,37 @@ def test_the_desk_is_the_one_place_that_decides() -> None:
         for banned in ("dispatch(", "plan_deadline(", "remedy(", "apply(", "advance(", "handover_reassignments("):
             assert f" {banned}" not in src and f"={banned}" not in src, (module.__name__, banned)
 
+
+
+def test_records_time_the_stage_that_handled_each_event_from_its_escalation() -> None:
+    """An event the grid worker reminded in vain is the brigade's from the escalation on:
+    its ``stage_*`` times run from there (the first-dispatch figures stay the grid worker's)."""
+    d = _street()
+    incidents, delays = _script(d)
+    start = _start(d)
+    params = ResponseParams(keep_audit=True, referral_s=30.0, reminder_s=120.0, citizen_p=0.0)
+    engine = Engine(d, ScriptDemand(incidents), params=params, seed=1, start=datetime.fromtimestamp(start, d.roster.tz),
+                    delays=delays)
+    result = engine.run(1.0)
+    by_event: dict[str, list[Any]] = {}
+    for r in engine.audit:
+        by_event.setdefault(r.event_id, []).append(r)
+    checked = 0
+    for rec in result.records:
+        log = by_event[rec.event_id]
+        t0 = log[0].at
+        escalations = [r.at for r in log if r.action.value == "escalate"]
+        since = escalations[-1] if escalations else t0
+        assert rec.stage_s == pytest.approx(since - t0)
+        dispatch = next((r.at for r in log if r.at >= since and r.action.value in ("dispatch", "reassign")), None)
+        sign = next((r.at for r in log if r.at >= since and r.action.value == "sign"), None)
+        arrive = next((r.at for r in log if r.at >= since and r.action.value in ("arrive", "reinforce")), None)
+        assert (math.isnan(rec.stage_wait_s) if dispatch is None else rec.stage_wait_s == pytest.approx(dispatch - since))
+        assert (math.isnan(rec.stage_respond_s) if sign is None or dispatch is None
+                else rec.stage_respond_s == pytest.approx(sign - dispatch))
+        assert (math.isnan(rec.stage_on_scene_s) if arrive is None
+                else rec.stage_on_scene_s == pytest.approx(arrive - since))
+        if escalations:
+            checked += 1
+            assert rec.wait_s == pytest.approx(next(r.at for r in log if r.action.value == "dispatch") - t0)
+    assert checked >= 2  # the script escalates events 4 and 5

@@ -83,7 +83,8 @@ _TIMER_VALUE = {t: t.value for t in Timer}
 #: others only end deadlines, which :meth:`Desk.fire` finds stale when they fall due.
 _ADDS_DEADLINES = frozenset({Action.DISPATCH, Action.REASSIGN, Action.REQUEST_REINFORCEMENT, Action.REOPEN})
 #: The transitions :meth:`Firsts.note` learns from (besides any acted-on deadline's tag).
-_NOTED = frozenset({Action.DISPATCH, Action.REASSIGN, Action.SIGN})
+_NOTED = frozenset({Action.DISPATCH, Action.REASSIGN, Action.SIGN, Action.ARRIVE, Action.REINFORCE, Action.ESCALATE,
+                    Action.REOPEN})
 (_REPORT, _DISPATCH, _REASSIGN, _SIGN, _ARRIVE, _REQUEST_REINFORCEMENT, _REINFORCE, _ESCALATE, _REOPEN) = (
     Action.REPORT, Action.DISPATCH, Action.REASSIGN, Action.SIGN, Action.ARRIVE, Action.REQUEST_REINFORCEMENT,
     Action.REINFORCE, Action.ESCALATE, Action.REOPEN)
@@ -115,16 +116,36 @@ class Firsts:
     signed: float | None = None
     fired: set[tuple[str, float]] = field(default_factory=set)
     scheduled: set[tuple[str, float]] = field(default_factory=set)
+    stage_at: float | None = None
+    stage_dispatched: float | None = None
+    stage_signed: float | None = None
+    stage_on_scene: float | None = None
 
     def note(self, action: Action, at: float, data: Mapping[str, Any]) -> None:
         """What a transition tells: a first dispatch or signature, a deadline acted on (the
-        desk as it applies it; the live twin as it reads its log back)."""
+        desk as it applies it; the live twin as it reads its log back).
+
+        It also keeps the firsts of the event's current *stage*: the rung of the ladder it
+        is on since its report, its last escalation or its reopening (``stage_at``; ``None``:
+        since the report). The tier that handles an event is measured from there, so a
+        brigade member's wait is not the grid worker's.
+        """
         if action is _DISPATCH or action is _REASSIGN:
             if self.dispatched is None:
                 self.dispatched = at
+            if self.stage_dispatched is None:
+                self.stage_dispatched = at
         elif action is _SIGN:
             if self.signed is None:
                 self.signed = at
+            if self.stage_signed is None:
+                self.stage_signed = at
+        elif action is _ARRIVE or action is _REINFORCE:
+            if self.stage_on_scene is None:
+                self.stage_on_scene = at
+        elif action is _ESCALATE or action is _REOPEN:
+            self.stage_at = at
+            self.stage_dispatched = self.stage_signed = self.stage_on_scene = None
         if data and "timer" in data:
             timer = data["timer"]
             if timer is not None:
@@ -192,7 +213,6 @@ class Desk:
         self._returns: list[tuple[float, int, str]] = []
         self._leaving: dict[str, int] = {}
         self._tickets = 0
-        self._last_duty: frozenset[str] | None = None  # who was available at the last shift_change
 
     @property
     def mode(self) -> Mode:
@@ -426,14 +446,14 @@ class Desk:
                                  now=now, mode=self.mode, run_cards=self.run_cards)
             if step is not None:
                 self._step(eid, step, now, "brain", None)
+        # Who comes on duty (a new shift, back from a break or a post) starts at their post:
+        # those available now and not just before the span that began with this change.
+        before = roster.on_duty_ids(roster.duty_window(now)[0] - 1e-3)
         duty = roster.on_duty_ids(now)
-        before = self._last_duty
         for m in roster.members:
-            # Who comes on duty (a new shift, back from a break or a post) starts at their post.
-            if m.id in duty and (before is None or m.id not in before) and not self.members[m.id].busy:
+            if m.id in duty and m.id not in before and not self.members[m.id].busy:
                 self.members[m.id] = MemberState(m.post_node)
                 self._leaving.pop(m.id, None)
-        self._last_duty = duty
         self._freed = True
         self.settle(now)
 

@@ -22,6 +22,11 @@ from twin.errors import NotFound, ValidationError
 from twin.geo import Location, RegionIndex, RoadNetwork
 from twin.staff import Member, Role, Roster, Squad
 
+#: A point this close past a segment's middle still counts as its first half (nearer its
+#: start node): a midpoint sent through WGS84 at 7 decimals (~1 cm) and back must snap to
+#: the same node, or the live twin and the simulator route to different ends.
+_MIDDLE_M = 0.05
+
 
 @dataclass(frozen=True)
 class PolicySettings:
@@ -189,7 +194,7 @@ class District:
             seg = self.roads.segments[int(seg_idx[i])]
             gid = self.regions.grids[int(grid[i])].id
             out.append(Location(lon=float(lon[i]), lat=float(lat[i]), x=float(xy[i, 0]), y=float(xy[i, 1]),
-                                road_id=seg.id, node=seg.u if along[i] <= seg.line.length / 2 else seg.v,
+                                road_id=seg.id, node=seg.u if along[i] <= seg.line.length / 2 + _MIDDLE_M else seg.v,
                                 grid_id=gid, community_id=self.regions.community_of(gid),
                                 area_id=self.regions.area_of(gid), road_distance_m=float(dist[i])))
         return out

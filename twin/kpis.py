@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -80,22 +81,41 @@ class Outcomes:
         return Outcomes(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
 
 
-def outcomes_of(events: Iterable[Event], firsts: Mapping[str, tuple[float | None, float | None]],
-                now: float) -> Outcomes:
-    """The outcomes of live events at ``now``; ``firsts`` gives each event's first dispatch
-    and first signature (POSIX seconds or ``None``)."""
+class FirstsOf(Protocol):
+    """What the KPIs read of an event's firsts (:class:`twin.desk.Firsts`)."""
+
+    dispatched: float | None
+    signed: float | None
+    stage_at: float | None
+    stage_dispatched: float | None
+    stage_signed: float | None
+    stage_on_scene: float | None
+
+
+def outcomes_of(events: Iterable[Event], firsts: Mapping[str, FirstsOf], now: float, *,
+                stage: bool = False) -> Outcomes:
+    """The outcomes of live events at ``now``, from each event's firsts (its first dispatch
+    and signature, POSIX seconds). ``stage``: timed on the stage that handles each event,
+    from its last escalation (else its report), as the simulator's ``stage_*`` fields."""
     rows = []
     nan = math.nan
     for e in events:
+        f = firsts.get(e.id)
         t0 = e.reported_at
-        d, s = firsts.get(e.id, (None, None))
-        rows.append((nan if d is None else d - t0, nan if d is None or s is None else s - d,
-                     nan if e.on_scene_at is None else e.on_scene_at - t0,
-                     nan if e.reinforced_at is None else e.reinforced_at - t0,
+        if stage and f is not None:
+            since = t0 if f.stage_at is None else f.stage_at
+            d, s, a = f.stage_dispatched, f.stage_signed, f.stage_on_scene
+        else:
+            since = t0
+            d, s = (f.dispatched, f.signed) if f is not None else (None, None)
+            a = e.on_scene_at
+        rows.append((nan if d is None else d - since, nan if d is None or s is None else s - d,
+                     nan if a is None else a - since,
+                     nan if e.reinforced_at is None else e.reinforced_at - since,
                      e.reinforcement_requested_at is not None, e.is_open,
-                     e.state is not State.MERGED and e.state is not State.FALSE_ALARM, now - t0))
-    a = np.array(rows, dtype=np.float64).reshape(len(rows), 8)
-    return Outcomes(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4] > 0, a[:, 5] > 0, a[:, 6] > 0, a[:, 7])
+                     e.state is not State.MERGED and e.state is not State.FALSE_ALARM, now - since))
+    a_ = np.array(rows, dtype=np.float64).reshape(len(rows), 8)
+    return Outcomes(a_[:, 0], a_[:, 1], a_[:, 2], a_[:, 3], a_[:, 4] > 0, a_[:, 5] > 0, a_[:, 6] > 0, a_[:, 7])
 
 
 def masks(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
