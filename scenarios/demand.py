@@ -79,8 +79,9 @@ class DemandParams:
 
     Args:
         rate_factor: Multiplies every catalog rate (what-if: more or less trouble).
-        elderly_alone: Elderly residents living alone (a sensor sits at ``[assets] sensors`` of
-            them).
+        elderly_alone: Elderly residents living alone in the catalog's reference district
+            (a district of another size has them in proportion to its residents; a sensor
+            sits at ``[assets] sensors`` of them).
         propensity_sigma: Log-sd of agents' propensity (heterogeneity; repeat offenders).
         learn_handled: Propensity factor after a case is handled on site.
         learn_corrected: Propensity factor after self-correcting on a reminder.
@@ -233,7 +234,10 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
             blocks.append(ResidentBlock(self, g.id, p.x, p.y, max(g.area_km2, 0.01)))
         pools["block"] = _Pool(blocks, np.array([[a.x, a.y] for a in blocks]))
         elderly: list[_Placed] = [ElderlyResident(self, s.id, s.x, s.y, 1.0, True) for s in d.sensors]
-        extra = max(0, self.params.elderly_alone - len(elderly))
+        alone = self.params.elderly_alone
+        if d.catalog.reference is not None and d.population:  # the parameter is the reference district's
+            alone = round(alone * d.population / d.catalog.reference.residents)
+        extra = max(0, alone - len(elderly))
         if extra and len(d.responsible):
             segs = rng.choice(d.responsible, size=extra)
             along = shapely.line_interpolate_point(d.roads.lines[segs], rng.uniform(0.1, 0.9, extra), normalized=True)
@@ -249,6 +253,14 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
         self._fov_tree = shapely.STRtree([c.fov for c in d.cameras]) if d.cameras else None
         self._cam_ids = [c.id for c in d.cameras]
         self._hourly: dict[str, np.ndarray] = {}  # category → hour-of-day probabilities
+        # Each scenario's rate for this district: the catalog's, times this district's
+        # exposure over the catalog's reference district (1 for the reference itself).
+        ref = d.catalog.reference
+        road_km = float(sum(d.roads.segments[int(i)].length_m for i in d.responsible)) / 1000.0
+        self._scale: dict[str, float] = {
+            spec.code: 1.0 if ref is None else ref.factor(spec.cause, residents=d.population, shops=len(d.shops),
+                                                           road_km=road_km, venues=len(d.venues))
+            for spec in d.catalog}
         self.datacollector = mesa.DataCollector(model_reporters={"incidents": lambda m: m.today_count})
         self.today_count = 0
 
@@ -275,7 +287,8 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
             pool = self.pools.get(kind) or self.pools.get("street")
             if pool is None or spec.rate_per_day <= 0:
                 continue
-            mean = spec.rate_per_day * p.rate_factor * WEEKLY.get(spec.category, _FLAT_WEEK)[weekday]
+            mean = spec.rate_per_day * self._scale[spec.code] * p.rate_factor \
+                * WEEKLY.get(spec.category, _FLAT_WEEK)[weekday]
             n = int(rng.poisson(mean))
             if n == 0:
                 continue

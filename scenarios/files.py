@@ -17,7 +17,7 @@ from typing import Any
 from shapely.geometry import Polygon, shape
 
 from scenarios.spec import CatalogFile, ScenarioFile, parse
-from twin.catalog import CameraRule, Catalog, Category, ScenarioSpec, SensorRule
+from twin.catalog import CameraRule, Catalog, Category, Reference, ScenarioSpec, SensorRule
 from twin.errors import ValidationError
 
 #: The folder of the ``scenarios`` package, which holds the built-in scenario folders.
@@ -82,7 +82,8 @@ def catalog_from_file(path: Path) -> Catalog:
                               camera=CameraRule(**s.camera.model_dump()) if s.camera else None,
                               sensor=SensorRule(**s.sensor.model_dump()) if s.sensor else None)
                  for s in cf.scenarios]
-        return Catalog(cats, specs)
+        ref = Reference(**cf.reference.model_dump()) if cf.reference else None
+        return Catalog(cats, specs, reference=ref)
     except ValidationError as exc:
         raise exc.with_source(src) from None
 

@@ -38,7 +38,8 @@ SHIFTS_3 = (("night", 0, 8), ("day", 8, 16), ("evening", 16, 24))
 
 
 def pool_district(servers: int, *, atoms: int = 1, homes: Sequence[int] | None = None,
-                  handling_min: float = 10.0, per_shift: Mapping[str, int] | None = None) -> District:
+                  handling_min: float = 10.0, per_shift: Mapping[str, int] | None = None,
+                  severities: Sequence[Severity] = (Severity.MEDIUM,)) -> District:
     """A street of ``atoms`` grids with ``servers`` brigade members, always on duty.
 
     Args:
@@ -48,6 +49,8 @@ def pool_district(servers: int, *, atoms: int = 1, homes: Sequence[int] | None =
         handling_min: Mean handling time of the one catalog scenario, minutes.
         per_shift: Members on each of three 8-hour shifts (``night`` 0-8, ``day`` 8-16,
             ``evening`` 16-24) instead of one 24-hour crew.
+        severities: One catalog scenario per severity (``P01``, ``P02``, ...), alike but
+            for it: classes of a priority queue (the desk serves the most severe first).
     """
     if per_shift is not None:
         servers = sum(per_shift.values())
@@ -80,11 +83,12 @@ def pool_district(servers: int, *, atoms: int = 1, homes: Sequence[int] | None =
     members = [Member(f"U{k + 1:02d}", f"Unit {k + 1}", Role.CO_GOVERNANCE, "A1", "SQ-A1",
                       (grids[homes[k]].id,), slots[k], node[f"n{homes[k]}"], TravelMode.EBIKE) for k in range(servers)]
     roster = Roster(members, plan, role_shifts)
-    spec = ScenarioSpec(code="P01", name_zh="调度", name_en="Call", category="public_security",
-                        sources=(Source.REFERRAL_110,), severity=Severity.MEDIUM, department="—",
-                        handler_chain=(Role.CO_GOVERNANCE,), respond_s=1e9, on_scene_s=2e9, reinforce_s=3e9,
-                        handling_min=handling_min, merge_radius_m=0.0, merge_window_s=0.0)
-    catalog = Catalog([Category("public_security", "社会治安", "Public security", "P01")], [spec])
+    specs = [ScenarioSpec(code=f"P{k + 1:02d}", name_zh="调度", name_en="Call", category="public_security",
+                          sources=(Source.REFERRAL_110,), severity=sev, department="—",
+                          handler_chain=(Role.CO_GOVERNANCE,), respond_s=1e9, on_scene_s=2e9, reinforce_s=3e9,
+                          handling_min=handling_min, merge_radius_m=0.0, merge_window_s=0.0)
+             for k, sev in enumerate(severities)]
+    catalog = Catalog([Category("public_security", "社会治安", "Public security", "P01")], specs)
     mids = net.midpoints
     return District(name="pool", title="Preset: one pool", boundary=outline, roads=net,
                     responsible=np.arange(len(net)), road_grid=regions.grids_at(mids), regions=regions,
@@ -110,6 +114,7 @@ class PoissonDemand:
     weights: np.ndarray
     seed: np.random.SeedSequence
     patience_s: float | None = None
+    mix: Sequence[float] | None = None  # share of scenario P01, P02, ... (default: all P01)
     _next_id: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -130,8 +135,10 @@ class PoissonDemand:
                     else np.full(len(times), math.inf))
         locs, first = self._locs, self._next_id + 1
         self._next_id += len(times)
-        return [Incident(first + k, t, "P01", locs[a], dur, None, (), False, True)
-                for k, (t, a, dur) in enumerate(zip(times.tolist(), atoms.tolist(), patience.tolist()))]
+        codes = (["P01"] * len(times) if self.mix is None else
+                 [f"P{k + 1:02d}" for k in self.rng.choice(len(self.mix), size=len(times), p=self.mix).tolist()])
+        return [Incident(first + k, t, code, locs[a], dur, None, (), False, True)
+                for k, (t, a, dur, code) in enumerate(zip(times.tolist(), atoms.tolist(), patience.tolist(), codes))]
 
     def feedback(self, incident: Incident, outcome: str, now_s: float) -> None:
         """Poisson arrivals do not react."""
@@ -324,6 +331,106 @@ def infinite_server(mean_rate_per_h: float, amplitude: float, period_h: float, m
                                   service_rate=1.0 / (mean_handling_min * 60.0))
     return TimeVaryingResult(times_h=t_s / 3600.0, simulated=tuple(estimate(c) for c in counts), theory=closed,
                              per_run=counts)
+
+
+@dataclass(frozen=True)
+class PriorityPool:
+    """Mean wait of each severity class (95% CI) beside the non-preemptive priority M/M/c
+    formula (:func:`scenarios.theory.mmc_priority_waits`), highest priority first."""
+
+    severities: tuple[Severity, ...]
+    mean_wait_s: tuple[Estimate, ...]
+    theory_s: np.ndarray
+    per_run: list[list[float]] = field(repr=False, default_factory=list)
+
+
+def priority_pool(rates_per_h: Sequence[float], mean_handling_min: float, servers: int, *,
+                  severities: Sequence[Severity] = (Severity.CRITICAL, Severity.HIGH, Severity.LOW),
+                  days: float = 8.0, warmup_days: float = 1.0, replications: int = 20, seed: int = 1) -> PriorityPool:
+    """One pool serving calls of several severities (one rate each, highest first): the desk
+    takes the most severe waiting call first, then the oldest, without interrupting work."""
+    from scenarios import theory as th
+
+    if len(rates_per_h) != len(severities):
+        raise ValueError("rates_per_h: give one rate per severity")
+    total = sum(rates_per_h) / 3600.0
+    district = pool_district(servers, handling_min=mean_handling_min, severities=severities)
+    mix = [r / sum(rates_per_h) for r in rates_per_h]
+    runs = _replicate(district, lambda ss: PoissonDemand(district, lambda t: total, total, np.ones(1), ss, mix=mix),
+                      _preset_params(), days=days, replications=replications, seed=seed, warmup_days=warmup_days)
+    per_class: list[list[float]] = [[] for _ in severities]
+    for run in runs:
+        end = (run.days - 0.25) * DAY_S
+        for k in range(len(severities)):
+            code = f"P{k + 1:02d}"
+            w = [r.wait_s for r in run.records if r.scenario == code and warmup_days * DAY_S <= r.reported_s < end]
+            if w:
+                per_class[k].append(float(np.mean(w)))
+    theory = th.mmc_priority_waits([r / 3600.0 for r in rates_per_h], 1.0 / (mean_handling_min * 60.0), servers)
+    return PriorityPool(tuple(severities), tuple(estimate(v) for v in per_class), theory, per_class)
+
+
+@dataclass(frozen=True)
+class FiniteServerWave:
+    """M_t/M/c under a daily wave: the twin's delay probability per hour of arrival and
+    number in system at sample times (95% CI over replications), beside the numerical
+    solution of the Kolmogorov forward equations (:func:`scenarios.theory.mt_m_st`)."""
+
+    p_wait: tuple[Estimate, ...]
+    p_wait_theory: np.ndarray
+    times_h: np.ndarray
+    in_system: tuple[Estimate, ...]
+    in_system_theory: np.ndarray
+    per_run: dict[str, list[list[float]]] = field(repr=False, default_factory=dict)
+
+
+def finite_server_wave(mean_rate_per_h: float, amplitude: float, mean_handling_min: float, servers: int, *,
+                       days: float = 3.0, warmup_days: float = 1.0, replications: int = 30, samples: int = 12,
+                       seed: int = 1) -> FiniteServerWave:
+    """``servers`` members always on duty, arrivals at ``mean (1 + amplitude sin(2π (t - 6 h) /
+    24 h))`` (peak at noon): where the peak load exceeds the servers the queue builds up and
+    drains after the peak, which stationary formulas cannot say and the forward equations can.
+
+    Measured on the normal engine: P(wait) of the arrivals in each hour of the day, and the
+    number in system (waiting or in service) at ``samples`` times of the day, from arrivals
+    and times between the warm-up and a cool-down of 0.1 day.
+    """
+    from scenarios import theory as th
+
+    lam, mu = mean_rate_per_h / 3600.0, 1.0 / (mean_handling_min * 60.0)
+
+    def rate(t: float) -> float:
+        return lam * (1.0 + amplitude * math.sin(2 * math.pi * (t - 6 * 3600) / DAY_S))
+
+    district = pool_district(servers, handling_min=mean_handling_min)
+    runs = _replicate(district, lambda ss: PoissonDemand(district, rate, lam * (1 + abs(amplitude)), np.ones(1), ss),
+                      _preset_params(), days=days, replications=replications, seed=seed, warmup_days=warmup_days)
+    sample_s = np.linspace(0, DAY_S, samples, endpoint=False)
+    waits: list[list[float]] = [[] for _ in range(24)]
+    in_sys: list[list[float]] = [[] for _ in sample_s]
+    end = (days - 0.1) * DAY_S
+    for run in runs:
+        rows = [r for r in run.records if warmup_days * DAY_S <= r.reported_s < end]
+        for h in range(24):
+            sel = [r.wait_s > 1e-9 for r in rows if r.hour == h]
+            if sel:
+                waits[h].append(sum(sel) / len(sel))
+        starts = np.array([r.reported_s for r in run.records])
+        ends = starts + np.array([r.resolved_s for r in run.records])
+        for k, t0 in enumerate(sample_s):
+            ts = [d * DAY_S + t0 for d in range(math.ceil(warmup_days), math.floor(days - 0.1))]
+            in_sys[k].append(float(np.mean([np.sum((starts <= t) & (ends > t)) for t in ts])))
+    # Theory: arrival-weighted P(all busy) within each hour (every 5 minutes), L at the samples.
+    cap = int(lam * (1 + abs(amplitude)) / mu * 3 + servers + 60)
+    grid = np.arange(0, DAY_S, 300.0) + 150.0
+    dist = th.mt_m_st(rate, mu, lambda t: servers, period=DAY_S, times=np.concatenate([grid, sample_s]),
+                      capacity=cap)
+    busy = dist[: len(grid), servers:].sum(axis=1)
+    w = np.array([rate(t) for t in grid])
+    p_theory = np.array([np.sum((busy * w)[h * 12:(h + 1) * 12]) / np.sum(w[h * 12:(h + 1) * 12]) for h in range(24)])
+    l_theory = dist[len(grid):] @ np.arange(cap + 1)
+    return FiniteServerWave(tuple(estimate(v, bounds=(0.0, 1.0)) for v in waits), p_theory, sample_s / 3600.0,
+                            tuple(estimate(v) for v in in_sys), l_theory, {"p_wait": waits, "in_system": in_sys})
 
 
 @dataclass(frozen=True)

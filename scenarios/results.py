@@ -212,14 +212,17 @@ def summarize(per_run: Sequence[dict[str, Any]], *, shares: bool = False) -> dic
     if not per_run:
         return {}
     out: dict[str, Any] = {}
-    for key, first in per_run[0].items():
+    for key in dict.fromkeys(k for run in per_run for k in run):  # every run's keys, in order of appearance
+        first = next(run[key] for run in per_run if key in run)
         if isinstance(first, dict):
             keys = sorted({k for run in per_run for k in run.get(key, {})})
-            out[key] = summarize([{k: run.get(key, {}).get(k, math.nan) if not isinstance(
-                run.get(key, {}).get(k), dict) else run[key][k] for k in keys} for run in per_run],
-                shares=shares or key == "utilisation")
+            # A group missing from a run (no event of that tier, say) is nan there, or an
+            # empty table where the others have a table.
+            nested = {k for run in per_run for k, v in run.get(key, {}).items() if isinstance(v, dict)}
+            out[key] = summarize([{k: run.get(key, {}).get(k, {} if k in nested else math.nan) for k in keys}
+                                  for run in per_run], shares=shares or key == "utilisation")
         elif isinstance(first, (int, float)):
-            out[key] = estimate((run[key] for run in per_run),
+            out[key] = estimate((run.get(key, math.nan) for run in per_run),
                                 bounds=(0.0, 1.0) if shares or is_share(key) else None)
     return out
 

@@ -386,10 +386,22 @@ class ScenarioParams(_Model):
     sensor: SensorRuleParams | None = None
 
 
+class ReferenceParams(_Model):
+    """``[reference]`` of ``catalog.toml``: the district the rates are given for. A district of
+    another size scales each scenario's rate by its own exposure over these (see
+    :class:`twin.catalog.Reference`)."""
+
+    residents: int = Field(gt=0)
+    shops: int = Field(gt=0)
+    road_km: float = Field(gt=0)
+    venues: int = Field(gt=0)
+
+
 class CatalogFile(_Model):
     """``catalog.toml``."""
 
     schema_version: Literal[1]
+    reference: ReferenceParams | None = None
     categories: tuple[CategoryParams, ...] = Field(min_length=1)
     scenarios: tuple[ScenarioParams, ...] = Field(min_length=1)
 

@@ -4,7 +4,12 @@ A synthetic district is a square of ``scale`` x 6.38 km² with a jittered street
 Xiaohe's road density (~95 m blocks: ~220 segments per km², as in the OSM extract):
 every 8th street a primary road, every 4th a secondary, the rest residential with some
 one-way streets and some missing links. Regions, staff, cameras, shops and sensors scale
-with the area, using xiaohe's parameters and catalog. The result goes through the same
+with the area, using xiaohe's parameters and catalog; so does demand: the catalog's rates
+are Xiaohe's (its ``[reference]``), and each scenario's rate scales with the district's
+shops, patrolled road kilometres, residents or venues, by what causes it. The lattice has
+about 45% more patrolled road per km² than Xiaohe's OSM network (straight blocks, no
+campuses or water), so a synthetic district draws about 1.15x Xiaohe's incidents per km²:
+synthetic-100x about 30,000 a day, Xiaohe about 250. The result goes through the same
 loader and builder as a real scenario; :func:`write_synthetic` writes it as a scenario
 folder that can be edited and loaded like any other.
 """

@@ -468,6 +468,94 @@ def mt_m_inf_sinusoid(t: float | np.ndarray, *, mean_rate: float, amplitude: flo
     return lam / mu * (1.0 + a * (mu * mu * np.sin(w * x) - mu * w * np.cos(w * x)) / (mu * mu + w * w))
 
 
+def mmc_priority_waits(arrival_rates: Sequence[float], service_rate: float, servers: int) -> np.ndarray:
+    """Mean waits of the classes of an M/M/c queue with non-preemptive priority and one
+    service rate for all (Cobham 1954; Kleinrock 1976, 3.7):
+
+    ``W_k = [C(c, a) / (c μ)] / [(1 - σ_{k-1}) (1 - σ_k)]``, ``σ_k = Σ_{i <= k} λ_i / (c μ)``,
+    with ``C`` Erlang C at the total load ``a = Σ λ_i / μ``.
+
+    Args:
+        arrival_rates: λ of each class, highest priority first.
+        service_rate: μ of every class.
+        servers: c.
+
+    Raises:
+        ValueError: the total load is not below ``servers``.
+    """
+    lams = [_real_arg(f"arrival_rates[{k}]", v) for k, v in enumerate(arrival_rates)]
+    mu = _real_arg("service_rate", service_rate, positive=True)
+    c = _int_arg("servers", servers, 1)
+    a = sum(lams) / mu
+    if a >= c:
+        raise ValueError(f"offered load {a:.3g} must be below servers {c}")
+    head = erlang_c(c, a) / (c * mu)
+    sigma = np.cumsum(np.asarray(lams) / (c * mu))
+    before = np.concatenate([[0.0], sigma[:-1]])
+    out: np.ndarray = head / ((1.0 - before) * (1.0 - sigma))
+    return out
+
+
+def mt_m_st(rate: Callable[[float], float], service_rate: float, servers: Callable[[float], int], *,
+            period: float, times: Sequence[float] | np.ndarray, capacity: int, warm_periods: int = 4) -> np.ndarray:
+    """P(N(t) = n) of the M_t/M/s_t queue (birth-death, FCFS, no abandonment) at ``times``
+    in its periodic regime: the Kolmogorov forward equations, truncated at ``capacity``,
+    integrated numerically (``scipy.integrate.solve_ivp``) from an empty system through
+    ``warm_periods`` periods, then over the period that ``times`` fall in (measured from
+    its start, 0 <= t < period).
+
+    ``dp_n/dt = λ(t) p_{n-1} + μ min(n+1, s(t)) p_{n+1} - (λ(t) [n < capacity] + μ min(n, s(t))) p_n``.
+    When ``servers`` steps down, customers beyond the new count wait (the servers leaving
+    do not finish their work), which is the textbook chain; the twin's members finish
+    theirs, so compare at constant staffing or away from downward steps.
+
+    Args:
+        rate: Arrival rate λ(t), periodic with ``period``.
+        service_rate: μ (per time unit, > 0).
+        servers: Servers s(t) (>= 1), periodic with ``period``.
+        period: The period (time units, > 0).
+        times: Times within the period at which to report the distribution.
+        capacity: Truncation (largest state); take it well above the peak load.
+        warm_periods: Periods run before the reported one (the start is forgotten
+            geometrically; check by raising it).
+
+    Returns:
+        ``(len(times), capacity + 1)`` probabilities.
+    """
+    from scipy.integrate import solve_ivp
+
+    mu = _real_arg("service_rate", service_rate, positive=True)
+    per = _real_arg("period", period, positive=True)
+    cap = _int_arg("capacity", capacity, 1)
+    n = np.arange(cap + 1, dtype=float)
+
+    def deriv(t: float, p: np.ndarray) -> np.ndarray:
+        lam = float(rate(t))
+        s = float(servers(t))
+        out = np.empty_like(p)
+        served = mu * np.minimum(n, s) * p
+        arrive = lam * p
+        arrive[-1] = 0.0  # truncation: no arrival beyond capacity
+        out[:] = -arrive - served
+        out[1:] += arrive[:-1]
+        out[:-1] += served[1:]
+        return out
+
+    p0 = np.zeros(cap + 1)
+    p0[0] = 1.0
+    warm = solve_ivp(deriv, (0.0, warm_periods * per), p0, method="RK45", rtol=1e-8, atol=1e-11, max_step=per / 200)
+    start = warm.y[:, -1]
+    ts = np.asarray(times, dtype=float)
+    if np.any((ts < 0) | (ts >= per)):
+        raise ValueError("times must lie within one period: 0 <= t < period")
+    order = np.argsort(ts)
+    last = solve_ivp(deriv, (warm_periods * per, (warm_periods + 1) * per), start, method="RK45", rtol=1e-8,
+                     atol=1e-11, max_step=per / 200, t_eval=warm_periods * per + ts[order])
+    out = np.empty((len(ts), cap + 1))
+    out[order] = last.y.T
+    return np.clip(out, 0.0, 1.0)
+
+
 # --- the hypercube model ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)

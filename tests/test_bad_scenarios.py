@@ -84,6 +84,8 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, str]] = [
      "scenario.toml", "staff", "unknown role 'mayor'"),
     ("unknown shift for a role", lambda f: toml(f, 'rotation = "community"', 'shifts = ["day", "late"]'),
      "scenario.toml", "staff.grid_worker.shifts", "unknown shift 'late'"),
+    ("reference district without road", lambda f: catalog(f, "road_km = 90.7", "road_km = 0"),
+     "catalog.toml", "reference.road_km", "greater than 0"),
     ("unknown shift in a rotation", lambda f: toml(f, 'shifts = ["day", "evening"]', 'shifts = ["day", "late"]'),
      "scenario.toml", "rotations.community", "unknown shift(s) ['late']"),
     ("unknown rotation", lambda f: toml(f, 'rotation = "community"', 'rotation = "communty"'),

@@ -15,8 +15,10 @@ from scenarios.theory import (
     halfin_whitt_beta,
     hypercube,
     mmc,
+    mmc_priority_waits,
     mt_m_inf_mean,
     mt_m_inf_sinusoid,
+    mt_m_st,
     square_root_staffing,
     staff_for_p_wait,
     staff_for_service_level,
@@ -382,3 +384,27 @@ def test_larson_is_fast_for_fifty_units() -> None:
 def test_bad_arguments_name_the_argument(call, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_forward_equations_at_a_constant_rate_are_erlang_c() -> None:
+    lam, mu, c = 10 / 3600, 1 / 1800, 8
+    p = mt_m_st(lambda t: lam, mu, lambda t: c, period=86_400.0, times=[0.0, 43_200.0], capacity=80)
+    assert p.sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-9)
+    assert p[:, c:].sum(axis=1) == pytest.approx([erlang_c(c, lam / mu)] * 2, rel=1e-6)
+    mean = mmc(lam, mu, c)
+    assert p @ np.arange(81) == pytest.approx([lam / mu + mean.mean_queue] * 2, rel=1e-6)
+    with pytest.raises(ValueError):
+        mt_m_st(lambda t: lam, mu, lambda t: c, period=100.0, times=[150.0], capacity=20)
+
+
+def test_priority_waits_reduce_to_erlang_c_and_keep_the_mean() -> None:
+    lam, mu, c = 25 / 3600, 1 / 600, 6
+    one = mmc_priority_waits([lam], mu, c)
+    assert one[0] == pytest.approx(mmc(lam, mu, c).mean_wait)
+    rates = [lam * 0.2, lam * 0.3, lam * 0.5]
+    w = mmc_priority_waits(rates, mu, c)
+    assert w[0] < w[1] < w[2]
+    # Work conservation: the rate-weighted mean wait is FCFS's (equal service times).
+    assert float(np.dot(rates, w) / lam) == pytest.approx(mmc(lam, mu, c).mean_wait)
+    with pytest.raises(ValueError, match="offered load"):
+        mmc_priority_waits([1 / 60], 1 / 600, 6)

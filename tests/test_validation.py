@@ -77,6 +77,35 @@ def test_time_varying_arrivals_match_mt_m_inf() -> None:
     assert r.simulated[peak].mean > 1.5 * r.simulated[trough].mean  # the wave is there, and lags the rate
 
 
+def test_a_finite_pool_under_a_daily_wave_matches_the_forward_equations() -> None:
+    """M_t/M/c, peak load above the servers: the queue builds through the afternoon and
+    drains in the evening. P(wait) in every busy hour and the number in system at 12 times
+    of day agree with the numerically solved Kolmogorov forward equations (theory.mt_m_st)."""
+    r = presets.finite_server_wave(mean_rate_per_h=20.0, amplitude=0.6, mean_handling_min=30.0, servers=14,
+                                   days=3.0, replications=40, seed=3)
+    busy_hours = [h for h in range(24) if r.p_wait_theory[h] >= 0.02]
+    family = len(busy_hours) + len(r.times_h)
+    for h in busy_hours:
+        ok, ci = inside(r.per_run["p_wait"][h], float(r.p_wait_theory[h]), family)
+        assert ok, (h, ci, r.p_wait_theory[h])
+    for h in set(range(24)) - set(busy_hours):  # quiet hours: (almost) nobody waits, as theory says
+        assert r.p_wait[h].mean < 0.05, (h, r.p_wait[h])
+    for k, expected in enumerate(r.in_system_theory):
+        ok, ci = inside(r.per_run["in_system"][k], float(expected), family)
+        assert ok, (r.times_h[k], ci, expected)
+    assert max(r.in_system_theory) > 2 * 14  # the wave overloads the pool: a real queue, not Erlang C
+
+
+def test_severity_classes_wait_as_non_preemptive_priority_mmc_says() -> None:
+    """The desk serves the most severe waiting event first (then the oldest) and never
+    interrupts work: each class's mean wait is Cobham's non-preemptive priority M/M/c."""
+    r = presets.priority_pool([6.0, 8.0, 16.0], mean_handling_min=10.0, servers=6, days=8.0, replications=20, seed=2)
+    for k, expected in enumerate(r.theory_s):
+        ok, ci = inside(r.per_run[k], float(expected), family=len(r.theory_s))
+        assert ok, (r.severities[k].value, ci, expected)
+    assert r.theory_s[0] < r.theory_s[1] < r.theory_s[2] / 3  # the order is the point
+
+
 def test_isa_holds_under_a_daily_wave_where_sipp_fails() -> None:
     """Staffing fixed per 8-hour shift, demand peaking at noon and lowest at midnight.
 

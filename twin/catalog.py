@@ -236,19 +236,52 @@ class ScenarioSpec:
         return self.handler_chain[tier]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The district a catalog's rates are given for (``rate_per_day`` is per day *there*).
+
+    A district of another size draws each scenario at its rate times its own exposure over
+    the reference's, by what causes the scenario: shops for merchants, patrolled road
+    kilometres for the street, residents for homes and elderly people, venues for sales
+    meetings (:meth:`factor`).
+
+    Args:
+        residents: Residents.
+        shops: Street-front shops.
+        road_km: Patrolled road, kilometres.
+        venues: Rooms where health-product sales meetings gather.
+    """
+
+    residents: int
+    shops: int
+    road_km: float
+    venues: int
+
+    def factor(self, cause: str, *, residents: float, shops: float, road_km: float, venues: float) -> float:
+        """How many times the reference's rate a district of this exposure has, for a
+        scenario caused by ``cause`` (rounded to 0.001: the reference itself gets 1)."""
+        have, ref = {"merchant": (shops, self.shops), "street": (road_km, self.road_km),
+                     "block": (residents, self.residents), "elderly": (residents, self.residents),
+                     "venue": (venues, self.venues)}.get(cause, (road_km, self.road_km))
+        return round(have / ref, 3)
+
+
 class Catalog:
     """The categories and application scenarios of a district.
 
     Args:
         categories: The five categories.
         scenarios: The application scenarios; each names one of the categories.
+        reference: The district the rates are for (``None``: the rates are this district's own).
 
     Raises:
         ValidationError: for a duplicate code, an unknown category, or a category whose
             example is not one of its own scenarios.
     """
 
-    def __init__(self, categories: Iterable[Category], scenarios: Iterable[ScenarioSpec]) -> None:
+    def __init__(self, categories: Iterable[Category], scenarios: Iterable[ScenarioSpec], *,
+                 reference: Reference | None = None) -> None:
+        self.reference = reference
         self.categories: dict[str, Category] = {}
         for cat in categories:
             if cat.code in self.categories:
