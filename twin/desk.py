@@ -450,10 +450,11 @@ class Desk:
         # those available now and not just before the span that began with this change.
         before = roster.on_duty_ids(roster.duty_window(now)[0] - 1e-3)
         duty = roster.on_duty_ids(now)
-        for m in roster.members:
-            if m.id in duty and m.id not in before and not self.members[m.id].busy:
-                self.members[m.id] = MemberState(m.post_node)
-                self._leaving.pop(m.id, None)
+        by_id = roster.by_id
+        for mid in duty - before:
+            if not self.members[mid].busy:
+                self.members[mid] = self._member_state(by_id[mid].post_node, False)
+                self._leaving.pop(mid, None)
         self._freed = True
         self.settle(now)
 

@@ -193,6 +193,7 @@ class _Instance:
     ids: frozenset[str]
     breaks: dict[str, tuple[float, float]]
     cuts: tuple[float, ...]
+    on_break: tuple[tuple[float, float, frozenset[str]], ...] = ()  # (start, end, who), by start
 
 
 class Roster:
@@ -271,6 +272,7 @@ class Roster:
             if post.role not in roles:
                 raise ValidationError(f"posts.{post.name}.role", f"unknown role '{post.role}'; roles: "
                                       + ", ".join(sorted(roles)))
+        self._by_area = sorted(self.members, key=lambda m: (m.area_id, m.id))  # the order breaks go in
         self._teams: dict[tuple[Role, int], list[Member]] = {}
         for m in self.members:
             self._teams.setdefault((m.role, m.shift_slot % self.rotations[m.role].teams), []).append(m)
@@ -280,6 +282,8 @@ class Roster:
         self._instances: dict[tuple[str, int], _Instance] = {}
         self._absent: dict[int, frozenset[str]] = {}  # absence spell → members away
         self._duty_at: tuple[float, float, frozenset[str]] = (0.0, 0.0, frozenset())  # the last duty segment's
+        self._seg_los: list[float] = []  # starts of the spans worked out, sorted
+        self._seg_vals: list[tuple[float, frozenset[str]]] = []  # their ends and who is on duty
 
     def member(self, member_id: str) -> Member:
         """The member with this id."""
@@ -333,7 +337,7 @@ class Roster:
         spell = day // av.spell_days
         out = self._absent.get(spell)
         if out is None:
-            if len(self._absent) > 64:
+            if len(self._absent) > 1024:
                 self._absent.clear()
             out = self._absent[spell] = frozenset(m.id for m in self.members if av.absent(m.id, day))
         return out
@@ -343,7 +347,7 @@ class Roster:
         instants within it where availability changes."""
         key = (shift.code, day)
         inst = self._instances.get(key)
-        if inst is not None and inst.lo == lo:
+        if inst is not None:  # (one shift instance per code and day; ``lo`` is its start)
             return inst
         away = self._away(day)
         rostered: list[Member] = []
@@ -360,13 +364,16 @@ class Roster:
         if av.meal_break_s:
             # Slots in turn over each role's crew, area by area (ids run area by area): an
             # area's members break at different times, and so do lone members of different areas.
+            spans = [av.break_of(k, shift.duration_s) for k in range(av.break_slots)]
             turn: dict[Role, int] = {}
-            for m in sorted(present, key=lambda m: (m.area_id, m.id)):
-                k = turn[m.role] = turn.get(m.role, -1) + 1
-                slot = av.break_of(k, shift.duration_s)
-                if slot is not None:
-                    breaks[m.id] = (lo + slot[0], lo + slot[1])
-                    cuts.update(breaks[m.id])
+            here = {m.id for m in present}
+            for m in self._by_area:
+                if m.id in here:
+                    k = turn[m.role] = turn.get(m.role, -1) + 1
+                    slot = spans[k % len(spans)]
+                    if slot is not None:
+                        breaks[m.id] = (lo + slot[0], lo + slot[1])
+                        cuts.update(breaks[m.id])
         midnight = lo - shift.start_s  # local midnight of the shift day
         for post in av.posts:
             for d in (0, 1):
@@ -374,10 +381,14 @@ class Roster:
                     for t in (midnight + d * DAY_S + a, midnight + d * DAY_S + b):
                         if lo < t < lo + shift.duration_s:
                             cuts.add(t)
-        if len(self._instances) > 64:
+        if len(self._instances) > 256:
             self._instances.clear()
+        groups: dict[tuple[float, float], set[str]] = {}
+        for mid, span in breaks.items():
+            groups.setdefault(span, set()).add(mid)
         inst = self._instances[key] = _Instance(lo, day, midnight, tuple(present), frozenset(m.id for m in present),
-                                                breaks, tuple(sorted(cuts)))
+                                                breaks, tuple(sorted(cuts)),
+                                                tuple((a, b, frozenset(ids)) for (a, b), ids in sorted(groups.items())))
         return inst
 
     def _segment(self, now: float) -> tuple[_Instance, float, float]:
@@ -465,13 +476,30 @@ class Roster:
         lo, hi, ids = self._duty_at
         if lo <= now < hi:
             return ids
+        # Spans already worked out (the engines ask about other times of the day too: the
+        # patrols at each incident's time).
+        los = self._seg_los
+        k = bisect_right(los, now) - 1
+        if k >= 0:
+            seg_hi, ids = self._seg_vals[k]
+            if now < seg_hi:
+                self._duty_at = (los[k], seg_hi, ids)
+                return ids
         inst, seg_lo, seg_hi = self._segment(now)
-        on = {mid for mid in inst.ids
-              if not (mid in inst.breaks and inst.breaks[mid][0] <= seg_lo < inst.breaks[mid][1])}
+        away = [who for a, b, who in inst.on_break if a <= seg_lo < b]
         if self.availability.posts:
+            on = set(inst.ids).difference(*away)
             on.difference_update(self._at_post(inst, seg_lo, on))
-        ids = inst.ids if len(on) == len(inst.ids) else frozenset(on)
+            ids = inst.ids if len(on) == len(inst.ids) else frozenset(on)
+        else:
+            ids = inst.ids.difference(*away) if away else inst.ids
         self._duty_at = (seg_lo, seg_hi, ids)
+        if len(los) > 512:
+            los.clear()
+            self._seg_vals.clear()
+        k = bisect_right(los, seg_lo)
+        los.insert(k, seg_lo)
+        self._seg_vals.insert(k, (seg_hi, ids))
         return ids
 
     def on_duty_members(self, now: float, *, role: Role | None = None,
