@@ -328,26 +328,28 @@ class Engine:
 
     # --- load sampling (for the staffing optimiser) --------------------------------------------
     def sample_load(self, role: Role, every_s: float = 600.0) -> None:
-        """Record, every ``every_s`` seconds, how many events per area are in system for
-        ``role``: being handled by a member of that role, or waiting for one.
+        """Record, every ``every_s`` seconds, how many of ``role``'s servers are wanted per
+        area: members of that role holding an event there (as its handler or as a
+        reinforcement), plus events there waiting for that role (the role the desk would
+        dispatch them to now: the brigade for a grid worker's item at night).
 
         The samples (``self.samples``: ``(t_s, {area: count})``) are the "number in system"
         of the iterative staffing algorithm.
         """
         def sampler() -> Any:
+            desk, members = self.desk, self._members
             while True:
                 yield every_s
+                now = self.now()
                 counts: dict[str, int] = {}
-                for eid in self.open_ids:
-                    e, tr = self.desk.events[eid], self.tracks[eid]
-                    if e.assignee is not None and e.state in HELD:
-                        need = self._members[e.assignee].role
-                    elif e.assignee is None and e.state in WAITING:
-                        need = tr.spec.handler_chain[min(e.tier, len(tr.spec.handler_chain) - 1)]
-                    else:
-                        continue
-                    if need is role:
-                        counts[e.location.area_id] = counts.get(e.location.area_id, 0) + 1
+                for mid, eid in desk.holding.items():
+                    if members[mid].role is role:
+                        area = desk.events[eid].location.area_id
+                        counts[area] = counts.get(area, 0) + 1
+                for eid in desk.waiting():
+                    if desk.waiting_for(eid, now) is role:
+                        area = desk.events[eid].location.area_id
+                        counts[area] = counts.get(area, 0) + 1
                 self.samples.append((self.env.now, counts))
 
         self._spawn(sampler())

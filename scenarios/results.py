@@ -135,6 +135,8 @@ def _tier(c: dict[str, np.ndarray], m: np.ndarray) -> dict[str, float]:
     o = outcomes(c, stage=True)
     with np.errstate(invalid="ignore"):
         out = {name: _frac(met, of & m) for name, (met, of) in twin_kpis.masks(o).items()}
+        met_all, of_all = twin_kpis.all_targets(o)
+        out[twin_kpis.ALL_TARGETS] = _frac(met_all, of_all & m)
         wait = c["stage_wait_s"][m]
         out.update({"events": float(m.sum()),
                     "no_wait": _frac(c["stage_wait_s"] <= 1e-6, m & ~np.isnan(c["stage_wait_s"])),

@@ -265,23 +265,29 @@ def sweep_cmd(
 def staff(
     scenario: ScenarioOpt = "xiaohe",
     role: Annotated[str, typer.Option("--role", help="co_governance or enforcement.")] = "co_governance",
-    kpi: Annotated[str, typer.Option("--kpi", help="no_wait, on_scene_within_180s or responded_within_60s (over the role's events).")] = "no_wait",
+    kpi: Annotated[str, typer.Option("--kpi", help="met_1_3_5 (every 1/3/5-minute target, the default), on_scene_within_180s, "
+                                              "responded_within_60s, reinforced_within_300s or no_wait; over the "
+                                              "role's events, timed on its own stage.")] = "met_1_3_5",
     target: Annotated[float, typer.Option("--target", min=0.0, max=1.0, help="Share of the role's events to meet the KPI.")] = 0.9,
     alpha: Annotated[float, typer.Option("--alpha", min=0.001, max=0.999, help="Delay probability the ISA staffs for.")] = 0.1,
-    days: DaysOpt = 7.0,
+    days: DaysOpt = 8.0,
     seed: SeedOpt = 0,
     replications: RepsOpt = 3,
+    verify_replications: Annotated[int, typer.Option("--verify-replications", min=10,
+                                                     help="Fresh replications the plan is judged on (>= 10).")] = 10,
     warmup_days: WarmOpt = 1.0,
     out: Annotated[str | None, typer.Option("--out", help="Write the roster (TOML) and the cost/service curve (CSV) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fewest members per area and shift meeting a target (iterative staffing algorithm, verified by simulation)."""
+    """Fewest members per area and shift meeting a target, and the people that takes (iterative
+    staffing algorithm per day of week and hour; verified on fresh replications, accepted on the
+    lower confidence bound)."""
     from scenarios.staffing import optimise_staffing
 
     lines: list[str] = []
     try:
         plan = optimise_staffing(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, seed=seed,
-                                 replications=replications, verify_replications=max(replications, 5),
+                                 replications=replications, verify_replications=verify_replications,
                                  warmup_days=min(warmup_days, days / 2),
                                  progress=None if as_json else (lambda m: typer.echo(m, err=True)))
     except (TwinError, ValueError) as exc:
@@ -297,15 +303,28 @@ def staff(
             writer = csv.DictWriter(fh, fieldnames=list(curve[0]))
             writer.writeheader()
             writer.writerows(curve)
+    people = plan.headcount()
     if as_json:
         typer.echo(json.dumps({"role": plan.role, "kpi": plan.kpi, "target": plan.target, "met": plan.met,
-                               "reason": plan.reason, "members": plan.total, "per_area": plan.table,
+                               "binds": plan.binds, "reason": plan.reason, "positions": plan.total,
+                               "per_area": plan.table, "rotation": plan.rotation, "headcount": people,
+                               "headcount_total": sum(people.values()), "headcount_floor": plan.headcount_floor(),
                                "curve": curve}, ensure_ascii=False, indent=2))
         return
-    lines.append(f"{plan.role}: {plan.total} members, {plan.kpi} target {plan.target:.0%}: "
-                 + ("met" if plan.met else f"NOT met ({plan.reason or 'see the curve'})"))
-    for area, shifts in plan.table.items():
-        lines.append(f"  {area}: " + ", ".join(f"{s} {n}" for s, n in shifts.items()))
+    verdict = ("met" if plan.met and plan.binds else "met, but the target does not bind" if plan.met
+               else f"NOT met ({plan.reason or 'see the curve'})")
+    lines.append(f"{plan.role}: {plan.total} positions a day, {plan.kpi} target {plan.target:.0%} on its own "
+                 f"stage: {verdict}")
+    if not plan.binds:
+        lines.append(f"  {plan.reason}")
+    if plan.met:
+        lines.append(f"  people with the {plan.rotation} rotation ({plan.teams} teams): {sum(people.values())} "
+                     f"(at least {plan.headcount_floor()} if each shift could be staffed on its own)")
+        for area, shifts in plan.table.items():
+            lines.append(f"  {area}: " + ", ".join(f"{s} {n}" for s, n in shifts.items()) + f"; people {people[area]}")
+    else:
+        lines.append("  the last table tried (not a plan): " + "; ".join(
+            f"{area} " + ", ".join(f"{s} {n}" for s, n in shifts.items()) for area, shifts in plan.table.items()))
     lines.append("  cost/service: " + "; ".join(f"{p['members']} -> {p['kpi']:.3f}" for p in curve))
     typer.echo("\n".join(lines))
 

@@ -157,15 +157,32 @@ def test_sweep_rejects_unknown_parameters(tiny_folder: Path) -> None:
 def test_staffing_optimiser_meets_its_target(tiny_folder: Path) -> None:
     from scenarios.staffing import optimise_staffing
 
-    plan = optimise_staffing(str(tiny_folder), kpi="no_wait", target=0.9, days=2, warmup_days=0.5,
-                             replications=2, verify_replications=3, max_iterations=3, max_trims=2)
-    assert plan.met and plan.total >= 3  # at least one member per shift of the one area
+    plan = optimise_staffing(str(tiny_folder), kpi="no_wait", target=0.999, days=2, warmup_days=0.5,
+                             replications=2, verify_replications=10, max_iterations=3, max_trims=2)
+    assert plan.met and plan.binds
+    # at least the floor and the school-gate post on every shift of the one area
     assert set(plan.table) == {"A1"} and set(plan.table["A1"]) == {"day", "evening", "night"}
+    assert min(plan.table["A1"].values()) >= 2
+    accepted = [e for e in plan.evaluations if e.table == plan.table and e.step.startswith(("verify", "between", "trim"))]
+    assert accepted and accepted[-1].kpi.n >= 10 and accepted[-1].kpi.lo >= 0.999  # fresh runs, lower bound
     curve = plan.curve()
     assert [p["members"] for p in curve] == sorted(p["members"] for p in curve)
     district = scenarios.load(str(tiny_folder), plan.overrides())
     assert len([m for m in district.roster.members if m.role.value == "co_governance"]) == plan.total
     assert "per_area" in plan.to_toml()
+    # People: 四班三倒 needs four teams, each as large as the largest shift.
+    assert plan.rotation == "four_team" and plan.teams == 4 and plan.working_share == 0.75
+    assert plan.headcount() == {"A1": 4 * max(plan.table["A1"].values())}
+    assert plan.headcount_floor() <= sum(plan.headcount().values())
+
+
+def test_a_target_that_does_not_bind_is_said_to(tiny_folder: Path) -> None:
+    from scenarios.staffing import optimise_staffing
+
+    plan = optimise_staffing(str(tiny_folder), kpi="no_wait", target=0.9, days=2, warmup_days=0.5, replications=2,
+                             verify_replications=10)
+    assert plan.met and not plan.binds and "does not bind" in plan.reason
+    assert [e.step for e in plan.evaluations] == ["ample", "floor"]
 
 
 def test_an_unreachable_target_is_reported_not_chased(tiny_folder: Path) -> None:

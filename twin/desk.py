@@ -54,6 +54,7 @@ from twin.policy import (
     plan_deadline,
     plan_handover,
     targets_for,
+    waiting_for,
 )
 from twin.staff import Mode, Role, Roster
 from twin.workflow import (
@@ -258,6 +259,11 @@ class Desk:
                 seen.add(eid)
                 out.append(eid)
         return out
+
+    def waiting_for(self, event_id: str, now: float) -> Role | None:
+        """The role a waiting event waits for now (:func:`twin.policy.waiting_for`)."""
+        e = self.events[event_id]
+        return waiting_for(e, spec=self.spec(e), mode=self.mode, on_duty_roles=self._free_roles(now)[1])
 
     def holds(self, event_id: str, member: str) -> bool:
         """Whether ``member`` works on the event now: its assignee, or a reinforcement of it

@@ -135,6 +135,23 @@ def masks(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, tuple[n
                 f: (reinforced & (o.reinforce_s <= targets.reinforce_s), reinf)}
 
 
+#: The three targets together: an event counted for any of them meets all it is counted for.
+ALL_TARGETS = "met_1_3_5"
+
+
+def all_targets(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> tuple[np.ndarray, np.ndarray]:
+    """``(met, decided)`` for :data:`ALL_TARGETS`: decided for an event decided for any of the
+    three shares; met if it met every one it is decided for (signed in time, on scene in
+    time, reinforced in time where reinforcement was asked for)."""
+    parts = list(masks(o, targets).values())
+    decided = np.zeros(len(o), dtype=bool)
+    met = np.ones(len(o), dtype=bool)
+    for ok, of in parts:
+        decided |= of
+        met &= ok | ~of
+    return met & decided, decided
+
+
 def shares(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, float]:
     """The three headline shares (``nan`` where no event is counted)."""
     out = {}

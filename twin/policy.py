@@ -127,6 +127,17 @@ def may_dispatch(event: Event, *, spec: ScenarioSpec, mode: Mode, free_roles: Co
     return False
 
 
+def waiting_for(event: Event, *, spec: ScenarioSpec, mode: Mode, on_duty_roles: Container[Role]) -> Role | None:
+    """The role a waiting ``event`` waits for: the first tier :func:`dispatch` would stop at
+    (the first with anyone on duty), e.g. the brigade for a grid worker's item at night.
+    ``None``: nobody of its chain is on duty."""
+    chain = spec.handler_chain
+    for role in chain[_first_tier(event, chain, mode):]:
+        if role in on_duty_roles:
+            return role
+    return None
+
+
 def dispatch(
     event: Event,
     *,
