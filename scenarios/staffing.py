@@ -25,7 +25,7 @@ the ``per_area`` table of ``scenario.toml`` (with ``roster.rotation_days = 0``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,10 @@ from twin.staff import DAY_S, Role
 KPIS = (twin_kpis.ALL_TARGETS, twin_kpis.ON_SCENE, twin_kpis.RESPONDED, twin_kpis.REINFORCED, "no_wait")
 #: Replication ids of the verification runs: streams the ISA never saw.
 VERIFY_FROM = 1000
+#: Employer's cost of one brigade or enforcement member a year, CNY: an assumption (pay of
+#: 5,000-8,000 a month for auxiliary and contract staff in Hangzhou, plus about 35% social
+#: insurance and housing fund; range 80,000-130,000; scenarios/xiaohe/README.md).
+SALARY_PER_YEAR = 100_000.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class StaffingPlan:
     working_share: float = 1.0
 
     def headcount(self) -> dict[str, int]:
-        """People to employ per area to fill the table with the role's rotation: every team
+        """People to employ per area to fill the plan's table with the role's rotation: every team
         works every shift in turn, so a team is as large as the area's largest shift, times
         the teams (the table's positions already allow for shrinkage, which the
         simulation applies)."""
@@ -104,10 +108,25 @@ class StaffingPlan:
         """Members in the plan."""
         return sum(n for shifts in self.table.values() for n in shifts.values())
 
-    def curve(self) -> list[dict[str, Any]]:
-        """Cost/service curve: members vs KPI (mean and 95% CI), one point per evaluation."""
-        return [{"step": e.step, "members": e.total, "kpi": e.kpi.mean, "lo": e.kpi.lo, "hi": e.kpi.hi}
-                for e in sorted(self.evaluations, key=lambda e: e.total)]
+    def people(self, table: Mapping[str, Mapping[str, int]]) -> int:
+        """People a positions table takes with the role's rotation (see :meth:`headcount`)."""
+        return sum(self.teams * max(shifts.values(), default=0) for shifts in table.values())
+
+    def curve(self, salary_per_year: float = SALARY_PER_YEAR) -> list[dict[str, Any]]:
+        """Cost/service curve, one point per evaluation, by people: positions a day, people
+        with the role's rotation, their cost a year (``salary_per_year`` per person, the
+        employer's whole cost), and the KPI (mean and 95% CI); ``efficient`` marks the points
+        no cheaper point beats."""
+        points = sorted(self.evaluations, key=lambda e: (self.people(e.table), e.total, -e.kpi.mean))
+        out, best = [], -math.inf
+        for e in points:
+            people = self.people(e.table)
+            efficient = e.kpi.mean > best
+            best = max(best, e.kpi.mean)
+            out.append({"step": e.step, "members": e.total, "people": people,
+                        "cost_per_year": people * salary_per_year, "kpi": e.kpi.mean, "lo": e.kpi.lo,
+                        "hi": e.kpi.hi, "efficient": efficient})
+        return out
 
     def overrides(self) -> dict[str, Any]:
         """Scenario overrides that apply the plan."""
@@ -145,17 +164,35 @@ def _role_kpi(run: RunResult, role: str, kpi: str, warmup_days: float) -> float:
     return float((met & of).sum()) / n if n else math.nan
 
 
-def _simulate(scenario: str, overrides: Mapping[str, Any], *, role: Role, days: float, seed: int,
-              replications: int, warmup_days: float, sample: bool, first: int = 0
-              ) -> tuple[list[RunResult], list[list[tuple[float, dict[str, int]]]], District]:
+def _replications(scenario: str, overrides: Mapping[str, Any], role: Role | None, days: float, seed: int,
+                  ids: Sequence[int], warmup_days: float) -> list[RunResult]:
+    """Replications ``ids`` of a scenario variant (in this process, or as one Ray task)."""
     from scenarios.demand import DemandModel
     from scenarios.loader import load_cached
 
     district = load_cached(scenario, dict(overrides))
     district.roads.precompute_travel()
-    runs = replicate(district, lambda ss: DemandModel(district, ss), days=days, seed=seed,
-                     replication_ids=range(first, first + replications), warmup_days=warmup_days,
-                     sample_role=role if sample else None)
+    return replicate(district, lambda ss: DemandModel(district, ss), days=days, seed=seed, replication_ids=ids,
+                     warmup_days=warmup_days, sample_role=role)
+
+
+def _simulate(scenario: str, overrides: Mapping[str, Any], *, role: Role, days: float, seed: int,
+              replications: int, warmup_days: float, sample: bool, first: int = 0, backend: str = "local"
+              ) -> tuple[list[RunResult], list[list[tuple[float, dict[str, int]]]], District]:
+    from scenarios.loader import load_cached
+
+    district = load_cached(scenario, dict(overrides))
+    ids = list(range(first, first + replications))
+    sample_role = role if sample else None
+    if backend == "ray":  # one task per replication; the same streams, whichever worker runs them
+        from scenarios.ray_setup import init_ray
+
+        ray = init_ray()
+        task = ray.remote(num_cpus=1, max_retries=1)(_replications)
+        refs = [task.remote(scenario, dict(overrides), sample_role, days, seed, [k], warmup_days) for k in ids]
+        runs = [run for part in ray.get(refs) for run in part]
+    else:
+        runs = _replications(scenario, overrides, sample_role, days, seed, ids, warmup_days)
     return runs, [run.samples for run in runs], district
 
 
@@ -229,6 +266,7 @@ def optimise_staffing(
     floor: int = 1,
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    backend: str = "local",
 ) -> StaffingPlan:
     """The fewest members of ``role`` per area and shift that meet ``target`` on ``kpi``,
     and the people that takes with the role's rotation (:meth:`StaffingPlan.headcount`).
@@ -260,6 +298,8 @@ def optimise_staffing(
         floor: Members per area and shift at least (24-hour cover).
         overrides: Other scenario overrides (kept in every evaluation).
         progress: Called with a line of text at each step.
+        backend: ``local`` (this process) or ``ray`` (each replication a Ray task, on a local
+            cluster started lean: the same results, in parallel).
 
     Raises:
         ValueError: naming the argument when one is out of range.
@@ -267,7 +307,7 @@ def optimise_staffing(
     plan = _plan(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, warmup_days=warmup_days,
                  replications=replications, verify_replications=verify_replications, seed=seed,
                  max_iterations=max_iterations, max_bisections=max_bisections, max_trims=max_trims, floor=floor,
-                 overrides=overrides, progress=progress)
+                 overrides=overrides, progress=progress, backend=backend)
     from scenarios.loader import load_cached
 
     rot = load_cached(scenario, dict(overrides) if overrides else None).roster.rotations[Role(role)]
@@ -293,6 +333,7 @@ def _plan(
     floor: int = 1,
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    backend: str = "local",
 ) -> StaffingPlan:
     """The work of :func:`optimise_staffing`."""
     try:
@@ -307,6 +348,8 @@ def _plan(
         raise ValueError(f"target: must be in (0, 1], got {target!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha!r}")
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend: must be 'local' or 'ray', got {backend!r}")
     if verify_replications < 10:
         raise ValueError(f"verify_replications: at least 10 (the plan is accepted on a confidence bound), "
                          f"got {verify_replications!r}")
@@ -324,7 +367,8 @@ def _plan(
     def evaluate(step: str, table: dict[str, dict[str, int]], reps: int, sample: bool, first: int = 0
                  ) -> tuple[Estimate, Any, District]:
         runs, samples, district = _simulate(scenario, apply(table), role=r, days=days, seed=seed,
-                                            replications=reps, warmup_days=warmup_days, sample=sample, first=first)
+                                            replications=reps, warmup_days=warmup_days, sample=sample, first=first,
+                                            backend=backend)
         est = estimate((_role_kpi(run, role, kpi, warmup_days) for run in runs), bounds=(0.0, 1.0))
         evaluations.append(Evaluation(step, table, sum(n for s in table.values() for n in s.values()), est))
         say(f"{step}: {evaluations[-1].total} members, {kpi} {est.mean:.3f} [{est.lo:.3f}, {est.hi:.3f}]")

@@ -276,6 +276,10 @@ def staff(
     verify_replications: Annotated[int, typer.Option("--verify-replications", min=10,
                                                      help="Fresh replications the plan is judged on (>= 10).")] = 10,
     warmup_days: WarmOpt = 1.0,
+    backend: Annotated[str, typer.Option("--backend", help="ray (replications in parallel on a local Ray cluster) "
+                                                          "or local.")] = "ray",
+    salary: Annotated[float, typer.Option("--salary", min=0.0, help="Employer's cost of one member a year, CNY "
+                                                                   "(an assumption: 80,000-130,000).")] = 100_000.0,
     out: Annotated[str | None, typer.Option("--out", help="Write the roster (TOML) and the cost/service curve (CSV) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -288,11 +292,11 @@ def staff(
     try:
         plan = optimise_staffing(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, seed=seed,
                                  replications=replications, verify_replications=verify_replications,
-                                 warmup_days=min(warmup_days, days / 2),
+                                 warmup_days=min(warmup_days, days / 2), backend=backend,
                                  progress=None if as_json else (lambda m: typer.echo(m, err=True)))
     except (TwinError, ValueError) as exc:
         _fail(exc)
-    curve = plan.curve()
+    curve = plan.curve(salary)
     if out:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
@@ -325,7 +329,8 @@ def staff(
     else:
         lines.append("  the last table tried (not a plan): " + "; ".join(
             f"{area} " + ", ".join(f"{s} {n}" for s, n in shifts.items()) for area, shifts in plan.table.items()))
-    lines.append("  cost/service: " + "; ".join(f"{p['members']} -> {p['kpi']:.3f}" for p in curve))
+    lines.append("  cost/service (people, CNY a year at the --salary, KPI; * the efficient ones): " + "; ".join(
+        f"{p['people']} {p['cost_per_year'] / 1e6:.1f}M -> {p['kpi']:.3f}{'*' if p['efficient'] else ''}" for p in curve))
     typer.echo("\n".join(lines))
 
 

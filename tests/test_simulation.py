@@ -128,11 +128,21 @@ def test_sweep_local_and_ray_agree(tiny_folder: Path) -> None:
 
     grid = {"scenario.staff.co_governance.count": [2, 4], "response.mode": ["peacetime", "wartime"]}
     local = sweep(str(tiny_folder), grid, days=1, replications=2, backend="local")
+    from scenarios.staffing import optimise_staffing
+
+    question = {"kpi": "no_wait", "target": 0.999, "days": 2, "warmup_days": 0.5, "replications": 2,
+                "verify_replications": 10, "max_iterations": 2, "max_trims": 1}
+    plan_here = optimise_staffing(str(tiny_folder), **question)  # type: ignore[arg-type]
     try:
         remote = sweep(str(tiny_folder), grid, days=1, replications=2, backend="ray", num_cpus=2)
+        plan_ray = optimise_staffing(str(tiny_folder), backend="ray", **question)  # type: ignore[arg-type]
         listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True, check=False).stdout
     finally:
         ray.shutdown()
+    # The optimiser's replications on Ray are the same streams: the same plan, step by step.
+    assert plan_ray.table == plan_here.table
+    assert [(e.step, e.total, e.kpi.mean) for e in plan_ray.evaluations] == \
+        [(e.step, e.total, e.kpi.mean) for e in plan_here.evaluations]
     def norm(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         return [{k: None if isinstance(v, float) and v != v else v for k, v in r.items()} for r in rows]
 
@@ -165,8 +175,11 @@ def test_staffing_optimiser_meets_its_target(tiny_folder: Path) -> None:
     assert min(plan.table["A1"].values()) >= 2
     accepted = [e for e in plan.evaluations if e.table == plan.table and e.step.startswith(("verify", "between", "trim"))]
     assert accepted and accepted[-1].kpi.n >= 10 and accepted[-1].kpi.lo >= 0.999  # fresh runs, lower bound
-    curve = plan.curve()
-    assert [p["members"] for p in curve] == sorted(p["members"] for p in curve)
+    curve = plan.curve(salary_per_year=90_000.0)
+    assert [p["people"] for p in curve] == sorted(p["people"] for p in curve)
+    assert all(p["cost_per_year"] == p["people"] * 90_000.0 for p in curve)
+    front = [p["kpi"] for p in curve if p["efficient"]]
+    assert curve[0]["efficient"] and front == sorted(front) and len(set(front)) == len(front)
     district = scenarios.load(str(tiny_folder), plan.overrides())
     assert len([m for m in district.roster.members if m.role.value == "co_governance"]) == plan.total
     assert "per_area" in plan.to_toml()
