@@ -34,9 +34,11 @@ import numpy as np
 from scenarios.engine import replicate
 from scenarios.model import RunResult
 from scenarios.results import Estimate, columns, estimate, outcomes
+from scenarios.rostering import AreaRoster, roster_for
 from scenarios.theory import halfin_whitt_beta, square_root_staffing
 from twin import kpis as twin_kpis
 from twin.district import District
+from twin.rota import Rotation
 from twin.staff import DAY_S, Role
 
 KPIS = (twin_kpis.ALL_TARGETS, twin_kpis.ON_SCENE, twin_kpis.RESPONDED, twin_kpis.REINFORCED, "no_wait")
@@ -89,18 +91,28 @@ class StaffingPlan:
     rotation: str = ""
     teams: int = 1
     working_share: float = 1.0
+    pattern: Rotation | None = None
+
+    def roster(self, table: Mapping[str, Mapping[str, int]] | None = None) -> list[AreaRoster]:
+        """The people that staff ``table`` (default: the plan's) at least as well on every
+        shift of every day: the role's rotation topped up with weekly five-day patterns,
+        the fewest people (:mod:`scenarios.rostering`)."""
+        table = self.table if table is None else table
+        if self.pattern is None:
+            raise ValueError("pattern: the plan does not know the role's rotation")
+        return roster_for(table, self.pattern)
 
     def headcount(self) -> dict[str, int]:
-        """People to employ per area to fill the plan's table with the role's rotation: every team
-        works every shift in turn, so a team is as large as the area's largest shift, times
-        the teams (the table's positions already allow for shrinkage, which the
-        simulation applies)."""
-        return {a: self.teams * max(shifts.values(), default=0) for a, shifts in self.table.items()}
+        """People to employ per area (:meth:`roster`; the table's positions already allow for
+        shrinkage, which the simulation applies to them)."""
+        if self.pattern is None:
+            return {a: self.teams * max(shifts.values(), default=0) for a, shifts in self.table.items()}
+        return {r.area: r.people for r in self.roster()}
 
     def headcount_floor(self) -> int:
-        """People the positions would need if each shift could be staffed on its own (a mix
-        of patterns: day teams for the peaks): the positions of a day over the working
-        share. The rotation's headcount lies between this and :meth:`headcount`."""
+        """A lower bound of the people the positions need: the positions of a day over the
+        rotation's working share (no pattern works more days; :meth:`headcount` is at least
+        this)."""
         return math.ceil(self.total / self.working_share - 1e-9)
 
     @property
@@ -109,8 +121,10 @@ class StaffingPlan:
         return sum(n for shifts in self.table.values() for n in shifts.values())
 
     def people(self, table: Mapping[str, Mapping[str, int]]) -> int:
-        """People a positions table takes with the role's rotation (see :meth:`headcount`)."""
-        return sum(self.teams * max(shifts.values(), default=0) for shifts in table.values())
+        """People a positions table takes (see :meth:`roster`)."""
+        if self.pattern is None:
+            return sum(self.teams * max(shifts.values(), default=0) for shifts in table.values())
+        return sum(r.people for r in self.roster(table))
 
     def curve(self, salary_per_year: float = SALARY_PER_YEAR) -> list[dict[str, Any]]:
         """Cost/service curve, one point per evaluation, by people: positions a day, people
@@ -311,7 +325,7 @@ def optimise_staffing(
     from scenarios.loader import load_cached
 
     rot = load_cached(scenario, dict(overrides) if overrides else None).roster.rotations[Role(role)]
-    plan.rotation, plan.teams, plan.working_share = rot.code, rot.teams, rot.working_share()
+    plan.rotation, plan.teams, plan.working_share, plan.pattern = rot.code, rot.teams, rot.working_share(), rot
     return plan
 
 

@@ -301,17 +301,33 @@ def staff(
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "roster.toml").write_text(plan.to_toml())
+        if plan.met and plan.pattern is not None:
+            import csv as _csv
+
+            from scenarios.rostering import candidate_patterns
+
+            with (folder / "roster.csv").open("w", newline="") as fh:  # per area, pattern and day of the week
+                w = _csv.writer(fh)
+                w.writerow(["area", "pattern", "units", "people", "mon", "tue", "wed", "thu", "fri", "sat", "sun"])
+                for r in plan.roster():
+                    pats = {p.code: p for p in candidate_patterns(plan.pattern, list(plan.table[r.area]))}
+                    for code, n in r.units.items():
+                        p = pats[code]
+                        week = list(p.week) if p.week else ["all shifts, team by team"] * 7
+                        w.writerow([r.area, code, n, n * p.people, *week])
         import csv
 
         with (folder / "cost_service_curve.csv").open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(curve[0]))
             writer.writeheader()
             writer.writerows(curve)
-    people = plan.headcount()
+    rosters = plan.roster() if plan.met and plan.pattern is not None else []
+    people = {r.area: r.people for r in rosters} if rosters else plan.headcount()
     if as_json:
         typer.echo(json.dumps({"role": plan.role, "kpi": plan.kpi, "target": plan.target, "met": plan.met,
                                "binds": plan.binds, "reason": plan.reason, "positions": plan.total,
                                "per_area": plan.table, "rotation": plan.rotation, "headcount": people,
+                               "patterns": {r.area: r.units for r in rosters},
                                "headcount_total": sum(people.values()), "headcount_floor": plan.headcount_floor(),
                                "curve": curve}, ensure_ascii=False, indent=2))
         return
@@ -322,10 +338,11 @@ def staff(
     if not plan.binds:
         lines.append(f"  {plan.reason}")
     if plan.met:
-        lines.append(f"  people with the {plan.rotation} rotation ({plan.teams} teams): {sum(people.values())} "
-                     f"(at least {plan.headcount_floor()} if each shift could be staffed on its own)")
-        for area, shifts in plan.table.items():
-            lines.append(f"  {area}: " + ", ".join(f"{s} {n}" for s, n in shifts.items()) + f"; people {people[area]}")
+        lines.append(f"  people: {sum(people.values())} ({plan.rotation} units of {plan.teams}, topped up with "
+                     f"five-day patterns; no roster can do with fewer than {plan.headcount_floor()})")
+        for r in rosters:
+            lines.append(f"  {r.area}: positions " + ", ".join(f"{s} {n}" for s, n in plan.table[r.area].items())
+                         + f"; people {r.people}: " + ", ".join(f"{c} x{n}" for c, n in r.units.items()))
     else:
         lines.append("  the last table tried (not a plan): " + "; ".join(
             f"{area} " + ", ".join(f"{s} {n}" for s, n in shifts.items()) for area, shifts in plan.table.items()))
