@@ -39,7 +39,7 @@ from scenarios.theory import halfin_whitt_beta, square_root_staffing
 from twin import kpis as twin_kpis
 from twin.district import District
 from twin.rota import Rotation
-from twin.staff import DAY_S, Role
+from twin.staff import DAY_S, Mode, Role
 
 KPIS = (twin_kpis.ALL_TARGETS, twin_kpis.ON_SCENE, twin_kpis.RESPONDED, twin_kpis.REINFORCED, "no_wait")
 #: Replication ids of the verification runs: streams the ISA never saw.
@@ -179,20 +179,21 @@ def _role_kpi(run: RunResult, role: str, kpi: str, warmup_days: float) -> float:
 
 
 def _replications(scenario: str, overrides: Mapping[str, Any], role: Role | None, days: float, seed: int,
-                  ids: Sequence[int], warmup_days: float) -> list[RunResult]:
+                  ids: Sequence[int], warmup_days: float, mode: str = "peacetime") -> list[RunResult]:
     """Replications ``ids`` of a scenario variant (in this process, or as one Ray task)."""
     from scenarios.demand import DemandModel
     from scenarios.loader import load_cached
+    from scenarios.model import ResponseParams
 
     district = load_cached(scenario, dict(overrides))
     district.roads.precompute_travel()
     return replicate(district, lambda ss: DemandModel(district, ss), days=days, seed=seed, replication_ids=ids,
-                     warmup_days=warmup_days, sample_role=role)
+                     warmup_days=warmup_days, sample_role=role, params=ResponseParams(mode=Mode(mode)))
 
 
 def _simulate(scenario: str, overrides: Mapping[str, Any], *, role: Role, days: float, seed: int,
-              replications: int, warmup_days: float, sample: bool, first: int = 0, backend: str = "local"
-              ) -> tuple[list[RunResult], list[list[tuple[float, dict[str, int]]]], District]:
+              replications: int, warmup_days: float, sample: bool, first: int = 0, backend: str = "local",
+              mode: str = "peacetime") -> tuple[list[RunResult], list[list[tuple[float, dict[str, int]]]], District]:
     from scenarios.loader import load_cached
 
     district = load_cached(scenario, dict(overrides))
@@ -203,10 +204,10 @@ def _simulate(scenario: str, overrides: Mapping[str, Any], *, role: Role, days: 
 
         ray = init_ray()
         task = ray.remote(num_cpus=1, max_retries=1)(_replications)
-        refs = [task.remote(scenario, dict(overrides), sample_role, days, seed, [k], warmup_days) for k in ids]
+        refs = [task.remote(scenario, dict(overrides), sample_role, days, seed, [k], warmup_days, mode) for k in ids]
         runs = [run for part in ray.get(refs) for run in part]
     else:
-        runs = _replications(scenario, overrides, sample_role, days, seed, ids, warmup_days)
+        runs = _replications(scenario, overrides, sample_role, days, seed, ids, warmup_days, mode)
     return runs, [run.samples for run in runs], district
 
 
@@ -281,6 +282,7 @@ def optimise_staffing(
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     backend: str = "local",
+    mode: str = "peacetime",
 ) -> StaffingPlan:
     """The fewest members of ``role`` per area and shift that meet ``target`` on ``kpi``,
     and the people that takes with the role's rotation (:meth:`StaffingPlan.headcount`).
@@ -314,6 +316,9 @@ def optimise_staffing(
         progress: Called with a line of text at each step.
         backend: ``local`` (this process) or ``ray`` (each replication a Ray task, on a local
             cluster started lean: the same results, in parallel).
+        mode: ``peacetime``, or ``wartime`` (平战结合: every event on the 1/3/5-minute targets,
+            the brigade first): the staff a surge needs; the difference from peacetime is
+            the on-call reserve (:func:`surge_reserve`).
 
     Raises:
         ValueError: naming the argument when one is out of range.
@@ -321,7 +326,7 @@ def optimise_staffing(
     plan = _plan(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, warmup_days=warmup_days,
                  replications=replications, verify_replications=verify_replications, seed=seed,
                  max_iterations=max_iterations, max_bisections=max_bisections, max_trims=max_trims, floor=floor,
-                 overrides=overrides, progress=progress, backend=backend)
+                 overrides=overrides, progress=progress, backend=backend, mode=mode)
     from scenarios.loader import load_cached
 
     rot = load_cached(scenario, dict(overrides) if overrides else None).roster.rotations[Role(role)]
@@ -348,6 +353,7 @@ def _plan(
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     backend: str = "local",
+    mode: str = "peacetime",
 ) -> StaffingPlan:
     """The work of :func:`optimise_staffing`."""
     try:
@@ -364,6 +370,8 @@ def _plan(
         raise ValueError(f"alpha: must be in (0, 1), got {alpha!r}")
     if backend not in ("local", "ray"):
         raise ValueError(f"backend: must be 'local' or 'ray', got {backend!r}")
+    if mode not in ("peacetime", "wartime"):
+        raise ValueError(f"mode: must be 'peacetime' or 'wartime', got {mode!r}")
     if verify_replications < 10:
         raise ValueError(f"verify_replications: at least 10 (the plan is accepted on a confidence bound), "
                          f"got {verify_replications!r}")
@@ -382,7 +390,7 @@ def _plan(
                  ) -> tuple[Estimate, Any, District]:
         runs, samples, district = _simulate(scenario, apply(table), role=r, days=days, seed=seed,
                                             replications=reps, warmup_days=warmup_days, sample=sample, first=first,
-                                            backend=backend)
+                                            backend=backend, mode=mode)
         est = estimate((_role_kpi(run, role, kpi, warmup_days) for run in runs), bounds=(0.0, 1.0))
         evaluations.append(Evaluation(step, table, sum(n for s in table.values() for n in s.values()), est))
         say(f"{step}: {evaluations[-1].total} members, {kpi} {est.mean:.3f} [{est.lo:.3f}, {est.hi:.3f}]")
@@ -469,3 +477,10 @@ def _plan(
     return _trim(table, evaluate, target=target, floor=floor, samples=samples, areas=areas, codes=codes,
                  district=district, warmup_days=warmup_days, plan_args=plan_args, evaluations=evaluations,
                  reps=verify_replications, max_tries=max_trims)
+
+
+def surge_reserve(peacetime: StaffingPlan, wartime: StaffingPlan) -> dict[str, int]:
+    """People per area to keep on call for wartime (平战结合): what the wartime plan needs
+    beyond the peacetime one (never negative)."""
+    war, peace = wartime.headcount(), peacetime.headcount()
+    return {a: max(0, war.get(a, 0) - peace.get(a, 0)) for a in sorted(set(war) | set(peace))}

@@ -280,6 +280,8 @@ def staff(
                                                           "or local.")] = "ray",
     salary: Annotated[float, typer.Option("--salary", min=0.0, help="Employer's cost of one member a year, CNY "
                                                                    "(an assumption: 80,000-130,000).")] = 100_000.0,
+    surge: Annotated[bool, typer.Option("--surge", help="Also plan for wartime and print the on-call reserve "
+                                                        "(the people wartime needs beyond peacetime).")] = False,
     out: Annotated[str | None, typer.Option("--out", help="Write the roster (TOML) and the cost/service curve (CSV) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -294,8 +296,16 @@ def staff(
                                  replications=replications, verify_replications=verify_replications,
                                  warmup_days=min(warmup_days, days / 2), backend=backend,
                                  progress=None if as_json else (lambda m: typer.echo(m, err=True)))
+        war = (optimise_staffing(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, seed=seed,
+                                 replications=replications, verify_replications=verify_replications,
+                                 warmup_days=min(warmup_days, days / 2), backend=backend, mode="wartime",
+                                 progress=None if as_json else (lambda m: typer.echo(f"wartime {m}", err=True)))
+               if surge else None)
     except (TwinError, ValueError) as exc:
         _fail(exc)
+    from scenarios.staffing import surge_reserve
+
+    reserve = surge_reserve(plan, war) if war is not None and war.met and plan.met else None
     curve = plan.curve(salary)
     if out:
         folder = Path(out)
@@ -328,6 +338,10 @@ def staff(
                                "binds": plan.binds, "reason": plan.reason, "positions": plan.total,
                                "per_area": plan.table, "rotation": plan.rotation, "headcount": people,
                                "patterns": {r.area: r.units for r in rosters},
+                               "surge_reserve": reserve,
+                               "wartime": None if war is None else {"met": war.met, "reason": war.reason,
+                                                                    "positions": war.total, "per_area": war.table,
+                                                                    "headcount": war.headcount()},
                                "headcount_total": sum(people.values()), "headcount_floor": plan.headcount_floor(),
                                "curve": curve}, ensure_ascii=False, indent=2))
         return
@@ -346,6 +360,11 @@ def staff(
     else:
         lines.append("  the last table tried (not a plan): " + "; ".join(
             f"{area} " + ", ".join(f"{s} {n}" for s, n in shifts.items()) for area, shifts in plan.table.items()))
+    if war is not None:
+        lines.append(f"  wartime: {war.total} positions a day, " + (
+            f"{sum(war.headcount().values())} people; on call beyond peacetime: "
+            + (f"{sum(reserve.values())} ({', '.join(f'{a} {n}' for a, n in reserve.items())})" if reserve is not None
+               else "n/a (the peacetime plan is not met)") if war.met else f"NOT met ({war.reason})"))
     lines.append("  cost/service (people, CNY a year at the --salary, KPI; * the efficient ones): " + "; ".join(
         f"{p['people']} {p['cost_per_year'] / 1e6:.1f}M -> {p['kpi']:.3f}{'*' if p['efficient'] else ''}" for p in curve))
     typer.echo("\n".join(lines))

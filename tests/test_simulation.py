@@ -250,3 +250,27 @@ def test_synthetic_districts_scale_their_demand_with_their_size() -> None:
     ratio = per_day[10.0] / per_day[1.0]
     # Poisson counts over three days: about 870 and 8,700 incidents, so the ratio is known to ~4%.
     assert 9.0 < ratio < 11.0, per_day
+
+
+def test_cli_staff_prints_people_writes_the_roster_and_sizes_the_surge(tiny_folder: Path, tmp_path: Path) -> None:
+    out = subprocess.run([str(BIN), "staff", "--scenario", str(tiny_folder), "--kpi", "no_wait", "--target", "0.95",
+                          "--days", "2", "--warmup-days", "0.5", "--replications", "2", "--backend", "local",
+                          "--surge", "--json", "--out", str(tmp_path / "plan")],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["met"] and data["rotation"] == "four_team"
+    assert data["headcount_total"] == sum(data["headcount"].values()) >= data["headcount_floor"]
+    assert data["wartime"] is not None and data["surge_reserve"] is not None
+    assert all(n >= 0 for n in data["surge_reserve"].values())
+    rows = (tmp_path / "plan" / "roster.csv").read_text().splitlines()
+    assert rows[0].startswith("area,pattern,units,people,mon") and len(rows) >= 2
+    assert (tmp_path / "plan" / "cost_service_curve.csv").exists()
+
+
+def test_surge_reserve_is_what_wartime_needs_beyond_peacetime() -> None:
+    from scenarios.staffing import StaffingPlan, surge_reserve
+
+    peace = StaffingPlan("co_governance", "met_1_3_5", 0.9, 0.1, {"A1": {"day": 3}, "A2": {"day": 5}}, True, teams=4)
+    war = StaffingPlan("co_governance", "met_1_3_5", 0.9, 0.1, {"A1": {"day": 4}, "A2": {"day": 4}}, True, teams=4)
+    assert surge_reserve(peace, war) == {"A1": 4, "A2": 0}
