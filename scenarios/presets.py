@@ -456,7 +456,8 @@ class ShiftStaffing:
 
 def time_varying_staffing(mean_rate_per_h: float, amplitude: float, mean_handling_min: float, *,
                           alpha: float = 0.1, days: float = 4.0, warmup_days: float = 1.0,
-                          replications: int = 6, seed: int = 1, max_iterations: int = 6) -> ShiftStaffing:
+                          replications: int = 6, seed: int = 1, max_iterations: int = 6,
+                          verify_seed: int | None = None) -> ShiftStaffing:
     """Staff three fixed 8-hour shifts for a sinusoidal day: SIPP versus the ISA.
 
     The arrival rate is ``mean (1 + amplitude sin(2π (t - 6 h) / 24 h))`` (trough at midnight,
@@ -464,7 +465,8 @@ def time_varying_staffing(mean_rate_per_h: float, amplitude: float, mean_handlin
     ISA (Feldman, Mandelbaum, Massey & Whitt 2008) simulates, samples the number in system
     every 10 minutes, and staffs each shift for the worst hour in it, ``min{s : P(L ≥ s) ≤
     alpha}``, until the staffing stops changing. Both are then judged by the delay
-    probability in every hour of the day.
+    probability in every hour of the day, on the ISA's own random numbers or, with
+    ``verify_seed``, on fresh ones.
     """
     from scenarios import theory as th
     lam, mu = mean_rate_per_h / 3600.0, 1.0 / (mean_handling_min * 60.0)
@@ -477,10 +479,10 @@ def time_varying_staffing(mean_rate_per_h: float, amplitude: float, mean_handlin
 
     sipp = {code: th.staff_for_p_wait(shift_mean(a, b), mu, alpha) for code, a, b in SHIFTS_3}
 
-    def simulate(per_shift: dict[str, int]) -> tuple[list[Any], list[list[tuple[float, dict[str, int]]]]]:
+    def simulate(per_shift: dict[str, int], on_seed: int = seed) -> tuple[list[Any], list[list[tuple[float, dict[str, int]]]]]:
         district = pool_district(0, per_shift=per_shift, handling_min=mean_handling_min)
         runs = _replicate(district, lambda ss: PoissonDemand(district, rate, lam * (1 + abs(amplitude)), np.ones(1), ss),
-                          _preset_params(), days=days, replications=replications, seed=seed,
+                          _preset_params(), days=days, replications=replications, seed=on_seed,
                           warmup_days=warmup_days, sample_role=Role.CO_GOVERNANCE)
         return runs, [run.samples for run in runs]
 
@@ -513,6 +515,7 @@ def time_varying_staffing(mean_rate_per_h: float, amplitude: float, mean_handlin
         if new == isa:
             break
         isa = new
-    runs_sipp, _ = simulate(sipp)
-    runs_isa, _ = simulate(isa)
+    judge = seed if verify_seed is None else verify_seed
+    runs_sipp, _ = simulate(sipp, judge)
+    runs_isa, _ = simulate(isa, judge)
     return ShiftStaffing(alpha, sipp, isa, p_wait_by_hour(runs_sipp), p_wait_by_hour(runs_isa), iterations)
