@@ -22,6 +22,7 @@ from scenarios.results import Estimate, estimate
 if TYPE_CHECKING:
     from scenarios.model import EventRecord, RunResult
     from scenarios.simulate import SimulationResult
+    from scenarios.staffing import StaffingPlan
     from twin.district import District
 
 DASH = "—"
@@ -460,4 +461,67 @@ def html_report(result: SimulationResult, *, district: District | None = None) -
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(f'streetbrain report: {title}')}</title><style>{CSS}</style></head>"
+            f"<body><main>{''.join(body)}</main></body></html>\n")
+
+
+def staffing_report(plan: StaffingPlan, *, salary_per_year: float = 100_000.0, title: str = "") -> str:
+    """One self-contained, offline HTML page of a staffing plan: the answer (positions,
+    people, cost, whether the target binds), the positions per area and shift, the people
+    per area and working pattern, and the cost/service curve (chart and table).
+
+    Args:
+        plan: What :func:`scenarios.staffing.optimise_staffing` returned.
+        salary_per_year: Employer's cost of one member a year (CNY) for the curve.
+        title: The district's title (default: none).
+    """
+    from twin import __version__
+
+    curve = plan.curve(salary_per_year)
+    people = plan.headcount()
+    verdict = ("met" if plan.met and plan.binds else "met — the target does not bind" if plan.met
+               else "not met")
+    cards = "".join(f"<div class=card><div class=v>{_e(v)}</div><div class=k>{_e(k)}</div></div>" for k, v in (
+        ("target", f"{plan.kpi} ≥ {plan.target:.0%}"), ("verdict", verdict), ("positions a day", plan.total),
+        ("people", sum(people.values())), ("cost a year (CNY)", f"{sum(people.values()) * salary_per_year:,.0f}")))
+    codes = list(next(iter(plan.table.values()), {}))
+    pos_rows = "".join(f"<tr><td>{_e(a)}</td>" + "".join(f"<td>{_e(n)}</td>" for n in shifts.values())
+                       + f"<td>{_e(people.get(a, DASH))}</td></tr>" for a, shifts in plan.table.items())
+    body = [
+        f"<header><h1>Staffing plan: {_e(plan.role)}{_e(' · ' + title if title else '')}</h1>"
+        f"<p class=meta>KPI <code>{_e(plan.kpi)}</code> over the events the role handled, timed on its own stage; "
+        f"accepted on the lower 95% bound over fresh replications. Rotation <b>{_e(plan.rotation or DASH)}</b>.</p>"
+        f"<p class=meta>Generated with streetbrain {_e(__version__)} (scenarios.report); an offline page.</p></header>",
+        f"<section><h2>The answer</h2><div class=cards>{cards}</div>"
+        + (f"<p class=note>{_e(plan.reason)}</p>" if plan.reason else "") + "</section>",
+        "<section><h2>Positions per area and shift</h2><table><tr><th>area</th>"
+        + "".join(f"<th>{_e(c)}</th>" for c in codes) + f"<th>people</th></tr>{pos_rows}</table></section>",
+    ]
+    if plan.met and plan.pattern is not None:
+        from scenarios.rostering import candidate_patterns
+
+        rows = []
+        for r in plan.roster():
+            pats = {p.code: p for p in candidate_patterns(plan.pattern, list(plan.table[r.area]))}
+            for code, n in r.units.items():
+                p = pats[code]
+                week = list(p.week) if p.week else ["team by team"] * 7
+                rows.append(f"<tr><td>{_e(r.area)}</td><td>{_e(code)}</td><td>{_e(n)}</td><td>{_e(n * p.people)}</td>"
+                            + "".join(f"<td>{_e(d or DASH)}</td>" for d in week) + "</tr>")
+        body.append("<section><h2>People per area and working pattern</h2><table><tr><th>area</th><th>pattern</th>"
+                    "<th>units</th><th>people</th>" + "".join(f"<th>{d}</th>" for d in
+                                                             ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+                    + f"</tr>{''.join(rows)}</table></section>")
+    front = [p for p in curve if p["efficient"]]
+    chart = bar_chart("Cost/service: the efficient staffings", [str(p["people"]) for p in front],
+                      [(plan.kpi, [Estimate(p["kpi"], p["lo"], p["hi"], 0) for p in front])],
+                      x_label="people", y_label=plan.kpi, pct=True) if front else ""
+    crows = "".join(f"<tr><td>{_e(p['step'])}</td><td>{_e(p['members'])}</td><td>{_e(p['people'])}</td>"
+                    f"<td>{_e(format(p['cost_per_year'], ',.0f'))}</td><td>{_e(_fmt(p['kpi'], 'pct'))}</td>"
+                    f"<td>{_e('yes' if p['efficient'] else '')}</td></tr>" for p in curve)
+    body.append(f"<section><h2>Cost and service</h2><div class=charts>{chart}</div><table><tr><th>step</th>"
+                f"<th>positions</th><th>people</th><th>CNY a year</th><th>{_e(plan.kpi)}</th><th>efficient</th></tr>"
+                f"{crows}</table></section>")
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(f'streetbrain staffing: {plan.role}')}</title><style>{CSS}</style></head>"
             f"<body><main>{''.join(body)}</main></body></html>\n")

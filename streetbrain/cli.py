@@ -311,6 +311,9 @@ def staff(
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "roster.toml").write_text(plan.to_toml())
+        from scenarios.report import staffing_report
+
+        (folder / "report.html").write_text(staffing_report(plan, salary_per_year=salary), encoding="utf-8")
         if plan.met and plan.pattern is not None:
             import csv as _csv
 

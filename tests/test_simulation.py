@@ -266,6 +266,9 @@ def test_cli_staff_prints_people_writes_the_roster_and_sizes_the_surge(tiny_fold
     rows = (tmp_path / "plan" / "roster.csv").read_text().splitlines()
     assert rows[0].startswith("area,pattern,units,people,mon") and len(rows) >= 2
     assert (tmp_path / "plan" / "cost_service_curve.csv").exists()
+    page = (tmp_path / "plan" / "report.html").read_text()
+    assert "Staffing plan: co_governance" in page and "People per area and working pattern" in page
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")  # offline
 
 
 def test_surge_reserve_is_what_wartime_needs_beyond_peacetime() -> None:

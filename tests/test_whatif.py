@@ -16,7 +16,7 @@ import pytest
 
 from actors.brain import Brain
 from actors.eventlog import open_log
-from actors.live import Clock
+from actors.virtual import ManualClock
 from scenarios.engine import run_once
 from scenarios.model import Incident, ResponseParams, StartState
 from scenarios.whatif import FORK_KPIS, WeekAligned, _changed_district, _member_map, carry_swaps, fork, week_offset
@@ -37,7 +37,8 @@ def brain(xiaohe: District, tmp_path_factory: pytest.TempPathFactory) -> Brain:
     """A live twin on Monday 10:00 with more TR06 events (brigade only) than brigade members on
     duty: everyone is busy and the rest wait; some events moved on to signed, on scene, resolved."""
     origin = datetime(2026, 3, 2, 10, 0, tzinfo=xiaohe.roster.tz).timestamp()
-    brain = Brain(xiaohe, open_log(tmp_path_factory.mktemp("whatif") / "log.db"), Clock(origin=origin))
+    # A clock that stands still: the snapshot is at 10:00:00 however long the set-up takes.
+    brain = Brain(xiaohe, open_log(tmp_path_factory.mktemp("whatif") / "log.db"), ManualClock(origin))
     spots: list[Any] = []
     for cam in xiaohe.cameras:  # spots far apart: no report merges into another
         if all(math.hypot(cam.x - o.x, cam.y - o.y) > 250.0 for o in spots):
