@@ -20,7 +20,7 @@ from twin.staff import HANDLER_LADDER, Role
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-_NAMED = re.compile(r"^([a-z_][A-Za-z0-9_.\-]*): (.+)$", re.S)
+_NAMED = re.compile(r"^([a-z_][A-Za-z0-9_.\-\[\]]*): (.+)$", re.S)
 
 
 class _Model(BaseModel):
@@ -203,6 +203,14 @@ class PostParams(_Model):
         return tuple(out)
 
 
+class PatternParams(_Model):
+    """``people`` members of a role in ``area`` working ``rotation`` (a ``[rotations.<name>]``)."""
+
+    area: str = Field(min_length=1)
+    rotation: str = Field(min_length=1)
+    people: int = Field(ge=1)
+
+
 class RoleStaff(_Model):
     """Head count and working pattern of one role.
 
@@ -213,6 +221,11 @@ class RoleStaff(_Model):
 
     ``rotation`` names a ``[rotations.<name>]`` pattern: the members are split into its teams
     (in each area in turn), and ``shifts`` may be left out.
+
+    ``patterns`` (optional) says, per area, how many members work which rotation, e.g.
+    ``[{area = "A2", rotation = "four_team", people = 40}, {area = "A2", rotation =
+    "night_off_mon_tue", people = 1}]``: a mix of rotations, as the staffing optimiser's
+    roster writes it (``count`` must equal the total).
     """
 
     count: int = Field(ge=0)
@@ -220,6 +233,7 @@ class RoleStaff(_Model):
     travel: Literal["walk", "ebike", "car"] = "ebike"
     per_area: dict[str, dict[str, int]] | None = None
     rotation: str | None = None
+    patterns: tuple[PatternParams, ...] | None = None
 
     @model_validator(mode="after")
     def _per_area(self) -> RoleStaff:
@@ -283,6 +297,15 @@ class ScenarioFile(_Model):
             if unknown:
                 raise ValueError(f"rotations.{name}: unknown shift(s) {unknown}; defined: {', '.join(codes)}")
         for role, spec in self.staff.items():
+            if spec.patterns is not None:
+                if spec.per_area is not None:
+                    raise ValueError(f"staff.{role.value}.patterns: give patterns or per_area, not both")
+                for k, pat in enumerate(spec.patterns):
+                    if pat.rotation not in self.rotations:
+                        raise ValueError(f"staff.{role.value}.patterns[{k}].rotation: no [rotations.{pat.rotation}]")
+                total = sum(p.people for p in spec.patterns)
+                if total != spec.count:
+                    raise ValueError(f"staff.{role.value}.patterns: they total {total} people but count is {spec.count}")
             if spec.rotation is not None:
                 if spec.rotation not in self.rotations:
                     raise ValueError(f"staff.{role.value}.rotation: no [rotations.{spec.rotation}]; defined: "

@@ -44,6 +44,8 @@ from twin.staff import DAY_S, Mode, Role
 KPIS = (twin_kpis.ALL_TARGETS, twin_kpis.ON_SCENE, twin_kpis.RESPONDED, twin_kpis.REINFORCED, "no_wait")
 #: Replication ids of the verification runs: streams the ISA never saw.
 VERIFY_FROM = 1000
+#: Replication ids of the confirmation of the people roster: streams nothing else saw.
+CONFIRM_FROM = 2000
 #: Employer's cost of one brigade or enforcement member a year, CNY: an assumption (pay of
 #: 5,000-8,000 a month for auxiliary and contract staff in Hangzhou, plus about 35% social
 #: insurance and housing fund; range 80,000-130,000; scenarios/xiaohe/README.md).
@@ -77,6 +79,9 @@ class StaffingPlan:
         rotation: The role's working pattern in the scenario (e.g. ``four_team``).
         teams: Its teams (4 for 四班三倒); each works every shift in turn.
         working_share: Share of days a member of it is rostered (0.75 for 四班三倒).
+        pattern: The role's rotation itself.
+        confirmed: The KPI of the people roster (:meth:`roster`) simulated as such, on
+            replications neither the ISA nor the verification saw (``CONFIRM_FROM`` on).
     """
 
     role: str
@@ -92,6 +97,7 @@ class StaffingPlan:
     teams: int = 1
     working_share: float = 1.0
     pattern: Rotation | None = None
+    confirmed: Estimate | None = None
 
     def roster(self, table: Mapping[str, Mapping[str, int]] | None = None) -> list[AreaRoster]:
         """The people that staff ``table`` (default: the plan's) at least as well on every
@@ -101,6 +107,27 @@ class StaffingPlan:
         if self.pattern is None:
             raise ValueError("pattern: the plan does not know the role's rotation")
         return roster_for(table, self.pattern)
+
+    def roster_overrides(self) -> dict[str, Any]:
+        """Scenario overrides that put :meth:`roster` in place: the members of the role by area
+        and working pattern (``staff.<role>.patterns``), the five-day patterns as rotations."""
+        if self.pattern is None:
+            raise ValueError("pattern: the plan does not know the role's rotation")
+        from scenarios.rostering import candidate_patterns
+
+        out: dict[str, Any] = {}
+        rows = []
+        for r in self.roster():
+            pats = {p.code: p for p in candidate_patterns(self.pattern, list(self.table[r.area]))}
+            for code, n in r.units.items():
+                p = pats[code]
+                name = self.rotation
+                if p.week:
+                    name = "_".join("".join(ch if ch.isalnum() else " " for ch in code).split())
+                    out[f"rotations.{name}"] = {"kind": "weekly", "week": list(p.week)}
+                rows.append({"area": r.area, "rotation": name, "people": n * p.people})
+        return {**out, f"staff.{self.role}.count": sum(row["people"] for row in rows),
+                f"staff.{self.role}.patterns": rows}
 
     def headcount(self) -> dict[str, int]:
         """People to employ per area (:meth:`roster`; the table's positions already allow for
@@ -331,6 +358,17 @@ def optimise_staffing(
 
     rot = load_cached(scenario, dict(overrides) if overrides else None).roster.rotations[Role(role)]
     plan.rotation, plan.teams, plan.working_share, plan.pattern = rot.code, rot.teams, rot.working_share(), rot
+    if plan.met:
+        # The roster of people, simulated as it would work (teams and five-day patterns), on
+        # fresh replications: the plan's claim, checked.
+        runs, _, _ = _simulate(scenario, {**(overrides or {}), **plan.roster_overrides()}, role=Role(role), days=days,
+                               seed=seed, replications=verify_replications, warmup_days=warmup_days, sample=False,
+                               first=CONFIRM_FROM, backend=backend, mode=mode)
+        plan.confirmed = estimate((_role_kpi(run, role, kpi, warmup_days) for run in runs), bounds=(0.0, 1.0))
+        if progress is not None:
+            c = plan.confirmed
+            progress(f"confirm: {sum(plan.headcount().values())} people on their patterns, {kpi} {c.mean:.3f} "
+                     f"[{c.lo:.3f}, {c.hi:.3f}]")
     return plan
 
 

@@ -342,6 +342,7 @@ def staff(
                                "per_area": plan.table, "rotation": plan.rotation, "headcount": people,
                                "patterns": {r.area: r.units for r in rosters},
                                "surge_reserve": reserve,
+                               "confirmed": None if plan.confirmed is None else plan.confirmed.to_dict(),
                                "wartime": None if war is None else {"met": war.met, "reason": war.reason,
                                                                     "positions": war.total, "per_area": war.table,
                                                                     "headcount": war.headcount()},
@@ -357,6 +358,10 @@ def staff(
     if plan.met:
         lines.append(f"  people: {sum(people.values())} ({plan.rotation} units of {plan.teams}, topped up with "
                      f"five-day patterns; no roster can do with fewer than {plan.headcount_floor()})")
+        if plan.confirmed is not None:
+            c = plan.confirmed
+            lines.append(f"  confirmed: that roster simulated as it works, {plan.kpi} {c.mean:.3f} "
+                         f"[{c.lo:.3f}, {c.hi:.3f}] on {c.n} fresh replications")
         for r in rosters:
             lines.append(f"  {r.area}: positions " + ", ".join(f"{s} {n}" for s, n in plan.table[r.area].items())
                          + f"; people {r.people}: " + ", ".join(f"{c} x{n}" for c, n in r.units.items()))

@@ -189,6 +189,12 @@ def test_staffing_optimiser_meets_its_target(tiny_folder: Path) -> None:
     (area,) = plan.roster()
     assert all(area.on_duty[(d, s)] >= n for d in range(7) for s, n in plan.table["A1"].items())
     assert plan.headcount_floor() <= plan.headcount()["A1"] <= 4 * max(plan.table["A1"].values())
+    # The people roster, built as a scenario and simulated on streams nothing else saw.
+    district = scenarios.load(str(tiny_folder), plan.roster_overrides())
+    brigade = [m for m in district.roster.members if m.role.value == "co_governance"]
+    assert len(brigade) == plan.headcount()["A1"] and {m.rotation for m in brigade} >= {"four_team"}
+    assert plan.confirmed is not None and plan.confirmed.n == 10
+    assert plan.confirmed.mean >= 0.98  # the same cover as the verified table, on fresh streams
 
 
 def test_a_target_that_does_not_bind_is_said_to(tiny_folder: Path) -> None:

@@ -150,9 +150,12 @@ class Member:
         area_id: The area (片区) they serve.
         squad_id: The squad they belong to.
         grid_ids: Grids they are responsible for (grid workers, leaders, instructors).
-        shift_slot: Index into their role's shift list (before rotation).
+        shift_slot: Index into their role's shift list (before rotation), or their team in
+            their rotation.
         post_node: Routing node of their post (where they wait in peacetime).
         travel_mode: How they move.
+        rotation: The name of a rotation of their own (a role may mix patterns: four-team
+            units and five-day workers); ``""``: their role's.
     """
 
     id: str
@@ -164,6 +167,7 @@ class Member:
     shift_slot: int
     post_node: int
     travel_mode: TravelMode
+    rotation: str = ""  # a rotation of their own (a name of the roster's ``named``), else their role's
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,7 @@ class Roster:
             outgoing member stays on duty for open work that long.
         rotations: Each role's working pattern (teams, days on and off).
         availability: Shrinkage, meal breaks and fixed posts (default: none).
+        named: Rotations members name for themselves (:attr:`Member.rotation`).
     """
 
     def __init__(
@@ -226,6 +231,7 @@ class Roster:
         handover_s: int = 0,
         rotations: Mapping[Role, Rotation] | None = None,
         availability: Availability | None = None,
+        named: Mapping[str, Rotation] | None = None,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone_name)
@@ -258,7 +264,7 @@ class Roster:
         for role in Role:
             rot = self.given_rotations.get(role)
             if rot is None:
-                rot = Rotation.fixed(f"{role.value}-every-day", self.role_shifts.get(role, tuple(known)),
+                rot = Rotation.fixed(f"{role.value}-every-day", self.role_shifts.get(role, tuple(s.code for s in plan)),
                                      rotation_days=rotation_days)
             else:
                 unknown = sorted(rot.shift_codes() - known)
@@ -273,9 +279,23 @@ class Roster:
                 raise ValidationError(f"posts.{post.name}.role", f"unknown role '{post.role}'; roles: "
                                       + ", ".join(sorted(roles)))
         self._by_area = sorted(self.members, key=lambda m: (m.area_id, m.id))  # the order breaks go in
-        self._teams: dict[tuple[Role, int], list[Member]] = {}
+        self.named: dict[str, Rotation] = dict(named or {})
         for m in self.members:
-            self._teams.setdefault((m.role, m.shift_slot % self.rotations[m.role].teams), []).append(m)
+            if m.rotation and m.rotation not in self.named:
+                raise ValidationError(f"staff.{m.role.value}.patterns", f"member {m.id} works rotation "
+                                      f"'{m.rotation}', which is not defined")
+        for name, rot in self.named.items():
+            unknown = sorted(rot.shift_codes() - known)
+            if unknown:
+                raise ValidationError(f"rotations.{name}", f"unknown shift(s) {unknown}")
+        # Members by (rotation, team): who works when follows from their rotation.
+        self._teams: dict[tuple[str, int], list[Member]] = {}
+        self._in_use: dict[str, Rotation] = {}
+        for m in self.members:
+            rot = self.rotation_of(m)
+            key = m.rotation or f"role:{m.role.value}"
+            self._in_use[key] = rot
+            self._teams.setdefault((key, m.shift_slot % rot.teams), []).append(m)
         self.swaps: dict[tuple[str, int], str | None] = {}  # (member id, shift day) → shift worked instead
         self._swap_days: set[int] = set()
         self._window: tuple[float, float, Shift, int] = (0.0, 0.0, plan.shifts[0], 0)
@@ -324,7 +344,11 @@ class Roster:
             key = (member.id, shift_day)
             if key in self.swaps:
                 return self.swaps[key]
-        return self.rotations[member.role].shift_on(member.shift_slot, shift_day)
+        return self.rotation_of(member).shift_on(member.shift_slot, shift_day)
+
+    def rotation_of(self, member: Member) -> Rotation:
+        """The rotation ``member`` works: their own, else their role's."""
+        return self.named[member.rotation] if member.rotation else self.rotations[member.role]
 
     def absent(self, member: Member, shift_day: int) -> bool:
         """Whether ``member`` is away (leave, training, sickness) on a shift day."""
@@ -354,9 +378,9 @@ class Roster:
         if self.swaps and day in self._swap_days:
             rostered = [m for m in self.members if self.shift_of(m, day) == shift.code]
         else:
-            for role, rot in self.rotations.items():
+            for name, rot in self._in_use.items():
                 for team in rot.teams_on(shift.code, day):
-                    rostered.extend(self._teams.get((role, team), ()))
+                    rostered.extend(self._teams.get((name, team), ()))
         present = sorted((m for m in rostered if m.id not in away), key=lambda m: m.id)
         av = self.availability
         breaks: dict[str, tuple[float, float]] = {}
@@ -526,7 +550,7 @@ class Roster:
                 raise ValidationError("shift", f"unknown shift '{code}'; defined: {', '.join(sorted(codes))}")
         out = Roster(self.members, self.plan, self.role_shifts, timezone_name=self.timezone_name,
                      rotation_days=self.rotation_days, handover_s=self.handover_s,
-                     rotations=self.given_rotations, availability=self.availability)
+                     rotations=self.given_rotations, availability=self.availability, named=self.named)
         out.swaps = dict(swaps)
         out._swap_days = {day for _mid, day in swaps}
         return out
@@ -564,7 +588,7 @@ class Roster:
         teams."""
         hours = {s.code: s.duration_s / 3600 for s in self.plan}
         if member is not None:
-            return self.rotations[member.role].hours_per_week(hours, member.shift_slot)
+            return self.rotation_of(member).hours_per_week(hours, member.shift_slot)
         if role is None:
             raise ValidationError("role", "give a member or a role")
         return self.rotations[role].hours_per_week(hours)

@@ -77,10 +77,24 @@ def members_from_params(params: ScenarioFile, regions: RegionIndex, grid_len: np
                *_area_teams(params, regions, grid_len, grid_xy)]
     squad_of = {a: s.id for s in squads for a in s.area_ids}
     posts = snap(np.array([p[5] for p in pending], dtype=np.float64).reshape(-1, 2))
+    own = _own_rotations(params)
     return [Member(id=f"{ID_PREFIX[role]}{k:03d}", name=f"{role.value.replace('_', ' ').title()} {k}",
                    role=role, area_id=area, squad_id=squad_of.get(area, ""), grid_ids=gids,
-                   shift_slot=slot, post_node=int(node), travel_mode=TravelMode(params.staff[role].travel))
+                   shift_slot=slot, post_node=int(node), travel_mode=TravelMode(params.staff[role].travel),
+                   rotation=own.get((role, k), ""))
             for (role, k, area, gids, slot, _), node in zip(pending, posts)]
+
+
+def _own_rotations(params: ScenarioFile) -> dict[tuple[Role, int], str]:
+    """The rotation each member numbered by ``staff.<role>.patterns`` works, by (role, number)."""
+    out = {}
+    for role, spec in params.staff.items():
+        k = 0
+        for pat in spec.patterns or ():
+            for _ in range(pat.people):
+                k += 1
+                out[(role, k)] = pat.rotation
+    return out
 
 
 def roster_from_params(params: ScenarioFile, members: Sequence[Member]) -> Roster:
@@ -98,7 +112,7 @@ def roster_from_params(params: ScenarioFile, members: Sequence[Member]) -> Roste
     return Roster(members, plan, {role: tuple(sp.shifts) for role, sp in params.staff.items() if sp.shifts},
                   timezone_name=params.timezone, rotation_days=r.rotation_days, handover_s=r.handover_s,
                   rotations={role: rotations[sp.rotation] for role, sp in params.staff.items() if sp.rotation},
-                  availability=availability)
+                  availability=availability, named=rotations)
 
 
 def rotations_from_params(params: ScenarioFile, plan: ShiftPlan) -> dict[str, Rotation]:
@@ -188,7 +202,9 @@ def _area_teams(params: ScenarioFile, regions: RegionIndex, grid_len: np.ndarray
     for role in (Role.CO_GOVERNANCE, Role.ENFORCEMENT):
         if role not in params.staff or params.staff[role].count == 0:
             continue
-        if params.staff[role].per_area is not None:
+        if params.staff[role].patterns is not None:
+            yield from _area_team_by_patterns(params, role, areas, grids_of_area, grid_xy)
+        elif params.staff[role].per_area is not None:
             yield from _area_team_by_table(params, role, areas, grids_of_area, grid_xy)
         else:
             yield from _area_team_by_road(params, role, areas, area_len, grids_of_area, grid_xy)
@@ -215,6 +231,27 @@ def _area_team_by_table(params: ScenarioFile, role: Role, areas: Sequence[Region
                 post = area_grids[(i * 7) % len(area_grids)]
                 yield role, k, area.id, (), spec.shifts.index(code), grid_xy[post.id]
                 i += 1
+
+
+def _area_team_by_patterns(params: ScenarioFile, role: Role, areas: Sequence[Region],
+                           grids_of_area: list[list[Region]],
+                           grid_xy: dict[str, tuple[float, float]]) -> Iterator[_Pending]:
+    """Members by ``[staff.<role>] patterns``: in each pattern's area, numbered in order; a
+    member's slot is their team in the pattern's rotation (one per team in turn)."""
+    spec = params.staff[role]
+    area_pos = {a.id: j for j, a in enumerate(areas)}
+    k = 0
+    posted = dict.fromkeys(area_pos, 0)
+    for n, pat in enumerate(spec.patterns or ()):
+        if pat.area not in area_pos:
+            raise ValidationError(f"staff.{role.value}.patterns[{n}].area", f"unknown area '{pat.area}'; the "
+                                  f"district's areas are {', '.join(area_pos)}")
+        area_grids = grids_of_area[area_pos[pat.area]]
+        for slot in range(pat.people):
+            k += 1
+            post = area_grids[(posted[pat.area] * 7) % len(area_grids)]
+            posted[pat.area] += 1
+            yield role, k, pat.area, (), slot, grid_xy[post.id]
 
 
 def _area_team_by_road(params: ScenarioFile, role: Role, areas: Sequence[Region], area_len: np.ndarray,
