@@ -13,12 +13,13 @@ their area). Nothing here draws random numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import shapely
 
-from scenarios.spec import ScenarioFile
+from scenarios.spec import RotationParams, ScenarioFile
 from twin.errors import ValidationError
 from twin.geo import Region, RegionIndex, TravelMode
 from twin.rota import Availability, Post, Rotation, parse_week_days
@@ -134,10 +135,14 @@ def _teams(params: ScenarioFile, role: Role) -> int:
     spec = params.staff[role]
     if spec.rotation is None:
         return len(spec.shifts)
-    rp = params.rotations[spec.rotation]
+    return _team_count(params.rotations[spec.rotation], params)
+
+
+def _team_count(rp: RotationParams, params: ScenarioFile) -> int:
+    """The teams of a ``[rotations.<name>]``."""
     if rp.kind == "continuous":
         n = len(rp.shifts or params.shifts)
-        return (n * rp.days_on + rp.days_off) // rp.days_on
+        return max(1, (n * rp.days_on + rp.days_off) // rp.days_on)
     return rp.teams if rp.kind == "weekly" else len(rp.cycles)
 
 
@@ -240,17 +245,21 @@ def _area_team_by_patterns(params: ScenarioFile, role: Role, areas: Sequence[Reg
     member's slot is their team in the pattern's rotation (one per team in turn)."""
     spec = params.staff[role]
     area_pos = {a.id: j for j, a in enumerate(areas)}
+    rotations = {name: _team_count(rp, params) for name, rp in params.rotations.items()}
     k = 0
-    posted = dict.fromkeys(area_pos, 0)
     for n, pat in enumerate(spec.patterns or ()):
         if pat.area not in area_pos:
             raise ValidationError(f"staff.{role.value}.patterns[{n}].area", f"unknown area '{pat.area}'; the "
                                   f"district's areas are {', '.join(area_pos)}")
         area_grids = grids_of_area[area_pos[pat.area]]
+        teams = rotations[pat.rotation]
+        size = math.ceil(pat.people / teams)
         for slot in range(pat.people):
             k += 1
-            post = area_grids[(posted[pat.area] * 7) % len(area_grids)]
-            posted[pat.area] += 1
+            # Each team's members spread evenly over the area's grids (the teams offset from
+            # one another): whoever is on duty covers the whole area.
+            team, j = slot % teams, slot // teams
+            post = area_grids[int((j + team / teams) * len(area_grids) / size) % len(area_grids)]
             yield role, k, pat.area, (), slot, grid_xy[post.id]
 
 
@@ -268,12 +277,21 @@ def _area_team_by_road(params: ScenarioFile, role: Role, areas: Sequence[Region]
     k = 0
     for j, area in enumerate(areas):
         area_grids = grids_of_area[j]
+        teams = _teams(params, role)
+        size = math.ceil(int(per_area[j]) / teams)
+        seen: dict[int, int] = {}
         for i in range(int(per_area[j])):
             k += 1
-            post = area_grids[(i * 7) % len(area_grids)]  # posts spread over the area's grids
             # Slots round-robin within the area; a rotation's teams continue from area to
             # area, so that they come out the same size.
-            yield role, k, area.id, (), k - 1 if spec.rotation else i, grid_xy[post.id]
+            slot = k - 1 if spec.rotation else i
+            if spec.rotation:  # each team's members spread evenly over the area's grids
+                team = slot % teams
+                nth = seen[team] = seen.get(team, -1) + 1
+                post = area_grids[int((nth + team / teams) * len(area_grids) / size) % len(area_grids)]
+            else:
+                post = area_grids[(i * 7) % len(area_grids)]  # posts spread over the area's grids
+            yield role, k, area.id, (), slot, grid_xy[post.id]
 
 
 def _largest_remainder(total: int, weights: np.ndarray, minimum: int = 0) -> np.ndarray:
