@@ -158,14 +158,18 @@ class StaffingPlan:
         with the role's rotation, their cost a year (``salary_per_year`` per person, the
         employer's whole cost), and the KPI (mean and 95% CI); ``efficient`` marks the points
         no cheaper point beats."""
-        points = sorted(self.evaluations, key=lambda e: (self.people(e.table), e.total, -e.kpi.mean))
-        out, best = [], -math.inf
+        people = {id(e): self.people(e.table) for e in self.evaluations}
+        points = sorted(self.evaluations, key=lambda e: (people[id(e)], -e.kpi.mean if math.isfinite(e.kpi.mean) else math.inf,
+                                                          e.total))
+        out, best, last = [], -math.inf, None
         for e in points:
-            people = self.people(e.table)
-            efficient = e.kpi.mean > best
-            best = max(best, e.kpi.mean)
-            out.append({"step": e.step, "members": e.total, "people": people,
-                        "cost_per_year": people * salary_per_year, "kpi": e.kpi.mean, "lo": e.kpi.lo,
+            n = people[id(e)]
+            # the best of its head count (the first at it), and better than every cheaper one
+            efficient = n != last and e.kpi.mean > best
+            if n != last:
+                best, last = max(best, e.kpi.mean), n
+            out.append({"step": e.step, "members": e.total, "people": n,
+                        "cost_per_year": n * salary_per_year, "kpi": e.kpi.mean, "lo": e.kpi.lo,
                         "hi": e.kpi.hi, "efficient": efficient})
         return out
 
