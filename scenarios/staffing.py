@@ -259,7 +259,7 @@ def _hourly(samples: list[list[tuple[float, dict[str, int]]]], areas: list[str],
 
 
 def _table_from_hours(per_hour: Mapping[tuple[str, int], int], district: District, role: Role,
-                      floor: int) -> dict[str, dict[str, int]]:
+                      floor: Mapping[str, int]) -> dict[str, dict[str, int]]:
     codes = district.roster.role_shifts.get(role, tuple(s.code for s in district.roster.plan))
     table: dict[str, dict[str, int]] = {}
     for area in (a.id for a in district.regions.areas):
@@ -267,11 +267,11 @@ def _table_from_hours(per_hour: Mapping[tuple[str, int], int], district: Distric
         for code in codes:
             shift = district.roster.plan[code]
             hours = [d * 24 + h for d in range(7) for h in range(24) if shift.contains(h * 3600 + 1800)]
-            table[area][code] = max(floor, max(per_hour.get((area, h), 0) for h in hours))
+            table[area][code] = max(floor[code], max(per_hour.get((area, h), 0) for h in hours))
     return table
 
 
-def _trim(table: dict[str, dict[str, int]], evaluate: Callable[..., Any], *, target: float, floor: int,
+def _trim(table: dict[str, dict[str, int]], evaluate: Callable[..., Any], *, target: float, floor: Mapping[str, int],
           samples: Any, areas: list[str], codes: tuple[str, ...], district: District, warmup_days: float,
           plan_args: tuple[str, str, float, float], evaluations: list[Evaluation], reps: int,
           max_tries: int) -> StaffingPlan:
@@ -282,7 +282,7 @@ def _trim(table: dict[str, dict[str, int]], evaluate: Callable[..., Any], *, tar
         hours = [d * 24 + h for d in range(7) for h in range(24) if district.roster.plan[c].contains(h * 3600 + 1800)]
         return max(float(np.mean(hourly[(a, h)])) if hourly[(a, h)] else 0.0 for h in hours) / max(table[a][c], 1)
 
-    cells = sorted(((a, c) for a in areas for c in codes if table[a][c] > floor), key=lambda ac: (load(*ac), ac))
+    cells = sorted(((a, c) for a in areas for c in codes if table[a][c] > floor[c]), key=lambda ac: (load(*ac), ac))
     for tries, (a, c) in enumerate(cells):
         if tries >= max_tries:
             break
@@ -310,6 +310,7 @@ def optimise_staffing(
     max_bisections: int = 6,
     max_trims: int = 8,
     floor: int = 1,
+    min_per_shift: Mapping[str, int] | None = None,
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     backend: str = "local",
@@ -343,6 +344,8 @@ def optimise_staffing(
         max_trims: Removals tried at most once the target is met (the ISA is conservative:
             its criterion, all busy with probability ≤ alpha, is stricter than most KPIs).
         floor: Members per area and shift at least (24-hour cover).
+        min_per_shift: More than ``floor`` on some shifts, e.g. ``{"night": 2}`` for
+            two-person night patrols (members at fixed posts come on top).
         overrides: Other scenario overrides (kept in every evaluation).
         progress: Called with a line of text at each step.
         backend: ``local`` (this process) or ``ray`` (each replication a Ray task, on a local
@@ -357,6 +360,7 @@ def optimise_staffing(
     plan = _plan(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, warmup_days=warmup_days,
                  replications=replications, verify_replications=verify_replications, seed=seed,
                  max_iterations=max_iterations, max_bisections=max_bisections, max_trims=max_trims, floor=floor,
+                 min_per_shift=min_per_shift,
                  overrides=overrides, progress=progress, backend=backend, mode=mode)
     from scenarios.loader import load_cached
 
@@ -392,6 +396,7 @@ def _plan(
     max_bisections: int = 6,
     max_trims: int = 8,
     floor: int = 1,
+    min_per_shift: Mapping[str, int] | None = None,
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     backend: str = "local",
@@ -447,7 +452,12 @@ def _plan(
     av = current.roster.availability  # ample after leave, breaks and fixed posts too
     ample_n = max(floor + 2, math.ceil(3 * len(current.members(r)) / (len(areas) * len(codes)) / (1 - av.shrinkage))) \
         + sum(p.per_area for p in av.posts if p.role == role) + (1 if av.meal_break_s else 0)
-    ample = {a: {c: ample_n for c in codes} for a in areas}
+    unknown = sorted(set(min_per_shift or {}) - set(codes))
+    if unknown:
+        raise ValueError(f"min_per_shift: unknown shift(s) {unknown}; the role works {', '.join(codes)}")
+    at_posts = sum(p.per_area for p in av.posts if p.role == role)
+    least = {a: {c: max(floor, (min_per_shift or {}).get(c, floor)) + at_posts for c in codes} for a in areas}
+    ample = {a: {c: max(ample_n, least[a][c] + 1) for c in codes} for a in areas}
     ample_kpi, (_, samples), district = evaluate("ample", ample, replications, sample=True)
     plan_args = (role, kpi, target, alpha)
     if ample_kpi.mean < target:
@@ -458,7 +468,6 @@ def _plan(
                             reason=f"unreachable: {kpi} reaches only {ample_kpi.mean:.3f} even with "
                                    f"{ample_n} members per area and shift (travel and signing bound it)")
     # 2. Does the target bind at all? The floor, judged on fresh replications.
-    least = {a: {c: floor + sum(p.per_area for p in av.posts if p.role == role) for c in codes} for a in areas}
     least_kpi, _, _ = evaluate("floor", least, verify_replications, sample=False, first=VERIFY_FROM)
     if least_kpi.lo >= target:
         say(f"the target does not bind: {sum(n for s in least.values() for n in s.values())} members meet it")
@@ -466,12 +475,12 @@ def _plan(
                             reason=f"the target does not bind: {kpi} is {least_kpi.mean:.3f} (lower bound "
                                    f"{least_kpi.lo:.3f}) with the floor of {floor} per area and shift; ask for "
                                    "more (a higher target, a tighter KPI) to size the team")
-    floor = least[areas[0]][codes[0]]  # fixed posts are a constraint: their members on top of the floor
+    floors = least[areas[0]]  # minimum staffing and fixed posts are constraints: per shift, in every area
     hourly = _hourly(samples, areas, warmup_days)
     # 3. Warm start from theory: square-root staffing on the offered load per hour.
     beta = halfin_whitt_beta(alpha)
     table = _table_from_hours({k: square_root_staffing(float(np.mean(v)) if v else 0.0, beta) for k, v in hourly.items()},
-                              district, r, floor)
+                              district, r, floors)
     # 4. ISA iterations.
     converged = False
     for it in range(1, max_iterations + 1):
@@ -484,7 +493,7 @@ def _plan(
             while len(v) and np.mean(v >= s) > alpha:
                 s += 1
             per_hour[key] = s
-        new = _table_from_hours(per_hour, district, r, floor)
+        new = _table_from_hours(per_hour, district, r, floors)
         if new == table:
             converged = True
             break
@@ -516,7 +525,7 @@ def _plan(
             else:
                 lo_f, short = f, trial
         table, samples, district = best
-    return _trim(table, evaluate, target=target, floor=floor, samples=samples, areas=areas, codes=codes,
+    return _trim(table, evaluate, target=target, floor=floors, samples=samples, areas=areas, codes=codes,
                  district=district, warmup_days=warmup_days, plan_args=plan_args, evaluations=evaluations,
                  reps=verify_replications, max_tries=max_trims)
 

@@ -284,3 +284,14 @@ def test_surge_reserve_is_what_wartime_needs_beyond_peacetime() -> None:
     peace = StaffingPlan("co_governance", "met_1_3_5", 0.9, 0.1, {"A1": {"day": 3}, "A2": {"day": 5}}, True, teams=4)
     war = StaffingPlan("co_governance", "met_1_3_5", 0.9, 0.1, {"A1": {"day": 4}, "A2": {"day": 4}}, True, teams=4)
     assert surge_reserve(peace, war) == {"A1": 4, "A2": 0}
+
+
+def test_two_person_night_patrols_are_a_floor_the_plan_keeps(tiny_folder: Path) -> None:
+    from scenarios.staffing import optimise_staffing
+
+    plan = optimise_staffing(str(tiny_folder), kpi="no_wait", target=0.9, days=2, warmup_days=0.5, replications=2,
+                             verify_replications=10, min_per_shift={"night": 2})
+    # the school-gate post's member comes on top of the two on patrol
+    assert plan.met and plan.table["A1"]["night"] >= 3 and plan.table["A1"]["day"] >= 2
+    with pytest.raises(ValueError, match="min_per_shift: unknown shift"):
+        optimise_staffing(str(tiny_folder), min_per_shift={"dusk": 2}, days=1, replications=1)
