@@ -664,16 +664,7 @@ class Engine:
             nan if e.closed_at is None else e.closed_at - t0,
             tr.first_travel_s, member, self._role_name[member] if member else "", e.tier, e.escalations,
             e.reassignments, tr.needs_on_scene, e.reinforcement_requested_at is not None, tr.supervised,
-            tr.self_corrected, tr.repeat, within, outcome, *_stage(f, t0)))
-
-
-def _stage(f: Firsts, t0: float) -> tuple[float, float, float, float]:
-    """``stage_s``, ``stage_wait_s``, ``stage_respond_s``, ``stage_on_scene_s`` of a record."""
-    nan = math.nan
-    since = t0 if f.stage_at is None else f.stage_at
-    d, s, a = f.stage_dispatched, f.stage_signed, f.stage_on_scene
-    return (since - t0, nan if d is None else d - since, nan if d is None or s is None else s - d,
-            nan if a is None else a - since)
+            tr.self_corrected, tr.repeat, within, outcome, *f.stage_times(t0)))
 
 
 def run_once(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,

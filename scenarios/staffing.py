@@ -357,11 +357,135 @@ def optimise_staffing(
     Raises:
         ValueError: naming the argument when one is out of range.
     """
-    plan = _plan(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, warmup_days=warmup_days,
-                 replications=replications, verify_replications=verify_replications, seed=seed,
-                 max_iterations=max_iterations, max_bisections=max_bisections, max_trims=max_trims, floor=floor,
-                 min_per_shift=min_per_shift,
-                 overrides=overrides, progress=progress, backend=backend, mode=mode)
+    def size() -> StaffingPlan:
+        """The positions: the ISA, verified, trimmed (returns at its verdict)."""
+        try:
+            r = Role(role)
+        except ValueError:
+            raise ValueError(f"role: must be co_governance or enforcement, got {role!r}") from None
+        if r not in (Role.CO_GOVERNANCE, Role.ENFORCEMENT):
+            raise ValueError(f"role: must be co_governance or enforcement, got {role!r}")
+        if kpi not in KPIS:
+            raise ValueError(f"kpi: must be one of {', '.join(KPIS)}, got {kpi!r}")
+        if not 0 < target <= 1:
+            raise ValueError(f"target: must be in (0, 1], got {target!r}")
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha: must be in (0, 1), got {alpha!r}")
+        if backend not in ("local", "ray"):
+            raise ValueError(f"backend: must be 'local' or 'ray', got {backend!r}")
+        if mode not in ("peacetime", "wartime"):
+            raise ValueError(f"mode: must be 'peacetime' or 'wartime', got {mode!r}")
+        if verify_replications < 10:
+            raise ValueError(f"verify_replications: at least 10 (the plan is accepted on a confidence bound), "
+                             f"got {verify_replications!r}")
+        say = progress or (lambda _msg: None)
+        base = {**(overrides or {}), "roster.rotation_days": 0}
+        evaluations: list[Evaluation] = []
+
+        def apply(table: dict[str, dict[str, int]]) -> dict[str, Any]:
+            # Positions per area and shift, every day (the role's rotation set aside); shrinkage
+            # and breaks still apply, so the table is of people rostered, not of people present.
+            total = sum(n for s in table.values() for n in s.values())
+            return {**base, f"staff.{role}.count": total, f"staff.{role}.per_area": table,
+                    f"staff.{role}.rotation": None, f"staff.{role}.shifts": list(codes)}
+
+        def evaluate(step: str, table: dict[str, dict[str, int]], reps: int, sample: bool, first: int = 0
+                     ) -> tuple[Estimate, Any, District]:
+            runs, samples, district = _simulate(scenario, apply(table), role=r, days=days, seed=seed,
+                                                replications=reps, warmup_days=warmup_days, sample=sample, first=first,
+                                                backend=backend, mode=mode)
+            est = estimate((_role_kpi(run, role, kpi, warmup_days) for run in runs), bounds=(0.0, 1.0))
+            evaluations.append(Evaluation(step, table, sum(n for s in table.values() for n in s.values()), est))
+            say(f"{step}: {evaluations[-1].total} members, {kpi} {est.mean:.3f} [{est.lo:.3f}, {est.hi:.3f}]")
+            return est, (runs, samples), district
+
+        # 1. Offered load with ample staff: 3x the current head count, spread evenly.
+        from scenarios.loader import load_cached
+
+        current = load_cached(scenario, dict(overrides) if overrides else None)
+        codes = current.roster.role_shifts.get(r, tuple(s.code for s in current.roster.plan))
+        areas = [a.id for a in current.regions.areas]
+        av = current.roster.availability  # ample after leave, breaks and fixed posts too
+        ample_n = max(floor + 2, math.ceil(3 * len(current.members(r)) / (len(areas) * len(codes)) / (1 - av.shrinkage))) \
+            + sum(p.per_area for p in av.posts if p.role == role) + (1 if av.meal_break_s else 0)
+        unknown = sorted(set(min_per_shift or {}) - set(codes))
+        if unknown:
+            raise ValueError(f"min_per_shift: unknown shift(s) {unknown}; the role works {', '.join(codes)}")
+        at_posts = sum(p.per_area for p in av.posts if p.role == role)
+        least = {a: {c: max(floor, (min_per_shift or {}).get(c, floor)) + at_posts for c in codes} for a in areas}
+        ample = {a: {c: max(ample_n, least[a][c] + 1) for c in codes} for a in areas}
+        ample_kpi, (_, samples), district = evaluate("ample", ample, replications, sample=True)
+        plan_args = (role, kpi, target, alpha)
+        if ample_kpi.mean < target:
+            # Staff cannot buy it: travel and signing times bound the KPI, not queueing.
+            say(f"target unreachable: with {sum(n for s in ample.values() for n in s.values())} members "
+                f"{kpi} is only {ample_kpi.mean:.3f}")
+            return StaffingPlan(*plan_args, ample, False, evaluations,
+                                reason=f"unreachable: {kpi} reaches only {ample_kpi.mean:.3f} even with "
+                                       f"{ample_n} members per area and shift (travel and signing bound it)")
+        # 2. Does the target bind at all? The floor, judged on fresh replications.
+        least_kpi, _, _ = evaluate("floor", least, verify_replications, sample=False, first=VERIFY_FROM)
+        if least_kpi.lo >= target:
+            say(f"the target does not bind: {sum(n for s in least.values() for n in s.values())} members meet it")
+            return StaffingPlan(*plan_args, least, True, evaluations, binds=False,
+                                reason=f"the target does not bind: {kpi} is {least_kpi.mean:.3f} (lower bound "
+                                       f"{least_kpi.lo:.3f}) with the floor of {floor} per area and shift; ask for "
+                                       "more (a higher target, a tighter KPI) to size the team")
+        floors = least[areas[0]]  # minimum staffing and fixed posts are constraints: per shift, in every area
+        hourly = _hourly(samples, areas, warmup_days)
+        # 3. Warm start from theory: square-root staffing on the offered load per hour.
+        beta = halfin_whitt_beta(alpha)
+        table = _table_from_hours({k: square_root_staffing(float(np.mean(v)) if v else 0.0, beta) for k, v in hourly.items()},
+                                  district, r, floors)
+        # 4. ISA iterations.
+        converged = False
+        for it in range(1, max_iterations + 1):
+            _, (_, samples), district = evaluate(f"isa-{it}", table, replications, sample=True)
+            hourly = _hourly(samples, areas, warmup_days)
+            per_hour = {}
+            for key, values in hourly.items():
+                v = np.asarray(values)
+                s = 0
+                while len(v) and np.mean(v >= s) > alpha:
+                    s += 1
+                per_hour[key] = s
+            new = _table_from_hours(per_hour, district, r, floors)
+            if new == table:
+                converged = True
+                break
+            table = new
+        if not converged:
+            say(f"the ISA did not settle in {max_iterations} iterations; verifying its last table")
+        # 5. Verify on fresh replications; if short, search between the ISA's table and ample
+        #    staff (every cell moved the same share of the way) for the smallest that holds: a
+        #    KPI bound by travel rises slowly with staff, one member at a time would take long.
+        est, (_, samples), district = evaluate("verify", table, verify_replications, sample=True, first=VERIFY_FROM)
+        if est.lo < target:
+            top_est, (_, top_samples), top_district = evaluate("verify-ample", ample, verify_replications, sample=True,
+                                                               first=VERIFY_FROM)
+            if top_est.lo < target:
+                return StaffingPlan(*plan_args, ample, False, evaluations,
+                                    reason=f"{kpi} reaches {top_est.mean:.3f} (lower bound {top_est.lo:.3f}) even with "
+                                           f"{ample_n} members per area and shift: not reliably {target:.3f}")
+            short, enough = table, ample
+            best = (ample, top_samples, top_district)
+            lo_f, hi_f = 0.0, 1.0
+            for step in range(max_bisections):
+                f = (lo_f + hi_f) / 2
+                trial = {a: {c: table[a][c] + math.ceil(f * (ample[a][c] - table[a][c])) for c in codes} for a in areas}
+                if trial in (short, enough):
+                    break
+                est, (_, s_), d_ = evaluate(f"between-{step}", trial, verify_replications, sample=True, first=VERIFY_FROM)
+                if est.lo >= target:
+                    hi_f, enough, best = f, trial, (trial, s_, d_)
+                else:
+                    lo_f, short = f, trial
+            table, samples, district = best
+        return _trim(table, evaluate, target=target, floor=floors, samples=samples, areas=areas, codes=codes,
+                     district=district, warmup_days=warmup_days, plan_args=plan_args, evaluations=evaluations,
+                     reps=verify_replications, max_tries=max_trims)
+
+    plan = size()
     from scenarios.loader import load_cached
 
     rot = load_cached(scenario, dict(overrides) if overrides else None).roster.rotations[Role(role)]
@@ -378,156 +502,6 @@ def optimise_staffing(
             progress(f"confirm: {sum(plan.headcount().values())} people on their patterns, {kpi} {c.mean:.3f} "
                      f"[{c.lo:.3f}, {c.hi:.3f}]")
     return plan
-
-
-def _plan(
-    scenario: str = "xiaohe",
-    *,
-    role: str = "co_governance",
-    kpi: str = twin_kpis.ALL_TARGETS,
-    target: float = 0.9,
-    alpha: float = 0.1,
-    days: float = 8.0,
-    warmup_days: float = 1.0,
-    replications: int = 3,
-    verify_replications: int = 10,
-    seed: int = 0,
-    max_iterations: int = 6,
-    max_bisections: int = 6,
-    max_trims: int = 8,
-    floor: int = 1,
-    min_per_shift: Mapping[str, int] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    progress: Callable[[str], None] | None = None,
-    backend: str = "local",
-    mode: str = "peacetime",
-) -> StaffingPlan:
-    """The work of :func:`optimise_staffing`."""
-    try:
-        r = Role(role)
-    except ValueError:
-        raise ValueError(f"role: must be co_governance or enforcement, got {role!r}") from None
-    if r not in (Role.CO_GOVERNANCE, Role.ENFORCEMENT):
-        raise ValueError(f"role: must be co_governance or enforcement, got {role!r}")
-    if kpi not in KPIS:
-        raise ValueError(f"kpi: must be one of {', '.join(KPIS)}, got {kpi!r}")
-    if not 0 < target <= 1:
-        raise ValueError(f"target: must be in (0, 1], got {target!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha: must be in (0, 1), got {alpha!r}")
-    if backend not in ("local", "ray"):
-        raise ValueError(f"backend: must be 'local' or 'ray', got {backend!r}")
-    if mode not in ("peacetime", "wartime"):
-        raise ValueError(f"mode: must be 'peacetime' or 'wartime', got {mode!r}")
-    if verify_replications < 10:
-        raise ValueError(f"verify_replications: at least 10 (the plan is accepted on a confidence bound), "
-                         f"got {verify_replications!r}")
-    say = progress or (lambda _msg: None)
-    base = {**(overrides or {}), "roster.rotation_days": 0}
-    evaluations: list[Evaluation] = []
-
-    def apply(table: dict[str, dict[str, int]]) -> dict[str, Any]:
-        # Positions per area and shift, every day (the role's rotation set aside); shrinkage
-        # and breaks still apply, so the table is of people rostered, not of people present.
-        total = sum(n for s in table.values() for n in s.values())
-        return {**base, f"staff.{role}.count": total, f"staff.{role}.per_area": table,
-                f"staff.{role}.rotation": None, f"staff.{role}.shifts": list(codes)}
-
-    def evaluate(step: str, table: dict[str, dict[str, int]], reps: int, sample: bool, first: int = 0
-                 ) -> tuple[Estimate, Any, District]:
-        runs, samples, district = _simulate(scenario, apply(table), role=r, days=days, seed=seed,
-                                            replications=reps, warmup_days=warmup_days, sample=sample, first=first,
-                                            backend=backend, mode=mode)
-        est = estimate((_role_kpi(run, role, kpi, warmup_days) for run in runs), bounds=(0.0, 1.0))
-        evaluations.append(Evaluation(step, table, sum(n for s in table.values() for n in s.values()), est))
-        say(f"{step}: {evaluations[-1].total} members, {kpi} {est.mean:.3f} [{est.lo:.3f}, {est.hi:.3f}]")
-        return est, (runs, samples), district
-
-    # 1. Offered load with ample staff: 3x the current head count, spread evenly.
-    from scenarios.loader import load_cached
-
-    current = load_cached(scenario, dict(overrides) if overrides else None)
-    codes = current.roster.role_shifts.get(r, tuple(s.code for s in current.roster.plan))
-    areas = [a.id for a in current.regions.areas]
-    av = current.roster.availability  # ample after leave, breaks and fixed posts too
-    ample_n = max(floor + 2, math.ceil(3 * len(current.members(r)) / (len(areas) * len(codes)) / (1 - av.shrinkage))) \
-        + sum(p.per_area for p in av.posts if p.role == role) + (1 if av.meal_break_s else 0)
-    unknown = sorted(set(min_per_shift or {}) - set(codes))
-    if unknown:
-        raise ValueError(f"min_per_shift: unknown shift(s) {unknown}; the role works {', '.join(codes)}")
-    at_posts = sum(p.per_area for p in av.posts if p.role == role)
-    least = {a: {c: max(floor, (min_per_shift or {}).get(c, floor)) + at_posts for c in codes} for a in areas}
-    ample = {a: {c: max(ample_n, least[a][c] + 1) for c in codes} for a in areas}
-    ample_kpi, (_, samples), district = evaluate("ample", ample, replications, sample=True)
-    plan_args = (role, kpi, target, alpha)
-    if ample_kpi.mean < target:
-        # Staff cannot buy it: travel and signing times bound the KPI, not queueing.
-        say(f"target unreachable: with {sum(n for s in ample.values() for n in s.values())} members "
-            f"{kpi} is only {ample_kpi.mean:.3f}")
-        return StaffingPlan(*plan_args, ample, False, evaluations,
-                            reason=f"unreachable: {kpi} reaches only {ample_kpi.mean:.3f} even with "
-                                   f"{ample_n} members per area and shift (travel and signing bound it)")
-    # 2. Does the target bind at all? The floor, judged on fresh replications.
-    least_kpi, _, _ = evaluate("floor", least, verify_replications, sample=False, first=VERIFY_FROM)
-    if least_kpi.lo >= target:
-        say(f"the target does not bind: {sum(n for s in least.values() for n in s.values())} members meet it")
-        return StaffingPlan(*plan_args, least, True, evaluations, binds=False,
-                            reason=f"the target does not bind: {kpi} is {least_kpi.mean:.3f} (lower bound "
-                                   f"{least_kpi.lo:.3f}) with the floor of {floor} per area and shift; ask for "
-                                   "more (a higher target, a tighter KPI) to size the team")
-    floors = least[areas[0]]  # minimum staffing and fixed posts are constraints: per shift, in every area
-    hourly = _hourly(samples, areas, warmup_days)
-    # 3. Warm start from theory: square-root staffing on the offered load per hour.
-    beta = halfin_whitt_beta(alpha)
-    table = _table_from_hours({k: square_root_staffing(float(np.mean(v)) if v else 0.0, beta) for k, v in hourly.items()},
-                              district, r, floors)
-    # 4. ISA iterations.
-    converged = False
-    for it in range(1, max_iterations + 1):
-        _, (_, samples), district = evaluate(f"isa-{it}", table, replications, sample=True)
-        hourly = _hourly(samples, areas, warmup_days)
-        per_hour = {}
-        for key, values in hourly.items():
-            v = np.asarray(values)
-            s = 0
-            while len(v) and np.mean(v >= s) > alpha:
-                s += 1
-            per_hour[key] = s
-        new = _table_from_hours(per_hour, district, r, floors)
-        if new == table:
-            converged = True
-            break
-        table = new
-    if not converged:
-        say(f"the ISA did not settle in {max_iterations} iterations; verifying its last table")
-    # 5. Verify on fresh replications; if short, search between the ISA's table and ample
-    #    staff (every cell moved the same share of the way) for the smallest that holds: a
-    #    KPI bound by travel rises slowly with staff, one member at a time would take long.
-    est, (_, samples), district = evaluate("verify", table, verify_replications, sample=True, first=VERIFY_FROM)
-    if est.lo < target:
-        top_est, (_, top_samples), top_district = evaluate("verify-ample", ample, verify_replications, sample=True,
-                                                           first=VERIFY_FROM)
-        if top_est.lo < target:
-            return StaffingPlan(*plan_args, ample, False, evaluations,
-                                reason=f"{kpi} reaches {top_est.mean:.3f} (lower bound {top_est.lo:.3f}) even with "
-                                       f"{ample_n} members per area and shift: not reliably {target:.3f}")
-        short, enough = table, ample
-        best = (ample, top_samples, top_district)
-        lo_f, hi_f = 0.0, 1.0
-        for step in range(max_bisections):
-            f = (lo_f + hi_f) / 2
-            trial = {a: {c: table[a][c] + math.ceil(f * (ample[a][c] - table[a][c])) for c in codes} for a in areas}
-            if trial in (short, enough):
-                break
-            est, (_, s_), d_ = evaluate(f"between-{step}", trial, verify_replications, sample=True, first=VERIFY_FROM)
-            if est.lo >= target:
-                hi_f, enough, best = f, trial, (trial, s_, d_)
-            else:
-                lo_f, short = f, trial
-        table, samples, district = best
-    return _trim(table, evaluate, target=target, floor=floors, samples=samples, areas=areas, codes=codes,
-                 district=district, warmup_days=warmup_days, plan_args=plan_args, evaluations=evaluations,
-                 reps=verify_replications, max_tries=max_trims)
 
 
 def surge_reserve(peacetime: StaffingPlan, wartime: StaffingPlan) -> dict[str, int]:

@@ -152,6 +152,16 @@ class Firsts:
             if timer is not None:
                 self.fired.add((str(timer), float(data.get("due_at", 0.0))))
 
+    def stage_times(self, reported_at: float) -> tuple[float, float, float, float]:
+        """The stage that handled the event, in seconds: when it began after the report, its
+        first dispatch after that, the first signature after that dispatch, the first arrival
+        after it began (``nan``: did not happen)."""
+        nan = math.nan
+        since = reported_at if self.stage_at is None else self.stage_at
+        d, s, a = self.stage_dispatched, self.stage_signed, self.stage_on_scene
+        return (since - reported_at, nan if d is None else d - since, nan if d is None or s is None else s - d,
+                nan if a is None else a - since)
+
 
 #: ``schedule(due_at, event_id, timer)``: the engine calls :meth:`Desk.fire` at ``due_at``.
 Schedule = Callable[[float, str, Timer], None]

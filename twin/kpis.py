@@ -91,6 +91,8 @@ class FirstsOf(Protocol):
     stage_signed: float | None
     stage_on_scene: float | None
 
+    def stage_times(self, reported_at: float) -> tuple[float, float, float, float]: ...
+
 
 def outcomes_of(events: Iterable[Event], firsts: Mapping[str, FirstsOf], now: float, *,
                 stage: bool = False) -> Outcomes:
@@ -102,16 +104,15 @@ def outcomes_of(events: Iterable[Event], firsts: Mapping[str, FirstsOf], now: fl
     for e in events:
         f = firsts.get(e.id)
         t0 = e.reported_at
-        if stage and f is not None:
+        if stage and f is not None:  # the stage's own times (twin.desk.Firsts.stage_times)
+            _, wait, sign, scene = f.stage_times(t0)
             since = t0 if f.stage_at is None else f.stage_at
-            d, s, a = f.stage_dispatched, f.stage_signed, f.stage_on_scene
         else:
             since = t0
             d, s = (f.dispatched, f.signed) if f is not None else (None, None)
-            a = e.on_scene_at
-        rows.append((nan if d is None else d - since, nan if d is None or s is None else s - d,
-                     nan if a is None else a - since,
-                     nan if e.reinforced_at is None else e.reinforced_at - since,
+            wait, sign = (nan if d is None else d - t0), (nan if d is None or s is None else s - d)
+            scene = nan if e.on_scene_at is None else e.on_scene_at - t0
+        rows.append((wait, sign, scene, nan if e.reinforced_at is None else e.reinforced_at - since,
                      e.reinforcement_requested_at is not None, e.is_open,
                      e.state is not State.MERGED and e.state is not State.FALSE_ALARM, now - since))
     a_ = np.array(rows, dtype=np.float64).reshape(len(rows), 8)
