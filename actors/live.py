@@ -439,6 +439,8 @@ class LiveTwin:
             if swaps:
                 self.desk.set_roster(self.district.roster.with_swaps(
                     {(str(m), int(day)): str(code) for m, day, code in swaps["swaps"]}))
+            if setting:  # the on-call members as the last switch left them
+                self.desk.set_roster(self.district.roster.for_mode(self.desk.mode, float(setting["at"])))
             rows = self.log.records()
             events = replay(rec for _, rec in rows)
             self.by_external.clear()
@@ -609,10 +611,20 @@ class LiveTwin:
         except ValueError:
             raise ValidationError("mode", f"must be one of {', '.join(m.value for m in Mode)}, got {mode!r}") from None
         with self._lock:
-            self.log.put_setting("mode", {"mode": mode.value, "by": actor, "at": self.now()})
+            now = self.now()
+            self.log.put_setting("mode", {"mode": mode.value, "by": actor, "at": now})
             self.timers = []
             self.desk.set_mode(mode)
-            return mode
+            roster = self.district.roster.for_mode(mode, now)  # on-call members called in, or stood down
+            if roster is not self.district.roster:
+                self.desk.set_roster(roster)
+                self.desk.shift_change(now)
+                self._commit(self.desk.take_records())
+                last = self._last
+            else:
+                return mode
+        self._settle(last)
+        return mode
 
     def swap_shifts(self, member_a: str, member_b: str, date: str, *, actor: str) -> dict[str, Any]:
         """Two members of one role exchange their shifts on a local date (persisted); unsigned

@@ -193,6 +193,11 @@ class Engine:
         else:
             start = start or datetime(2026, 1, 5)
             self.epoch = (start if start.tzinfo else start.replace(tzinfo=tz)).timestamp()
+        # The roster of the run's mode, as a switch at its start leaves it (wartime: the
+        # on-call members called in, on duty ``call_in_s`` later), as in the live twin.
+        roster = district.roster.for_mode(self.p.mode, self.epoch)
+        if roster is not district.roster:
+            district = self.district = replace(district, roster=roster)
         self.env = simpy.Environment()
         self.desk = Desk(district, mode=self.p.mode, audit=self.p.keep_audit, timers=self.p.timers,
                          queue=self.p.queue, run_cards=self.p.run_cards, schedule=self._schedule_deadline,
@@ -678,6 +683,13 @@ def run_once(district: District, demand_factory: Callable[[np.random.SeedSequenc
     ``start_state``, the run starts from that live state (see :meth:`Engine.seed_state`).
     """
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    roster = district.roster
+    if start_state is None and roster.availability.shrinkage > 0:
+        # Who is away is part of a replication's randomness (stream 3), like its demand: a
+        # confidence interval then covers it. A run from a live state keeps today's facts.
+        roster = roster.with_absence_seed(int(child_seed(ss, 3).generate_state(1)[0]))
+    if roster is not district.roster:
+        district = replace(district, roster=roster)
     engine = Engine(district, demand_factory(child_seed(ss, 0)), params=params, seed=ss, start=start,
                     start_state=start_state)
     if sample_role is not None:

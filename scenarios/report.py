@@ -464,7 +464,8 @@ def html_report(result: SimulationResult, *, district: District | None = None) -
             f"<body><main>{''.join(body)}</main></body></html>\n")
 
 
-def staffing_report(plan: StaffingPlan, *, salary_per_year: float = 100_000.0, title: str = "") -> str:
+def staffing_report(plan: StaffingPlan, *, salary_per_year: float = 100_000.0, title: str = "",
+                    reserve: Mapping[str, int] | None = None, surge_confirmed: Estimate | None = None) -> str:
     """One self-contained, offline HTML page of a staffing plan: the answer (positions,
     people, cost, whether the target binds), the positions per area and shift, the people
     per area and working pattern, and the cost/service curve (chart and table).
@@ -473,6 +474,8 @@ def staffing_report(plan: StaffingPlan, *, salary_per_year: float = 100_000.0, t
         plan: What :func:`scenarios.staffing.optimise_staffing` returned.
         salary_per_year: Employer's cost of one member a year (CNY) for the curve.
         title: The district's title (default: none).
+        reserve: People per area on call for wartime (:func:`scenarios.staffing.surge_reserve`).
+        surge_confirmed: The KPI in wartime with that reserve called in beside the roster.
     """
     from twin import __version__
 
@@ -482,7 +485,9 @@ def staffing_report(plan: StaffingPlan, *, salary_per_year: float = 100_000.0, t
                else "not met")
     cards = "".join(f"<div class=card><div class=v>{_e(v)}</div><div class=k>{_e(k)}</div></div>" for k, v in (
         ("target", f"{plan.kpi} ≥ {plan.target:.0%}"), ("verdict", verdict), ("positions a day", plan.total),
-        ("people", sum(people.values())), ("cost a year (CNY)", f"{sum(people.values()) * salary_per_year:,.0f}")))
+        ("people", sum(people.values())), ("cost a year (CNY)", f"{sum(people.values()) * salary_per_year:,.0f}"),
+        *((("people roster, on fresh replications", f"{plan.confirmed.mean:.1%} [{plan.confirmed.lo:.1%}, "
+            f"{plan.confirmed.hi:.1%}]"),) if plan.confirmed is not None else ())))
     codes = list(next(iter(plan.table.values()), {}))
     pos_rows = "".join(f"<tr><td>{_e(a)}</td>" + "".join(f"<td>{_e(n)}</td>" for n in shifts.values())
                        + f"<td>{_e(people.get(a, DASH))}</td></tr>" for a, shifts in plan.table.items())
@@ -496,6 +501,15 @@ def staffing_report(plan: StaffingPlan, *, salary_per_year: float = 100_000.0, t
         "<section><h2>Positions per area and shift</h2><table><tr><th>area</th>"
         + "".join(f"<th>{_e(c)}</th>" for c in codes) + f"<th>people</th></tr>{pos_rows}</table></section>",
     ]
+    if plan.start_choices:
+        srows = "".join(f"<tr><td>{_e(c['offset_h'])}</td><td>{_e(c['shifts'])}</td>"
+                        + (f"<td>{_e(c['positions'])}</td><td>{_e(c['people'])}</td>" if c["allowed"]
+                           else f"<td colspan=2>not allowed: {_e(c['why'])}</td>")
+                        + f"<td>{'chosen' if c['chosen'] else ''}</td></tr>" for c in plan.start_choices)
+        body.append("<section><h2>Shift start times</h2><p class=note>The ISA's hourly requirement cut into each "
+                    "candidate's shifts and rostered; a start is allowed when every rotation still leaves the "
+                    "minimum rest between shifts.</p><table><tr><th>hours later</th><th>shifts</th><th>positions</th>"
+                    f"<th>people</th><th></th></tr>{srows}</table></section>")
     if plan.met and plan.pattern is not None:
         from scenarios.rostering import candidate_patterns
 
@@ -511,6 +525,14 @@ def staffing_report(plan: StaffingPlan, *, salary_per_year: float = 100_000.0, t
                     "<th>units</th><th>people</th>" + "".join(f"<th>{d}</th>" for d in
                                                              ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
                     + f"</tr>{''.join(rows)}</table></section>")
+    if reserve is not None:
+        body.append("<section><h2>Wartime reserve (on call)</h2><p class=note>People per area on call (备勤) on the "
+                    f"role's rotation, beyond the peacetime roster: {_e(sum(reserve.values()))} in all"
+                    + ("; wartime with them called in: " + _e(f"{surge_confirmed.mean:.1%} [{surge_confirmed.lo:.1%}, "
+                                                                f"{surge_confirmed.hi:.1%}]")
+                       if surge_confirmed is not None else "") + ".</p><table><tr><th>area</th><th>on call</th></tr>"
+                    + "".join(f"<tr><td>{_e(a)}</td><td>{_e(n)}</td></tr>" for a, n in reserve.items())
+                    + "</table></section>")
     front = [p for p in curve if p["efficient"]]
     chart = bar_chart("Cost/service: the efficient staffings", [str(p["people"]) for p in front],
                       [(plan.kpi, [Estimate(p["kpi"], p["lo"], p["hi"], 0) for p in front])],

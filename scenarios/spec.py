@@ -134,6 +134,7 @@ class RosterParams(_Model):
     absence_spell_days: int = Field(default=1, ge=1, le=60)
     meal_break_min: int = Field(default=0, ge=0, le=120)
     meal_break_window: tuple[str, str] = ("03:00", "05:00")
+    call_in_min: int = Field(default=30, ge=0, le=24 * 60)
 
     @field_validator("meal_break_window")
     @classmethod
@@ -153,6 +154,9 @@ class RotationParams(_Model):
     - ``kind = "weekly"``: every team works ``week`` (Monday..Sunday; ``""`` off).
     - ``kind = "cycles"``: ``cycles`` lists each team's days (``""`` off) from Monday
       2026-01-05 on.
+
+    ``on_call = true`` makes it an on-call pattern (备勤): its members, on their shifts, come
+    on duty only in wartime, ``[roster] call_in_min`` after the switch.
     """
 
     kind: Literal["continuous", "weekly", "cycles"]
@@ -162,6 +166,7 @@ class RotationParams(_Model):
     week: tuple[str, ...] = ()
     teams: int = Field(default=1, ge=1, le=20)
     cycles: tuple[tuple[str, ...], ...] = ()
+    on_call: bool = False
 
     @model_validator(mode="after")
     def _fields(self) -> RotationParams:

@@ -38,8 +38,8 @@ from scenarios.rostering import AreaRoster, roster_for
 from scenarios.theory import halfin_whitt_beta, square_root_staffing
 from twin import kpis as twin_kpis
 from twin.district import District
-from twin.rota import Rotation
-from twin.staff import DAY_S, Mode, Role
+from twin.rota import MIN_REST_S, Rotation, min_rest_s
+from twin.staff import DAY_S, Mode, Role, ShiftPlan
 
 KPIS = (twin_kpis.ALL_TARGETS, twin_kpis.ON_SCENE, twin_kpis.RESPONDED, twin_kpis.REINFORCED, "no_wait")
 #: Replication ids of the verification runs: streams the ISA never saw.
@@ -82,6 +82,11 @@ class StaffingPlan:
         pattern: The role's rotation itself.
         confirmed: The KPI of the people roster (:meth:`roster`) simulated as such, on
             replications neither the ISA nor the verification saw (``CONFIRM_FROM`` on).
+        shifts: The shift times chosen (``[[shifts]]`` tables), or ``None``: the scenario's own.
+        start_choices: Each shift start considered: ``offset_h`` (hours later than the
+            scenario's), ``shifts`` (their times), ``allowed`` and ``why`` (the shortest rest
+            a rotation in use leaves), ``positions`` and ``people`` (the ISA's hourly
+            requirement cut into those shifts, rostered), ``chosen``.
     """
 
     role: str
@@ -98,6 +103,8 @@ class StaffingPlan:
     working_share: float = 1.0
     pattern: Rotation | None = None
     confirmed: Estimate | None = None
+    shifts: list[dict[str, str]] | None = None
+    start_choices: list[dict[str, Any]] = field(default_factory=list)
 
     def roster(self, table: Mapping[str, Mapping[str, int]] | None = None) -> list[AreaRoster]:
         """The people that staff ``table`` (default: the plan's) at least as well on every
@@ -126,8 +133,28 @@ class StaffingPlan:
                     name = "_".join("".join(ch if ch.isalnum() else " " for ch in code).split())
                     out[f"rotations.{name}"] = {"kind": "weekly", "week": list(p.week)}
                 rows.append({"area": r.area, "rotation": name, "people": n * p.people})
-        return {**out, f"staff.{self.role}.count": sum(row["people"] for row in rows),
+        return {**out, **self._shift_overrides(), f"staff.{self.role}.count": sum(row["people"] for row in rows),
                 f"staff.{self.role}.patterns": rows}
+
+    def reserve_overrides(self, reserve: Mapping[str, int]) -> dict[str, Any]:
+        """:meth:`roster_overrides` with an on-call reserve (备勤): ``reserve`` people per area
+        on the role's rotation as an ``on_call`` pattern, off the street until wartime calls
+        them in (:meth:`twin.staff.Roster.for_mode`)."""
+        if self.pattern is None:
+            raise ValueError("pattern: the plan does not know the role's rotation")
+        out = self.roster_overrides()
+        name = f"{self.rotation}_on_call"
+        rows: list[dict[str, Any]] = [{"area": a, "rotation": name, "people": n} for a, n in reserve.items() if n > 0]
+        if not rows:
+            return out
+        out[f"rotations.{name}"] = {"kind": "cycles", "cycles": [[d or "" for d in c] for c in self.pattern.cycles],
+                                    "on_call": True}
+        out[f"staff.{self.role}.patterns"] = [*out[f"staff.{self.role}.patterns"], *rows]
+        out[f"staff.{self.role}.count"] += sum(r["people"] for r in rows)
+        return out
+
+    def _shift_overrides(self) -> dict[str, Any]:
+        return {} if self.shifts is None else {"shifts": self.shifts}
 
     def headcount(self) -> dict[str, int]:
         """People to employ per area (:meth:`roster`; the table's positions already allow for
@@ -175,7 +202,7 @@ class StaffingPlan:
 
     def overrides(self) -> dict[str, Any]:
         """Scenario overrides that apply the plan."""
-        return {"roster.rotation_days": 0, f"staff.{self.role}.count": self.total,
+        return {**self._shift_overrides(), "roster.rotation_days": 0, f"staff.{self.role}.count": self.total,
                 f"staff.{self.role}.per_area": self.table, f"staff.{self.role}.rotation": None,
                 f"staff.{self.role}.shifts": self._codes()}
 
@@ -184,7 +211,10 @@ class StaffingPlan:
 
     def to_toml(self) -> str:
         """The plan as a ``scenario.toml`` fragment."""
-        lines = ["[roster]", "rotation_days = 0", "", f"[staff.{self.role}]", f"count = {self.total}",
+        lines = []
+        for sh in self.shifts or ():  # shift times chosen by the optimiser replace the scenario's
+            lines += ["[[shifts]]", *(f'{k} = "{sh[k]}"' for k in ("code", "start", "end")), ""]
+        lines += ["[roster]", "rotation_days = 0", "", f"[staff.{self.role}]", f"count = {self.total}",
                  "shifts = [" + ", ".join(f'"{c}"' for c in self._codes()) + "]"]
         lines.append("per_area = { " + ", ".join(
             f"{a} = {{ " + ", ".join(f"{s} = {n}" for s, n in shifts.items()) + " }"
@@ -259,16 +289,40 @@ def _hourly(samples: list[list[tuple[float, dict[str, int]]]], areas: list[str],
 
 
 def _table_from_hours(per_hour: Mapping[tuple[str, int], int], district: District, role: Role,
-                      floor: Mapping[str, int]) -> dict[str, dict[str, int]]:
-    codes = district.roster.role_shifts.get(role, tuple(s.code for s in district.roster.plan))
+                      floor: Mapping[str, int], plan: ShiftPlan | None = None) -> dict[str, dict[str, int]]:
+    """Members per area and shift: the most any hour of the shift (on any day) needs."""
+    plan = plan or district.roster.plan
+    codes = district.roster.role_shifts.get(role, tuple(s.code for s in plan))
     table: dict[str, dict[str, int]] = {}
     for area in (a.id for a in district.regions.areas):
         table[area] = {}
         for code in codes:
-            shift = district.roster.plan[code]
+            shift = plan[code]
             hours = [d * 24 + h for d in range(7) for h in range(24) if shift.contains(h * 3600 + 1800)]
             table[area][code] = max(floor[code], max(per_hour.get((area, h), 0) for h in hours))
     return table
+
+
+def _start_choices(per_hour: Mapping[tuple[str, int], int], district: District, role: Role, floor: Mapping[str, int],
+                   offsets: Sequence[int], min_rest: float) -> list[dict[str, Any]]:
+    """Each candidate shift start (:meth:`ShiftPlan.shifted` by ``offsets`` hours): whether
+    every rotation in use leaves ``min_rest`` seconds between a team's shifts (the scenario's
+    own times always do), and the positions and people its shifts need for ``per_hour``."""
+    roster = district.roster
+    rotations = {rot.code: rot for rot in roster.rotations.values()} | dict(roster.named)
+    out = []
+    for h in sorted(set(offsets) | {0}):  # the scenario's own times are always a choice
+        plan = roster.plan.shifted(h)
+        times = {sh.code: (sh.start_s, sh.duration_s) for sh in plan}
+        rests = {name: min_rest_s(rot, times) for name, rot in rotations.items()}
+        name, rest = min(rests.items(), key=lambda kv: kv[1])
+        allowed = h == 0 or rest >= min_rest
+        table = _table_from_hours(per_hour, district, role, floor, plan)
+        out.append({"offset_h": h, "shifts": ", ".join(f"{sh['code']} {sh['start']}-{sh['end']}" for sh in plan.as_data()),
+                    "allowed": allowed, "why": f"rotation {name} leaves {rest / 3600:g} h between shifts",
+                    "positions": sum(n for row in table.values() for n in row.values()),
+                    "people": sum(a.people for a in roster_for(table, roster.rotations[role])), "chosen": False})
+    return out
 
 
 def _trim(table: dict[str, dict[str, int]], evaluate: Callable[..., Any], *, target: float, floor: Mapping[str, int],
@@ -311,6 +365,8 @@ def optimise_staffing(
     max_trims: int = 8,
     floor: int = 1,
     min_per_shift: Mapping[str, int] | None = None,
+    shift_offsets: Sequence[int] = (0,),
+    min_rest_h: float = MIN_REST_S / 3600,
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     backend: str = "local",
@@ -346,6 +402,14 @@ def optimise_staffing(
         floor: Members per area and shift at least (24-hour cover).
         min_per_shift: More than ``floor`` on some shifts, e.g. ``{"night": 2}`` for
             two-person night patrols (members at fixed posts come on top).
+        shift_offsets: Shift start times to choose among, as hours later than the scenario's
+            (``range(0, 8)``: 00:00, 01:00, ... 07:00 for the first shift of 00:00-08:00). Each
+            moves every shift, lengths kept; one is allowed when every rotation in use still
+            leaves ``min_rest_h`` between a team's shifts. The one whose shifts need the fewest
+            people for the ISA's hourly requirement is chosen (ties: the nearest the
+            scenario's), then iterated, verified and trimmed as such (``plan.start_choices``).
+        min_rest_h: Shortest rest between shifts a start time may leave (11 h: the EU Working
+            Time Directive; the scenario's own times are always allowed).
         overrides: Other scenario overrides (kept in every evaluation).
         progress: Called with a line of text at each step.
         backend: ``local`` (this process) or ``ray`` (each replication a Ray task, on a local
@@ -375,11 +439,15 @@ def optimise_staffing(
             raise ValueError(f"backend: must be 'local' or 'ray', got {backend!r}")
         if mode not in ("peacetime", "wartime"):
             raise ValueError(f"mode: must be 'peacetime' or 'wartime', got {mode!r}")
+        if not shift_offsets:
+            raise ValueError("shift_offsets: give at least one (0: the scenario's shift times)")
+        if min_rest_h < 0:
+            raise ValueError(f"min_rest_h: must be >= 0, got {min_rest_h!r}")
         if verify_replications < 10:
             raise ValueError(f"verify_replications: at least 10 (the plan is accepted on a confidence bound), "
                              f"got {verify_replications!r}")
         say = progress or (lambda _msg: None)
-        base = {**(overrides or {}), "roster.rotation_days": 0}
+        base: dict[str, Any] = {**(overrides or {}), "roster.rotation_days": 0}
         evaluations: list[Evaluation] = []
 
         def apply(table: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -408,6 +476,11 @@ def optimise_staffing(
         av = current.roster.availability  # ample after leave, breaks and fixed posts too
         ample_n = max(floor + 2, math.ceil(3 * len(current.members(r)) / (len(areas) * len(codes)) / (1 - av.shrinkage))) \
             + sum(p.per_area for p in av.posts if p.role == role) + (1 if av.meal_break_s else 0)
+        longest = min(s.duration_s for s in current.roster.plan) // 3600
+        bad = [h for h in shift_offsets if not -longest < h < longest]
+        if bad:
+            raise ValueError(f"shift_offsets: {bad} hour(s) out of range; moves of -{longest - 1}..{longest - 1} hours "
+                             "keep every shift in its place in the day")
         unknown = sorted(set(min_per_shift or {}) - set(codes))
         if unknown:
             raise ValueError(f"min_per_shift: unknown shift(s) {unknown}; the role works {', '.join(codes)}")
@@ -429,8 +502,10 @@ def optimise_staffing(
             say(f"the target does not bind: {sum(n for s in least.values() for n in s.values())} members meet it")
             return StaffingPlan(*plan_args, least, True, evaluations, binds=False,
                                 reason=f"the target does not bind: {kpi} is {least_kpi.mean:.3f} (lower bound "
-                                       f"{least_kpi.lo:.3f}) with the floor of {floor} per area and shift; ask for "
-                                       "more (a higher target, a tighter KPI) to size the team")
+                                       f"{least_kpi.lo:.3f}) with the floor ("
+                                       + ", ".join(f"{c} {n}" for c, n in least[areas[0]].items())
+                                       + " per area, minimum staffing and fixed posts included); ask for more (a "
+                                       "higher target, a tighter KPI) to size the team")
         floors = least[areas[0]]  # minimum staffing and fixed posts are constraints: per shift, in every area
         hourly = _hourly(samples, areas, warmup_days)
         # 3. Warm start from theory: square-root staffing on the offered load per hour.
@@ -438,24 +513,39 @@ def optimise_staffing(
         table = _table_from_hours({k: square_root_staffing(float(np.mean(v)) if v else 0.0, beta) for k, v in hourly.items()},
                                   district, r, floors)
         # 4. ISA iterations.
-        converged = False
-        for it in range(1, max_iterations + 1):
-            _, (_, samples), district = evaluate(f"isa-{it}", table, replications, sample=True)
-            hourly = _hourly(samples, areas, warmup_days)
-            per_hour = {}
-            for key, values in hourly.items():
-                v = np.asarray(values)
-                s = 0
-                while len(v) and np.mean(v >= s) > alpha:
-                    s += 1
-                per_hour[key] = s
-            new = _table_from_hours(per_hour, district, r, floors)
-            if new == table:
-                converged = True
-                break
-            table = new
-        if not converged:
+        def isa(table: dict[str, dict[str, int]]) -> tuple[dict[str, dict[str, int]], dict[tuple[str, int], int]]:
+            per_hour: dict[tuple[str, int], int] = {}
+            for it in range(1, max_iterations + 1):
+                _, (_, samples), district = evaluate(f"isa-{it}", table, replications, sample=True)
+                for key, values in _hourly(samples, areas, warmup_days).items():
+                    v = np.asarray(values)
+                    n = 0
+                    while len(v) and np.mean(v >= n) > alpha:
+                        n += 1
+                    per_hour[key] = n
+                new = _table_from_hours(per_hour, district, r, floors)
+                if new == table:
+                    return table, per_hour
+                table = new
             say(f"the ISA did not settle in {max_iterations} iterations; verifying its last table")
+            return table, per_hour
+
+        table, per_hour = isa(table)
+        # 4b. Shift start times, where the rotations allow: the hourly requirement cut into each
+        #     candidate's shifts and rostered; the fewest people win, then the ISA settles there.
+        if list(shift_offsets) != [0]:
+            choices = _start_choices(per_hour, current, r, floors, shift_offsets, min_rest_h * 3600)
+            chosen = min((c for c in choices if c["allowed"]), key=lambda c: (c["people"], abs(c["offset_h"]), c["offset_h"]))
+            chosen["chosen"] = True
+            start_choices[:] = choices
+            for c in choices:
+                say(f"shifts {c['shifts']}: " + (f"{c['positions']} positions, {c['people']} people"
+                                                  if c["allowed"] else f"not allowed ({c['why']})")
+                    + (" <- chosen" if c["chosen"] else ""))
+            if chosen["offset_h"] != 0:
+                moved = current.roster.plan.shifted(chosen["offset_h"])
+                base["shifts"] = chosen_shifts[:] = moved.as_data()
+                table, _ = isa(_table_from_hours(per_hour, current, r, floors, moved))
         # 5. Verify on fresh replications; if short, search between the ISA's table and ample
         #    staff (every cell moved the same share of the way) for the smallest that holds: a
         #    KPI bound by travel rises slowly with staff, one member at a time would take long.
@@ -485,7 +575,10 @@ def optimise_staffing(
                      district=district, warmup_days=warmup_days, plan_args=plan_args, evaluations=evaluations,
                      reps=verify_replications, max_tries=max_trims)
 
+    start_choices: list[dict[str, Any]] = []
+    chosen_shifts: list[dict[str, str]] = []
     plan = size()
+    plan.start_choices, plan.shifts = start_choices, chosen_shifts or None
     from scenarios.loader import load_cached
 
     rot = load_cached(scenario, dict(overrides) if overrides else None).roster.rotations[Role(role)]
@@ -493,15 +586,22 @@ def optimise_staffing(
     if plan.met:
         # The roster of people, simulated as it would work (teams and five-day patterns), on
         # fresh replications: the plan's claim, checked.
-        runs, _, _ = _simulate(scenario, {**(overrides or {}), **plan.roster_overrides()}, role=Role(role), days=days,
-                               seed=seed, replications=verify_replications, warmup_days=warmup_days, sample=False,
-                               first=CONFIRM_FROM, backend=backend, mode=mode)
-        plan.confirmed = estimate((_role_kpi(run, role, kpi, warmup_days) for run in runs), bounds=(0.0, 1.0))
+        plan.confirmed = confirm(scenario, plan, {**(overrides or {}), **plan.roster_overrides()}, days=days, seed=seed,
+                                 replications=verify_replications, warmup_days=warmup_days, backend=backend, mode=mode)
         if progress is not None:
             c = plan.confirmed
             progress(f"confirm: {sum(plan.headcount().values())} people on their patterns, {kpi} {c.mean:.3f} "
                      f"[{c.lo:.3f}, {c.hi:.3f}]")
     return plan
+
+
+def confirm(scenario: str, plan: StaffingPlan, overrides: Mapping[str, Any], *, days: float, seed: int,
+            replications: int, warmup_days: float, backend: str = "local", mode: str = "peacetime") -> Estimate:
+    """The plan's KPI for its role with the scenario as ``overrides`` make it (a people roster),
+    on replications nothing else saw (``CONFIRM_FROM`` on)."""
+    runs, _, _ = _simulate(scenario, overrides, role=Role(plan.role), days=days, seed=seed, replications=replications,
+                           warmup_days=warmup_days, sample=False, first=CONFIRM_FROM, backend=backend, mode=mode)
+    return estimate((_role_kpi(run, plan.role, plan.kpi, warmup_days) for run in runs), bounds=(0.0, 1.0))
 
 
 def surge_reserve(peacetime: StaffingPlan, wartime: StaffingPlan) -> dict[str, int]:

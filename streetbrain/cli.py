@@ -7,6 +7,7 @@ the field and the reason, and exit with status 2; never a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +37,38 @@ NameOrPath = Annotated[str, typer.Argument(
 def _fail(exc: Exception) -> None:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(code=2)
+
+
+def _hour_list(text: str, option: str) -> list[int]:
+    """``"0-7"``, ``"0,1,2"`` or ``"-2-3"`` → hours (a clear error naming the option otherwise)."""
+    out: list[int] = []
+    m = re.fullmatch(r"\s*(-?\d+)\s*-\s*(-?\d+)\s*", text)
+    try:
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if a > b:
+                raise ValueError
+            out = list(range(a, b + 1))
+        else:
+            out = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        _fail(ValueError(f"{option}: '{text}' is not hours as 0-7, 0,1,2 or -2-3"))
+    if not out:
+        _fail(ValueError(f"{option}: give at least one hour"))
+    return out
+
+
+def _shift_counts(text: str | None) -> dict[str, int] | None:
+    """``"night=2,day=1"`` → ``{"night": 2, "day": 1}``."""
+    if not text:
+        return None
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        code, _, n = part.partition("=")
+        if not code.strip() or not n.strip().isdigit():
+            _fail(ValueError(f"--min-per-shift: '{part.strip()}' is not SHIFT=N (e.g. night=2)"))
+        out[code.strip()] = int(n)
+    return out
 
 
 def _load(name_or_path: str) -> Any:
@@ -282,6 +315,11 @@ def staff(
                                                                    "(an assumption: 80,000-130,000).")] = 100_000.0,
     surge: Annotated[bool, typer.Option("--surge", help="Also plan for wartime and print the on-call reserve "
                                                         "(the people wartime needs beyond peacetime).")] = False,
+    min_per_shift: Annotated[str | None, typer.Option("--min-per-shift", help="Members per area on a shift at least, "
+                                                    "e.g. night=2 (two-person night patrols); fixed posts come on top.")] = None,
+    shift_offsets: Annotated[str, typer.Option("--shift-offsets", help="Shift start times to choose among, hours later "
+                                               "than the scenario's: 0 (keep them), 0-7, 0,1,2 or -2-3; a start is "
+                                               "taken only if every rotation still leaves 11 h of rest.")] = "0",
     out: Annotated[str | None, typer.Option("--out", help="Write the roster (TOML) and the cost/service curve (CSV) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -292,20 +330,27 @@ def staff(
 
     lines: list[str] = []
     try:
-        plan = optimise_staffing(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, seed=seed,
-                                 replications=replications, verify_replications=verify_replications,
-                                 warmup_days=min(warmup_days, days / 2), backend=backend,
+        question: dict[str, Any] = dict(
+            role=role, kpi=kpi, target=target, alpha=alpha, days=days, seed=seed, replications=replications,
+            verify_replications=verify_replications, warmup_days=min(warmup_days, days / 2), backend=backend,
+            min_per_shift=_shift_counts(min_per_shift), shift_offsets=_hour_list(shift_offsets, "--shift-offsets"))
+        plan = optimise_staffing(scenario, **question,
                                  progress=None if as_json else (lambda m: typer.echo(m, err=True)))
-        war = (optimise_staffing(scenario, role=role, kpi=kpi, target=target, alpha=alpha, days=days, seed=seed,
-                                 replications=replications, verify_replications=verify_replications,
-                                 warmup_days=min(warmup_days, days / 2), backend=backend, mode="wartime",
+        # wartime on the shift times peacetime chose: one plan, a reserve on top of it
+        war = (optimise_staffing(scenario, **{**question, "shift_offsets": (0,)}, mode="wartime",
+                                 overrides={"shifts": plan.shifts} if plan.shifts else None,
                                  progress=None if as_json else (lambda m: typer.echo(f"wartime {m}", err=True)))
                if surge else None)
     except (TwinError, ValueError) as exc:
         _fail(exc)
-    from scenarios.staffing import surge_reserve
+    from scenarios.staffing import confirm, surge_reserve
 
     reserve = surge_reserve(plan, war) if war is not None and war.met and plan.met else None
+    # The reserve on call beside the peacetime people roster, simulated in wartime on fresh streams.
+    surge_ok = (confirm(scenario, plan, plan.reserve_overrides(reserve), days=days, seed=seed,
+                        replications=verify_replications, warmup_days=min(warmup_days, days / 2), backend=backend,
+                        mode="wartime")
+                if reserve is not None and plan.pattern is not None else None)
     curve = plan.curve(salary)
     if out:
         folder = Path(out)
@@ -313,7 +358,8 @@ def staff(
         (folder / "roster.toml").write_text(plan.to_toml())
         from scenarios.report import staffing_report
 
-        (folder / "report.html").write_text(staffing_report(plan, salary_per_year=salary), encoding="utf-8")
+        (folder / "report.html").write_text(staffing_report(plan, salary_per_year=salary, reserve=reserve,
+                                                            surge_confirmed=surge_ok), encoding="utf-8")
         if plan.met and plan.pattern is not None:
             import csv as _csv
 
@@ -328,6 +374,9 @@ def staff(
                         p = pats[code]
                         week = list(p.week) if p.week else ["all shifts, team by team"] * 7
                         w.writerow([r.area, code, n, n * p.people, *week])
+                for area, n in (reserve or {}).items():
+                    if n:
+                        w.writerow([area, f"{plan.rotation} on call", "", n, *["on call, team by team"] * 7])
         import csv
 
         with (folder / "cost_service_curve.csv").open("w", newline="") as fh:
@@ -338,10 +387,12 @@ def staff(
     people = {r.area: r.people for r in rosters} if rosters else plan.headcount()
     if as_json:
         typer.echo(json.dumps({"role": plan.role, "kpi": plan.kpi, "target": plan.target, "met": plan.met,
+                               "shifts": plan.shifts, "start_choices": plan.start_choices,
                                "binds": plan.binds, "reason": plan.reason, "positions": plan.total,
                                "per_area": plan.table, "rotation": plan.rotation, "headcount": people,
                                "patterns": {r.area: r.units for r in rosters},
                                "surge_reserve": reserve,
+                               "surge_confirmed": None if surge_ok is None else surge_ok.to_dict(),
                                "confirmed": None if plan.confirmed is None else plan.confirmed.to_dict(),
                                "wartime": None if war is None else {"met": war.met, "reason": war.reason,
                                                                     "positions": war.total, "per_area": war.table,
@@ -358,10 +409,15 @@ def staff(
     if plan.met:
         lines.append(f"  people: {sum(people.values())} ({plan.rotation} units of {plan.teams}, topped up with "
                      f"five-day patterns; no roster can do with fewer than {plan.headcount_floor()})")
+        if plan.shifts:
+            lines.append("  on shifts moved from the scenario's: " + ", ".join(
+                f"{sh['code']} {sh['start']}-{sh['end']}" for sh in plan.shifts))
         if plan.confirmed is not None:
             c = plan.confirmed
             lines.append(f"  confirmed: that roster simulated as it works, {plan.kpi} {c.mean:.3f} "
-                         f"[{c.lo:.3f}, {c.hi:.3f}] on {c.n} fresh replications")
+                         f"[{c.lo:.3f}, {c.hi:.3f}] on {c.n} fresh replications"
+                         + ("" if c.lo >= plan.target else f" (lower bound short of {plan.target:.3f}: "
+                            "more replications or days, or a higher target, before hiring on it)"))
         for r in rosters:
             lines.append(f"  {r.area}: positions " + ", ".join(f"{s} {n}" for s, n in plan.table[r.area].items())
                          + f"; people {r.people}: " + ", ".join(f"{c} x{n}" for c, n in r.units.items()))
@@ -373,6 +429,9 @@ def staff(
             f"{sum(war.headcount().values())} people; on call beyond peacetime: "
             + (f"{sum(reserve.values())} ({', '.join(f'{a} {n}' for a, n in reserve.items())})" if reserve is not None
                else "n/a (the peacetime plan is not met)") if war.met else f"NOT met ({war.reason})"))
+        if surge_ok is not None:
+            lines.append(f"  wartime with that reserve on call beside the peacetime roster: {plan.kpi} {surge_ok.mean:.3f} "
+                         f"[{surge_ok.lo:.3f}, {surge_ok.hi:.3f}] on {surge_ok.n} fresh replications")
     lines.append("  cost/service (people, CNY a year at the --salary, KPI; * the efficient ones): " + "; ".join(
         f"{p['people']} {p['cost_per_year'] / 1e6:.1f}M -> {p['kpi']:.3f}{'*' if p['efficient'] else ''}" for p in curve))
     typer.echo("\n".join(lines))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BIN = Path(sys.executable).parent / "streetbrain"
 
 
@@ -45,4 +47,18 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "scenario.toml").write_text("schema_version = 1\nname = 'x'\n")
     out = run("scenario", "validate", str(tmp_path))
     assert out.returncode == 2 and "scenario.toml: regions: is required but missing" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--shift-offsets", "7-2"], "--shift-offsets: '7-2' is not hours"),
+    (["--shift-offsets", "0,x"], "--shift-offsets: '0,x' is not hours"),
+    (["--shift-offsets", "0,9"], "shift_offsets: [9] hour(s) out of range"),
+    (["--min-per-shift", "night"], "--min-per-shift: 'night' is not SHIFT=N"),
+    (["--min-per-shift", "dusk=2"], "min_per_shift: unknown shift(s) ['dusk']"),
+])
+def test_staff_refuses_bad_shift_options_in_one_line(args: list[str], message: str) -> None:
+    out = subprocess.run([str(BIN), "staff", "--days", "1", "--backend", "local", *args],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import at
 from twin.errors import ValidationError
 from twin.geo import TravelMode
-from twin.rota import Availability, Post, Rotation, headcount, parse_week_days
+from twin.rota import Availability, Post, Rotation, headcount, min_rest_s, parse_week_days
 from twin.staff import Member, Role, Roster, Shift, ShiftPlan
 
 H = 3600
@@ -233,3 +233,56 @@ def test_after_a_job_a_member_heads_back_to_their_post(back_to_post: bool) -> No
     trip = d.roads.travel_s(member.travel_mode, job, member.post_node)
     assert 0 < trip < 600
     assert desk.positions(done + trip + 1)[who].node == (member.post_node if back_to_post else job)
+
+
+@pytest.mark.parametrize("hours", [-1, 0, 3])
+def test_min_rest_is_the_rest_the_roster_leaves_when_the_shifts_move(hours: int) -> None:
+    """``min_rest_s`` reads a rotation's shortest rest off its cycle; walking a roster with the
+    shifts moved ``hours`` (a night shift of 23:00-07:00 belongs to the date it starts on, so
+    the night-first 四班三倒 runs night into day) finds the same rest."""
+    plan = PLAN.shifted(hours)
+    assert [s.duration_s for s in plan] == [8 * H] * 3 and {s.code for s in plan} == {"night", "day", "evening"}
+    members = crew(4)
+    r = Roster(members, plan, {}, rotations={Role.CO_GOVERNANCE: FOUR_TEAM})
+    spans: dict[str, list[tuple[float, float]]] = {m.id: [] for m in members}
+    t, end = at_day("00:00", 1), at_day("00:00", 25)
+    while t < end:
+        nxt = r.next_change(t)
+        window = r.shift_window(t)
+        for mid in r.on_duty_ids(t):
+            if not spans[mid] or spans[mid][-1] != window:  # each shift instance worked, once
+                spans[mid].append(window)
+        t = nxt
+    walked = min(b[0] - a[1] for s in spans.values() for a, b in zip(s[1:], s[2:]))
+    expected = min_rest_s(FOUR_TEAM, {s.code: (s.start_s, s.duration_s) for s in plan})
+    assert walked == expected == (0 if hours < 0 else 16 * H)
+    assert PLAN.shifted(hours).shifted(-hours).as_data() == PLAN.as_data()
+
+
+def test_on_call_members_stand_by_until_called_in_and_stand_down_after() -> None:
+    """An on-call pattern (备勤): rostered, off the street in peacetime; a switch to wartime
+    calls them in, on duty ``call_in_s`` later; back to peacetime, they stand down."""
+    from twin.staff import Mode
+
+    members = crew(4) + [replace(m, id=f"OC{k}", rotation="reserve") for k, m in enumerate(crew(4))]
+    reserve = replace(FOUR_TEAM, code="reserve", on_call=True)
+    r = Roster(members, PLAN, {}, rotations={Role.CO_GOVERNANCE: FOUR_TEAM}, named={"reserve": reserve},
+               call_in_s=1800)
+    t = at_day("10:00", 3)
+    (oc,) = [m for m in members if m.id.startswith("OC") and r.shift_of(m, r.shift_at(t)[1]) == "day"]
+    assert r.status(oc, t) == "on_call" and oc.id not in r.on_duty_ids(t)
+    assert r.for_mode(Mode.PEACETIME, t) is r  # nothing to stand down
+    war = r.for_mode(Mode.WARTIME, t)
+    assert war.for_mode(Mode.WARTIME, t + 60) is war  # already called in
+    assert war.status(oc, t + 1799) == "on_call" and oc.id not in war.on_duty_ids(t + 1799)
+    assert war.next_change(t) == t + 1800  # the roster's own change point: the engines wake there
+    assert war.status(oc, t + 1800) == "on_duty" and oc.id in war.on_duty_ids(t + 1800)
+    later = at_day("19:00", 6)  # and on their later shifts, while wartime lasts
+    assert {m for m in war.on_duty_ids(later) if m.startswith("OC")} == {
+        m.id for m in members if m.id.startswith("OC") and war.shift_of(m, war.shift_at(later)[1]) == "evening"}
+    calm = war.for_mode(Mode.PEACETIME, t + 7200)
+    assert calm.status(oc, t + 7200) == "on_call" and oc.id not in calm.on_duty_ids(t + 7200)
+    # the regular teams are untouched throughout
+    regular = {m.id for m in members if not m.id.startswith("OC")}
+    for roster_ in (r, war, calm):
+        assert roster_.on_duty_ids(t + 3600) & regular == r.on_duty_ids(t + 3600) & regular

@@ -19,7 +19,7 @@ from scenarios.model import ResponseParams
 from scenarios.rng import child_seed
 from twin.catalog import CAUSES
 from twin.district import District
-from twin.staff import DAY_S, Mode
+from twin.staff import DAY_S, Mode, Role
 from twin.workflow import State, replay
 
 BIN = Path(sys.executable).parent / "streetbrain"
@@ -201,9 +201,10 @@ def test_staffing_optimiser_meets_its_target(tiny_folder: Path) -> None:
 def test_a_target_that_does_not_bind_is_said_to(tiny_folder: Path) -> None:
     from scenarios.staffing import optimise_staffing
 
+    # Three on patrol on every shift (and one at the school gate) leave no event waiting.
     plan = optimise_staffing(str(tiny_folder), kpi="no_wait", target=0.9, days=2, warmup_days=0.5, replications=2,
-                             verify_replications=10)
-    assert plan.met and not plan.binds and "does not bind" in plan.reason
+                             verify_replications=10, min_per_shift={"night": 3, "day": 3, "evening": 3})
+    assert plan.met and not plan.binds and "does not bind" in plan.reason and "night 4, day 4" in plan.reason
     assert [e.step for e in plan.evaluations] == ["ample", "floor"]
 
 
@@ -211,8 +212,8 @@ def test_an_unreachable_target_is_reported_not_chased(tiny_folder: Path) -> None
     from scenarios.staffing import optimise_staffing
 
     # Signing takes an exponential time (mean 25 s): no head count signs every event within 60 s.
-    plan = optimise_staffing(str(tiny_folder), kpi="responded_within_60s", target=1.0, days=1, warmup_days=0.2,
-                             replications=1)
+    plan = optimise_staffing(str(tiny_folder), kpi="responded_within_60s", target=1.0, days=2, warmup_days=0.2,
+                             replications=2)
     assert not plan.met and "unreachable" in plan.reason and len(plan.evaluations) == 1
 
 
@@ -260,21 +261,30 @@ def test_synthetic_districts_scale_their_demand_with_their_size() -> None:
 
 
 def test_cli_staff_prints_people_writes_the_roster_and_sizes_the_surge(tiny_folder: Path, tmp_path: Path) -> None:
-    out = subprocess.run([str(BIN), "staff", "--scenario", str(tiny_folder), "--kpi", "no_wait", "--target", "0.95",
+    out = subprocess.run([str(BIN), "staff", "--scenario", str(tiny_folder), "--kpi", "no_wait", "--target", "0.999",
                           "--days", "2", "--warmup-days", "0.5", "--replications", "2", "--backend", "local",
-                          "--surge", "--json", "--out", str(tmp_path / "plan")],
+                          "--surge", "--json", "--out", str(tmp_path / "plan"), "--shift-offsets", "-1-2",
+                          "--min-per-shift", "night=2"],
                          capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["met"] and data["rotation"] == "four_team"
+    assert data["per_area"]["A1"]["night"] >= 3  # two on night patrol, one at the school gate
+    choices = {c["offset_h"]: c for c in data["start_choices"]}
+    assert sorted(choices) == [-1, 0, 1, 2] and not choices[-1]["allowed"]
+    (chosen,) = [c for c in choices.values() if c["chosen"]]
+    assert chosen["people"] == min(c["people"] for c in choices.values() if c["allowed"])
+    assert (data["shifts"] is None) == (chosen["offset_h"] == 0)
     assert data["headcount_total"] == sum(data["headcount"].values()) >= data["headcount_floor"]
     assert data["wartime"] is not None and data["surge_reserve"] is not None
     assert all(n >= 0 for n in data["surge_reserve"].values())
+    assert data["surge_confirmed"]["n"] == 10  # the reserve on call beside the roster, in wartime, on fresh streams
     rows = (tmp_path / "plan" / "roster.csv").read_text().splitlines()
     assert rows[0].startswith("area,pattern,units,people,mon") and len(rows) >= 2
     assert (tmp_path / "plan" / "cost_service_curve.csv").exists()
     page = (tmp_path / "plan" / "report.html").read_text()
     assert "Staffing plan: co_governance" in page and "People per area and working pattern" in page
+    assert "Shift start times" in page and "not allowed" in page and "Wartime reserve (on call)" in page
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")  # offline
 
 
@@ -295,3 +305,38 @@ def test_two_person_night_patrols_are_a_floor_the_plan_keeps(tiny_folder: Path) 
     assert plan.met and plan.table["A1"]["night"] >= 3 and plan.table["A1"]["day"] >= 2
     with pytest.raises(ValueError, match="min_per_shift: unknown shift"):
         optimise_staffing(str(tiny_folder), min_per_shift={"dusk": 2}, days=1, replications=1)
+
+
+def test_shift_start_is_chosen_where_the_rotations_allow_and_the_plan_carries_it(tiny_folder: Path) -> None:
+    from scenarios.staffing import StaffingPlan, _start_choices
+
+    district = scenarios.load_cached(str(tiny_folder))
+    # Three members needed 09:00-17:00 every day, one at other hours: the 00/08/16 shifts
+    # staff two shifts for it (seven positions), shifts starting an hour later one (five).
+    per_hour = {("A1", d * 24 + h): 3 if 9 <= h < 17 else 1 for d in range(7) for h in range(24)}
+    floor = {"night": 1, "day": 1, "evening": 1}
+    choices = _start_choices(per_hour, district, Role.CO_GOVERNANCE, floor, [-1, 1, 2], 11 * 3600)
+    by = {c["offset_h"]: c for c in choices}
+    assert sorted(by) == [-1, 0, 1, 2]  # the scenario's own times are always a choice
+    assert not by[-1]["allowed"] and "0 h between shifts" in by[-1]["why"]  # night 23:00 into day 07:00
+    assert by[0]["positions"] == 7 and by[1]["positions"] == 5 and by[1]["people"] < by[0]["people"]
+    assert by[1]["shifts"] == "night 01:00-09:00, day 09:00-17:00, evening 17:00-01:00"
+    # A plan on moved shifts writes them with its table, and its people roster keeps them.
+    rot = district.roster.rotations[Role.CO_GOVERNANCE]
+    moved = district.roster.plan.shifted(1).as_data()
+    plan = StaffingPlan("co_governance", "no_wait", 0.9, 0.1, {"A1": {"night": 1, "day": 3, "evening": 1}}, True,
+                        pattern=rot, rotation=rot.code, teams=rot.teams, shifts=moved)
+    for overrides in (plan.overrides(), plan.roster_overrides()):
+        d = scenarios.load(str(tiny_folder), overrides)
+        assert d.roster.plan.as_data() == moved
+    assert 'start = "09:00"' in plan.to_toml()
+    assert scenarios.load(str(tiny_folder)).roster.plan["day"].start_s == 8 * 3600  # the scenario is untouched
+
+
+def test_bad_shift_offsets_are_named(tiny_folder: Path) -> None:
+    from scenarios.staffing import optimise_staffing
+
+    with pytest.raises(ValueError, match=r"^shift_offsets: \[8\] hour\(s\) out of range"):
+        optimise_staffing(str(tiny_folder), shift_offsets=[0, 8], days=1, replications=1)
+    with pytest.raises(ValueError, match="^shift_offsets: give at least one"):
+        optimise_staffing(str(tiny_folder), shift_offsets=[], days=1, replications=1)

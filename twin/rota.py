@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from twin.errors import ValidationError
@@ -42,11 +42,14 @@ class Rotation:
         cycles: One cycle per team.
         anchor: The date ordinal on which every cycle's day 0 falls (:data:`MONDAY`: weekly
             cycles follow the days of the week).
+        on_call: The pattern is on call (备勤): its members, when rostered, wait off the street
+            and come on duty only when called in (wartime, :meth:`twin.staff.Roster.for_mode`).
     """
 
     code: str
     cycles: tuple[tuple[str | None, ...], ...]
     anchor: int = MONDAY
+    on_call: bool = False
 
     def __post_init__(self) -> None:
         if not self.cycles or any(not c for c in self.cycles):
@@ -133,6 +136,33 @@ class Rotation:
         n = len(base)
         return cls(code, tuple(tuple(base[(i + k * rotation_days) % n] for i in range(n))
                                for k in range(len(shifts))), 0)
+
+
+#: Shortest rest between two shifts a rotation may leave when shift times are chosen: 11
+#: consecutive hours in each 24 (EU Working Time Directive 2003/88/EC, art. 3; China's labour
+#: law sets no daily rest, so the European minimum is the assumption).
+MIN_REST_S = 11 * 3600
+
+
+def min_rest_s(rotation: Rotation, shifts: Mapping[str, tuple[int, int]]) -> float:
+    """The shortest rest (seconds) any team of ``rotation`` has between the end of one shift
+    and the start of its next, over its cycle and the turn into the next cycle; ``inf`` when
+    no team works twice. Negative: a team's shifts overlap.
+
+    Args:
+        rotation: The working pattern.
+        shifts: ``(start, duration)`` in seconds of each shift code; a shift belongs to the
+            date it starts on.
+    """
+    best = math.inf
+    for cycle in rotation.cycles:
+        n = len(cycle)
+        worked = [(d, s) for d, s in enumerate(cycle) if s is not None]
+        seq = worked + [(d + n, s) for d, s in worked]
+        for (d1, s1), (d2, s2) in zip(seq, seq[1:len(worked) + 1]):
+            start1, dur1 = shifts[s1]
+            best = min(best, d2 * DAY_S + shifts[s2][0] - (d1 * DAY_S + start1 + dur1))
+    return best
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ shift is off.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from twin.errors import NotFound, ValidationError
@@ -131,6 +133,17 @@ class ShiftPlan:
         except KeyError:
             raise NotFound("shift", code) from None
 
+    def shifted(self, hours: int) -> ShiftPlan:
+        """The same shifts, every start and end moved ``hours`` later (earlier if negative):
+        the plan with another start time, its lengths and order kept."""
+        move = hours * 3600
+        return ShiftPlan(Shift(s.code, (s.start_s + move) % DAY_S, (s.end_s + move) % DAY_S or DAY_S)
+                         for s in self.shifts)
+
+    def as_data(self) -> list[dict[str, str]]:
+        """The shifts as ``[[shifts]]`` tables of ``scenario.toml`` (``code``, ``start``, ``end``)."""
+        return [{"code": s.code, "start": _hhmm(s.start_s), "end": _hhmm(s.end_s)} for s in self.shifts]
+
     def at(self, second_of_day: float) -> Shift:
         """The shift in force at a local time of day."""
         for shift in self.shifts:
@@ -218,6 +231,10 @@ class Roster:
         rotations: Each role's working pattern (teams, days on and off).
         availability: Shrinkage, meal breaks and fixed posts (default: none).
         named: Rotations members name for themselves (:attr:`Member.rotation`).
+        call_in_s: How long on-call members (an ``on_call`` rotation) take to come on duty
+            once called in, seconds.
+        called_in: POSIX time from which on-call members rostered for a shift are on duty
+            (``None``: not called in; ``-inf``: in all along). See :meth:`for_mode`.
     """
 
     def __init__(
@@ -232,6 +249,8 @@ class Roster:
         rotations: Mapping[Role, Rotation] | None = None,
         availability: Availability | None = None,
         named: Mapping[str, Rotation] | None = None,
+        call_in_s: int = 1800,
+        called_in: float | None = None,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone_name)
@@ -239,6 +258,10 @@ class Roster:
             raise ValidationError("timezone", f"unknown IANA time zone '{timezone_name}'") from None
         if rotation_days < 0:
             raise ValidationError("roster.rotation_days", "must be >= 0")
+        if call_in_s < 0:
+            raise ValidationError("roster.call_in_min", "must be >= 0")
+        self.call_in_s = call_in_s
+        self.called_in = called_in
         if not (0 <= handover_s < min(s.duration_s for s in plan)):
             raise ValidationError("roster.handover_s", "must be >= 0 and shorter than every shift")
         known = {s.code for s in plan}
@@ -296,6 +319,7 @@ class Roster:
             key = m.rotation or f"role:{m.role.value}"
             self._in_use[key] = rot
             self._teams.setdefault((key, m.shift_slot % rot.teams), []).append(m)
+        self._on_call = frozenset(m.id for m in self.members if self.rotation_of(m).on_call)
         self.swaps: dict[tuple[str, int], str | None] = {}  # (member id, shift day) → shift worked instead
         self._swap_days: set[int] = set()
         self._window: tuple[float, float, Shift, int] = (0.0, 0.0, plan.shifts[0], 0)
@@ -381,10 +405,20 @@ class Roster:
             for name, rot in self._in_use.items():
                 for team in rot.teams_on(shift.code, day):
                     rostered.extend(self._teams.get((name, team), ()))
+        hi = lo + shift.duration_s
+        waiting: frozenset[str] = frozenset()  # on call, rostered, not on duty yet
+        if self._on_call:
+            since = math.inf if self.called_in is None else self.called_in
+            if since >= hi:
+                rostered = [m for m in rostered if m.id not in self._on_call]
+            elif since > lo:
+                waiting = frozenset(m.id for m in rostered if m.id in self._on_call)
         present = sorted((m for m in rostered if m.id not in away), key=lambda m: m.id)
         av = self.availability
         breaks: dict[str, tuple[float, float]] = {}
-        cuts = {lo, lo + shift.duration_s}
+        cuts = {lo, hi}
+        if waiting:
+            cuts.add(self.called_in)  # type: ignore[arg-type]  # set: lo < called_in < hi
         if av.meal_break_s:
             # Slots in turn over each role's crew, area by area (ids run area by area): an
             # area's members break at different times, and so do lone members of different areas.
@@ -410,6 +444,8 @@ class Roster:
         groups: dict[tuple[float, float], set[str]] = {}
         for mid, span in breaks.items():
             groups.setdefault(span, set()).add(mid)
+        if waiting:  # off dispatch until they come in, as if on a break
+            groups.setdefault((lo, self.called_in), set()).update(waiting)  # type: ignore[arg-type]
         inst = self._instances[key] = _Instance(lo, day, midnight, tuple(present), frozenset(m.id for m in present),
                                                 breaks, tuple(sorted(cuts)),
                                                 tuple((a, b, frozenset(ids)) for (a, b), ids in sorted(groups.items())))
@@ -459,11 +495,13 @@ class Roster:
 
     def status(self, member: Member | str, now: float) -> str:
         """Why a member is or is not available at ``now``: ``on_duty``, ``off``, ``absent``,
-        ``break`` or ``post:<name>``."""
+        ``on_call`` (rostered on call, not called in yet), ``break`` or ``post:<name>``."""
         m = self.member(member) if isinstance(member, str) else member
         shift, day = self.shift_at(now)
         if self.shift_of(m, day) != shift.code:
             return "off"
+        if m.id in self._on_call and (self.called_in is None or now < self.called_in):
+            return "on_call"
         inst, _lo, _hi = self._segment(now)
         if m.id not in inst.ids:
             return "absent"
@@ -548,12 +586,31 @@ class Roster:
                 raise ValidationError("member", f"no member '{mid}'")
             if code is not None and code not in codes:
                 raise ValidationError("shift", f"unknown shift '{code}'; defined: {', '.join(sorted(codes))}")
+        return self._copy(swaps=swaps)
+
+    def _copy(self, *, swaps: Mapping[tuple[str, int], str | None] | None = None, availability: Availability | None = None,
+              called_in: float | Literal["keep"] | None = "keep") -> Roster:
         out = Roster(self.members, self.plan, self.role_shifts, timezone_name=self.timezone_name,
-                     rotation_days=self.rotation_days, handover_s=self.handover_s,
-                     rotations=self.given_rotations, availability=self.availability, named=self.named)
-        out.swaps = dict(swaps)
-        out._swap_days = {day for _mid, day in swaps}
+                     rotation_days=self.rotation_days, handover_s=self.handover_s, rotations=self.given_rotations,
+                     availability=availability or self.availability, named=self.named, call_in_s=self.call_in_s,
+                     called_in=self.called_in if called_in == "keep" else called_in)
+        out.swaps = dict(self.swaps if swaps is None else swaps)
+        out._swap_days = {day for _mid, day in out.swaps}
         return out
+
+    def for_mode(self, mode: Mode, now: float) -> Roster:
+        """The roster as a switch to ``mode`` at ``now`` leaves it (平战结合): in wartime the
+        on-call members are called in and on duty from ``now + call_in_s`` (already called
+        in: unchanged); in peacetime they stand down. ``self`` when nothing changes."""
+        if mode is Mode.WARTIME:
+            return self if self.called_in is not None or not self._on_call else self._copy(called_in=now + self.call_in_s)
+        return self if self.called_in is None else self._copy(called_in=None)
+
+    def with_absence_seed(self, seed: int) -> Roster:
+        """A copy of this roster whose absences (leave, training, sickness) are drawn with key
+        ``seed``: the same rotations, breaks and posts, other people away on other days. A
+        simulation replication draws its own, so its confidence interval covers who is away."""
+        return self._copy(availability=replace(self.availability, seed=seed))
 
     def swap(self, member_a: str, member_b: str, shift_day: int) -> dict[tuple[str, int], str | None]:
         """The swaps that make two members of the same role exchange their shifts on a day (a

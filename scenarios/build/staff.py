@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 import shapely
@@ -113,7 +114,7 @@ def roster_from_params(params: ScenarioFile, members: Sequence[Member]) -> Roste
     return Roster(members, plan, {role: tuple(sp.shifts) for role, sp in params.staff.items() if sp.shifts},
                   timezone_name=params.timezone, rotation_days=r.rotation_days, handover_s=r.handover_s,
                   rotations={role: rotations[sp.rotation] for role, sp in params.staff.items() if sp.rotation},
-                  availability=availability, named=rotations)
+                  availability=availability, named=rotations, call_in_s=r.call_in_min * 60)
 
 
 def rotations_from_params(params: ScenarioFile, plan: ShiftPlan) -> dict[str, Rotation]:
@@ -127,6 +128,8 @@ def rotations_from_params(params: ScenarioFile, plan: ShiftPlan) -> dict[str, Ro
             out[name] = Rotation.weekly(name, rp.week, teams=rp.teams)
         else:
             out[name] = Rotation(name, tuple(tuple(d or None for d in c) for c in rp.cycles))
+        if rp.on_call:
+            out[name] = replace(out[name], on_call=True)
     return out
 
 
