@@ -232,13 +232,19 @@ def _area_team_by_table(params: ScenarioFile, role: Role, areas: Sequence[Region
     k = 0
     for area in areas:
         area_grids = grids_of_area[area_pos[area.id]]
-        i = 0
-        for code, n in (per_area.get(area.id) or {}).items():
-            for _ in range(n):
+        shifts = per_area.get(area.id) or {}
+        for s, (code, n) in enumerate(shifts.items()):
+            for j in range(n):
                 k += 1
-                post = area_grids[(i * 7) % len(area_grids)]
+                post = _spread(area_grids, j, s, len(shifts), n)
                 yield role, k, area.id, (), spec.shifts.index(code), grid_xy[post.id]
-                i += 1
+
+
+def _spread(grids: Sequence[Region], nth: int, team: int, teams: int, size: int) -> Region:
+    """The post of a team's (or a shift's) ``nth`` member of ``size``: each team's members
+    spread evenly over the area's grids, the teams offset from one another, so that whoever
+    is on duty covers the whole area."""
+    return grids[int((nth + team / teams) * len(grids) / max(size, 1)) % len(grids)]
 
 
 def _area_team_by_patterns(params: ScenarioFile, role: Role, areas: Sequence[Region],
@@ -261,8 +267,7 @@ def _area_team_by_patterns(params: ScenarioFile, role: Role, areas: Sequence[Reg
             k += 1
             # Each team's members spread evenly over the area's grids (the teams offset from
             # one another): whoever is on duty covers the whole area.
-            team, j = slot % teams, slot // teams
-            post = area_grids[int((j + team / teams) * len(area_grids) / size) % len(area_grids)]
+            post = _spread(area_grids, slot // teams, slot % teams, teams, size)
             yield role, k, pat.area, (), slot, grid_xy[post.id]
 
 
@@ -288,12 +293,9 @@ def _area_team_by_road(params: ScenarioFile, role: Role, areas: Sequence[Region]
             # Slots round-robin within the area; a rotation's teams continue from area to
             # area, so that they come out the same size.
             slot = k - 1 if spec.rotation else i
-            if spec.rotation:  # each team's members spread evenly over the area's grids
-                team = slot % teams
-                nth = seen[team] = seen.get(team, -1) + 1
-                post = area_grids[int((nth + team / teams) * len(area_grids) / size) % len(area_grids)]
-            else:
-                post = area_grids[(i * 7) % len(area_grids)]  # posts spread over the area's grids
+            team = slot % teams  # a rotation's team, or a shift
+            nth = seen[team] = seen.get(team, -1) + 1
+            post = _spread(area_grids, nth, team, teams, size)
             yield role, k, area.id, (), slot, grid_xy[post.id]
 
 
