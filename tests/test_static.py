@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(shutil.which("ruff", path=str(Path(sys.executable).parent)) is None, reason="ruff not installed")
 def test_ruff() -> None:
-    out = subprocess.run([sys.executable, "-m", "ruff", "check", "twin", "scenarios", "actors", "api", "streetbrain",
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "twin", "scenarios", "actors", "api", "streetbrain", "detection",
                           "tests", "benchmarks", "tools"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
