@@ -54,6 +54,7 @@ from twin.assets import Camera
 from twin.catalog import ZONE_KINDS, ScenarioSpec, Source
 from twin.district import District
 from twin.errors import ValidationError
+from twin.vision import best_rule, camera_rules, dwell_met
 
 #: Frigate message types.
 MESSAGE_TYPES = ("new", "update", "end")
@@ -102,7 +103,7 @@ class CameraShard:
         self.min_score = min_score
         #: Why the last :meth:`ingest` reported or did not report (for logging).
         self.last_reason = ""
-        self._rules = _camera_rules(district)
+        self._rules = camera_rules(district.catalog)
 
     # --- settings ---------------------------------------------------------------------------------------
     @property
@@ -133,19 +134,7 @@ class CameraShard:
         Returns:
             The best-matching scenario (see the module's tie rules), or ``None``.
         """
-        kinds = set(zone_kinds)
-        best: tuple[tuple[int, int, int, int], ScenarioSpec] | None = None
-        for order, spec in enumerate(self._rules):
-            rule = spec.camera
-            assert rule is not None
-            if label not in rule.labels or rule.min_count > 1:
-                continue
-            if rule.zone != "any" and rule.zone not in kinds:
-                continue
-            key = (rule.zone == "any", len(rule.labels), -spec.severity.rank, order)
-            if best is None or key < best[0]:
-                best = (key, spec)
-        return None if best is None else best[1]
+        return best_rule(self._rules, label, zone_kinds)
 
     def mapping_table(self) -> list[dict[str, Any]]:
         """Label and zone → scenario, for the API documentation.
@@ -244,7 +233,7 @@ class CameraShard:
         assert rule is not None
         until = msg.end_time if (msg.type == "end" and msg.end_time is not None) else msg.frame_time
         dwell = until - msg.start_time
-        if dwell < rule.dwell_s:
+        if not dwell_met(spec, dwell):
             self.last_reason = (f"{tag}: {spec.code} needs {rule.dwell_s:g} s in zone '{rule.zone}', "
                                 f"seen for {dwell:.0f} s so far")
             return None
@@ -445,11 +434,6 @@ def _zone_kinds(zones: Sequence[str], camera_id: str) -> set[str]:
         if kind in ZONE_KINDS and kind != "any":
             kinds.add(kind)
     return kinds
-
-
-def _camera_rules(district: District) -> list[ScenarioSpec]:
-    """Catalog scenarios with a camera rule, in catalog order."""
-    return [s for s in district.catalog if s.camera is not None and Source.CAMERA in s.sources]
 
 
 __all__ = ["DEFAULT_MIN_SCORE", "MESSAGE_TYPES", "CameraShard"]
