@@ -13,7 +13,9 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from scenarios.build import build_district
 from scenarios.files import (
@@ -23,10 +25,14 @@ from scenarios.files import (
     catalog_from_file,
     load_params,
     read_geojson,
+    read_toml,
 )
 from scenarios.synth import synthetic_district
 from twin.district import District
 from twin.errors import ValidationError
+
+if TYPE_CHECKING:
+    from twin.calibration import Homography
 
 # apply_overrides lives in scenarios.files; it stays importable here, where callers know it.
 __all__ = ["apply_overrides", "builtin_names", "load", "load_cached", "resolve"]
@@ -98,10 +104,76 @@ def load(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -
         "roads": roads.get("metadata", {}),
     }
     try:
-        return build_district(params, boundary_lonlat=boundary, road_features=roads["features"],
-                              catalog=catalog, sources=sources, explicit_assets=explicit, notes=notes)
+        district = build_district(params, boundary_lonlat=boundary, road_features=roads["features"],
+                                  catalog=catalog, sources=sources, explicit_assets=explicit, notes=notes)
     except ValidationError as exc:
         raise (exc if exc.source else exc.with_source(str(toml_path))) from None
+    if g.calibration:
+        from dataclasses import replace
+
+        district = replace(district, calibrations=read_calibrations(folder / g.calibration, district))
+    return district
+
+
+def read_calibrations(path: Path, district: District) -> dict[str, Homography]:
+    """A ``calibration.toml``: per camera, ``image_size = [w, h]`` and ``points = [[u, v, lon,
+    lat], ...]`` (four or more pixels and where they lie on the ground).
+
+    Raises:
+        ValidationError: naming the file, the camera's field and the reason.
+    """
+    from twin.calibration import Homography
+
+    if not path.is_file():
+        raise ValidationError("geometry.calibration", f"file '{path.name}' not found", source=str(path.parent))
+    data = read_toml(path)
+    cams = data.get("cameras")
+    if not isinstance(cams, dict):
+        raise ValidationError("cameras", "give one [cameras.<id>] table per calibrated camera", source=str(path))
+    known = {c.id for c in district.cameras}
+    out: dict[str, Homography] = {}
+    for cid, spec in cams.items():
+        where = f"cameras.{cid}"
+        if cid not in known:
+            raise ValidationError(where, f"no camera '{cid}' in the district", source=str(path))
+        if not isinstance(spec, dict):
+            raise ValidationError(where, "must be a table", source=str(path))
+        size, points = spec.get("image_size"), spec.get("points")
+        if (not isinstance(size, list) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise ValidationError(f"{where}.image_size", "give [width, height] in pixels", source=str(path))
+        if (not isinstance(points, list)
+                or not all(isinstance(p, list) and len(p) == 4 and all(isinstance(v, (int, float)) for v in p)
+                           for p in points)):
+            raise ValidationError(f"{where}.points", "give [[u, v, lon, lat], ...] (pixels, then degrees)",
+                                  source=str(path))
+        pts = np.asarray(points, dtype=float)
+        x, y = district.projection.to_xy(pts[:, 2], pts[:, 3])
+        try:
+            out[cid] = Homography.from_points(pts[:, :2], np.column_stack([x, y]), width=size[0], height=size[1],
+                                              what=where)
+        except ValidationError as exc:
+            raise exc.with_source(str(path)) from None
+    return out
+
+
+def write_calibrations(district: District, path: Path, *, width: int = 1280, height: int = 720) -> int:
+    """Write every camera's calibration (the scenario's, else the synthetic pinhole one) as
+    point pairs: the image's corners and edge midpoints below the horizon, with where they
+    lie. Returns the number of cameras written."""
+    lines = ["# Camera calibrations: pixels [u, v] and where they lie on the ground [lon, lat].",
+             "# Synthetic cameras: a pinhole camera on a 6 m mast (twin.calibration.pinhole).", ""]
+    grid = [(u, v) for v in (0.45, 0.7, 1.0) for u in (0.0, 0.5, 1.0)]
+    for cam in district.cameras:
+        h = district.calibration(cam.id, width=width, height=height)
+        px = np.array([[u * h.width, v * h.height] for u, v in grid])
+        g = h.to_ground(px)
+        ok = ~np.isnan(g).any(axis=1)
+        lon, lat = district.projection.to_lonlat(g[ok, 0], g[ok, 1])
+        rows = ", ".join(f"[{u:.1f}, {v:.1f}, {a:.7f}, {b:.7f}]" for (u, v), a, b in zip(px[ok], lon, lat))
+        lines += [f"[cameras.{cam.id}]", f"image_size = [{h.width}, {h.height}]", f"points = [{rows}]", ""]
+    path.write_text("\n".join(lines))
+    return len(district.cameras)
 
 
 def load_cached(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> District:

@@ -40,6 +40,9 @@ class GeometryFiles(_Model):
     shops: str | None = None
     sensors: str | None = None
     venues: str | None = None
+    #: Camera calibrations (``[cameras.<id>] image_size, points = [[u, v, lon, lat], ...]``);
+    #: cameras without one get a synthetic pinhole calibration (:func:`twin.calibration.pinhole`).
+    calibration: str | None = None
 
 
 class TravelParams(_Model):

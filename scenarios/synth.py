@@ -98,7 +98,8 @@ def synthetic_params(scale: float, *, base: ScenarioFile, seed: int = 7) -> Scen
         "population": int(base.population * scale), "stated_area_km2": round(XIAOHE_AREA_KM2 * scale, 3),
         "seed": seed, "regions": base.regions.model_copy(update={"grids": grids, "communities": comms,
                                                                   "areas": areas}),
-        "assets": assets, "staff": staff, "squads": ()})
+        "assets": assets, "staff": staff, "squads": (),
+        "geometry": base.geometry.model_copy(update={"calibration": None})})  # its cameras: synthetic pinholes
 
 
 def synthetic_geometry(scale: float, *, seed: int = 7) -> tuple[Polygon, list[dict[str, Any]]]:

@@ -142,6 +142,22 @@ def scenario_show(
     typer.echo("\n".join(lines))
 
 
+@scenario_app.command("calibrate")
+def scenario_calibrate(
+    name_or_path: NameOrPath,
+    out: Annotated[str, typer.Option("--out", help="The calibration.toml to write.")],
+    width: Annotated[int, typer.Option("--width", min=16, help="Image width, pixels.")] = 1280,
+    height: Annotated[int, typer.Option("--height", min=16, help="Image height, pixels.")] = 720,
+) -> None:
+    """Write every camera's image ↔ ground calibration as point pairs (the scenario's own, else
+    a synthetic pinhole camera on a 6 m mast); name the file in [geometry] calibration."""
+    from scenarios.loader import write_calibrations
+
+    district = _load(name_or_path)
+    n = write_calibrations(district, Path(out), width=width, height=height)
+    typer.echo(f"{n} cameras calibrated: {out}")
+
+
 @scenario_app.command("validate")
 def scenario_validate(name_or_path: NameOrPath) -> None:
     """Validate a scenario folder; print OK or the first problem (exit status 2)."""

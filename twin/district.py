@@ -17,6 +17,7 @@ from shapely.geometry import Point, Polygon
 from shapely.strtree import STRtree
 
 from twin.assets import Camera, Sensor, Shop, Venue
+from twin.calibration import Homography, pinhole
 from twin.catalog import Catalog
 from twin.errors import NotFound, ValidationError
 from twin.geo import Location, RegionIndex, RoadNetwork
@@ -97,6 +98,7 @@ class District:
     policy: PolicySettings = field(default_factory=PolicySettings)
     notes: Mapping[str, Any] = field(default_factory=dict)
     boundary_tolerance_m: float = 30.0
+    calibrations: Mapping[str, Homography] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._resp_tree = STRtree([self.roads.segments[int(i)].line for i in self.responsible])
@@ -210,6 +212,29 @@ class District:
             cached = {s.id: loc.area_id for s, loc in zip(segs, locs) if loc is not None}
             self._road_areas = cached
         return cached
+
+    def camera(self, camera_id: str) -> Camera:
+        """The camera with this id.
+
+        Raises:
+            NotFound: no such camera.
+        """
+        by_id = self.__dict__.get("_camera_by_id")
+        if by_id is None:
+            by_id = {c.id: c for c in self.cameras}
+            object.__setattr__(self, "_camera_by_id", by_id)
+        try:
+            return by_id[camera_id]  # type: ignore[no-any-return]
+        except KeyError:
+            raise NotFound("camera", camera_id) from None
+
+    def calibration(self, camera_id: str, *, width: int = 1280, height: int = 720) -> Homography:
+        """The camera's image ↔ ground calibration: the scenario's, else a synthetic pinhole
+        camera on a 6 m mast (:func:`twin.calibration.pinhole`) at ``width`` × ``height``."""
+        given = self.calibrations.get(camera_id)
+        if given is not None:
+            return given
+        return pinhole(self.camera(camera_id), width=width, height=height)
 
     def squad_for_area(self, area_id: str) -> Squad:
         """The squad responsible for an area's roads."""
