@@ -568,6 +568,82 @@ def detection_fetch_weights(
         _fail(exc)
 
 
+@detection_app.command("run")
+def detection_run(
+    source: Annotated[str, typer.Argument(help="A video file, a stream URL (rtsp://, http://) or a folder of images.",
+                                          show_default=False)],
+    camera_config: Annotated[str | None, typer.Option("--camera-config", help="TOML: a scenario camera (scenario, "
+                                                      "camera) or one of your own (image_size, points, zones): "
+                                                      "with it, the catalog's rules raise events.")] = None,
+    fps: Annotated[float, typer.Option("--fps", min=0.01, help="Frames analysed per second of video.")] = 2.0,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many.")] = None,
+    size: Annotated[int, typer.Option("--size", min=32, help="Detector input size (a multiple of 32).")] = 416,
+    conf: Annotated[float, typer.Option("--conf", min=0.0, max=1.0, help="Detection score threshold.")] = 0.25,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Frames per detector call.")] = 8,
+    evidence: Annotated[str | None, typer.Option("--evidence", help="Write the events' annotated JPEGs here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Detect (yolov4-tiny), track and, with a camera, apply the catalog's camera rules to a
+    video: counts per class, tracks, and the events raised with their evidence."""
+    import time
+
+    from detection.pipeline import Pipeline, SourceError, frames_from
+    from detection.pipeline import camera_config as read_config
+    from detection.weights import WeightsMissing, yolov4_tiny
+    from twin.assets import Camera
+    from twin.calibration import Homography
+
+    try:
+        detector = yolov4_tiny(size=size, conf=conf)
+        if camera_config:
+            cam, cal, specs = read_config(camera_config)
+        else:  # detection and tracking only: no zones, no rules
+            import numpy as np
+
+            cam, cal, specs = Camera("VIDEO", "private", 0, 0, 0, 360, 1e6, "", ""), Homography(
+                np.eye(3), 1, 1), []
+        pipe = Pipeline(cam, cal, detector, specs, batch=batch, evidence_dir=evidence)
+        t0 = time.perf_counter()
+        totals: dict[str, int] = {}
+        ids: set[int] = set()
+        events: list[dict[str, Any]] = []
+        frames = 0
+        last = 0.0
+        for res in pipe.run(frames_from(source, fps=fps, max_frames=max_frames)):
+            frames += 1
+            last = res.t
+            for name, n in res.detections.counts().items():
+                totals[name] = totals.get(name, 0) + n
+            ids.update(tr["id"] for tr in res.tracks)
+            for a, ev in zip([a for a in res.alarms if a.kind == "start"], res.evidence):
+                events.append({"scenario": a.scenario, "category": a.category, "camera": a.camera_id,
+                               "started_at": round(a.started_at, 2), "at": round(a.at, 2),
+                               "confidence": round(a.confidence, 3), "count": a.count, "labels": list(a.labels),
+                               "image_region": None if a.box is None else [round(v, 1) for v in a.box],
+                               "ground_region": a.ground.wkt, "evidence": {"sha256": ev.sha256, "path": ev.path,
+                                                                           "frame_time": round(ev.frame_time, 2)}})
+            if not as_json and frames % 50 == 0:
+                typer.echo(f"  {frames} frames, {res.t:.0f} s of video, {len(events)} events", err=True)
+        ended = pipe.finish()
+        wall = time.perf_counter() - t0
+    except (SourceError, WeightsMissing, TwinError, ValueError) as exc:
+        _fail(exc)
+    if frames == 0:
+        _fail(SourceError(f"source: no frames read from {source}"))
+    mean = {k: round(v / frames, 3) for k, v in sorted(totals.items())}
+    out = {"source": source, "frames": frames, "video_s": round(last, 2), "wall_s": round(wall, 2),
+           "frames_per_s": round(frames / wall, 2) if wall else None, "mean_per_frame": mean, "tracks": len(ids),
+           "events": events, "ended": len(ended)}
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{frames} frames ({out['video_s']} s of video) in {wall:.1f} s ({out['frames_per_s']} frames/s); "
+               f"{len(ids)} tracks; per frame: " + ", ".join(f"{k} {v}" for k, v in mean.items()))
+    for e in events:
+        typer.echo(f"  {e['scenario']} at {e['at']} s (from {e['started_at']} s), {e['count']} x "
+                   f"{'/'.join(e['labels'])}, confidence {e['confidence']}; evidence {e['evidence']['path'] or e['evidence']['sha256'][:16]}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Entry point for ``python -m streetbrain``."""
     sys.exit(app())
