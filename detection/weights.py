@@ -196,3 +196,15 @@ def fetch_footage(cache: Path | None = None) -> Path:
         shutil.copyfile(src, part)
         part.replace(target)
     return target
+
+
+def street_weights() -> Path:
+    """The shipped weights of the synthetic-trained CenterNet (``streetbrain detection train``).
+
+    Raises:
+        WeightsMissing: not there (train them).
+    """
+    p = Path(__file__).resolve().parent / "models" / "centernet_street.pt"
+    if not p.is_file():
+        raise WeightsMissing(f"street detector: {p} is missing; run `streetbrain detection train`")
+    return p

@@ -108,23 +108,17 @@ def load(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -
                                   catalog=catalog, sources=sources, explicit_assets=explicit, notes=notes)
     except ValidationError as exc:
         raise (exc if exc.source else exc.with_source(str(toml_path))) from None
-    if g.calibration:
+    moved = any(k == "assets" or k.startswith(("assets.", "geometry.")) for k in overrides or {})
+    if g.calibration and not moved:  # a variant that re-places the cameras uses synthetic calibrations
         from dataclasses import replace
 
-        # a variant (overrides) may have fewer cameras than the file calibrates: those are skipped
-        district = replace(district, calibrations=read_calibrations(folder / g.calibration, district,
-                                                                    strict=not overrides))
+        district = replace(district, calibrations=read_calibrations(folder / g.calibration, district))
     return district
 
 
-def read_calibrations(path: Path, district: District, *, strict: bool = True) -> dict[str, Homography]:
+def read_calibrations(path: Path, district: District) -> dict[str, Homography]:
     """A ``calibration.toml``: per camera, ``image_size = [w, h]`` and ``points = [[u, v, lon,
     lat], ...]`` (four or more pixels and where they lie on the ground).
-
-    Args:
-        path: The file.
-        district: The district whose cameras it calibrates.
-        strict: Refuse a camera the district does not have (else skip it).
 
     Raises:
         ValidationError: naming the file, the camera's field and the reason.
@@ -142,8 +136,6 @@ def read_calibrations(path: Path, district: District, *, strict: bool = True) ->
     for cid, spec in cams.items():
         where = f"cameras.{cid}"
         if cid not in known:
-            if not strict:
-                continue
             raise ValidationError(where, f"no camera '{cid}' in the district", source=str(path))
         if not isinstance(spec, dict):
             raise ValidationError(where, "must be a table", source=str(path))

