@@ -247,7 +247,7 @@ def train(out: str | Path, *, seed: int = 1, images: int = 3000, epochs: int = 1
             opt.step()
             sched.step()
             step += 1
-            total += float(loss)
+            total += float(loss.detach())
         say(f"epoch {ep + 1}/{epochs}: loss {total / math.ceil(len(scenes) / batch):.3f} "
             f"({time.perf_counter() - t0:.0f} s)")
     model.eval()
@@ -303,11 +303,19 @@ def average_precision(dets: Sequence[Detections], truths: Sequence[Sequence[tupl
 def evaluate(detector: Any, *, seed: int = 2, images: int = 300, width: int = 384, height: int = 256,
              workers: int = 1) -> dict[str, Any]:
     """mAP@0.5 of a detector on a held-out synthetic set of seed ``seed``: overall (the mean
-    over classes present) and per class."""
+    over classes present) and per class; detections down to a score of 0.05 count (AP sweeps
+    the threshold)."""
     scenes = render_set(seed, images, width=width, height=height, workers=workers)
     dets: list[Detections] = []
-    for b in range(0, len(scenes), 16):
-        dets += detector.detect([s.image for s in scenes[b:b + 16]])
+    conf = getattr(detector, "conf", None)
+    if conf is not None:  # AP sweeps the threshold itself: keep the low-score detections too
+        detector.conf = min(conf, 0.05)
+    try:
+        for b in range(0, len(scenes), 16):
+            dets += detector.detect([s.image for s in scenes[b:b + 16]])
+    finally:
+        if conf is not None:
+            detector.conf = conf
     names = list(detector.names)
     idx = {n: i for i, n in enumerate(names)}
     truths = [[(idx[CLASSES[lab.cls]], lab.box) for lab in s.labels if CLASSES[lab.cls] in idx] for s in scenes]

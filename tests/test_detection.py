@@ -194,3 +194,18 @@ def test_a_folder_of_images_is_a_source(files: ModelFiles, tmp_path: Path) -> No
         (tmp_path / f"{k:03d}.jpg").write_bytes((files.samples / name).read_bytes())
     got = list(frames_from(tmp_path, fps=1.0, image_fps=1.0))
     assert [t for t, _ in got] == [0.0, 1.0, 2.0] and got[1][1].shape == (720, 1280, 3)
+
+
+def test_the_onnx_export_detects_what_torch_does(files: ModelFiles, yolo: DarknetDetector, tmp_path: Path) -> None:
+    """The same network exported to ONNX and run by onnxruntime (any user's ONNX file of a
+    Darknet YOLO plugs in the same way)."""
+    pytest.importorskip("onnxruntime")
+    from detection.onnx import OnnxDarknet, export
+
+    onnx = OnnxDarknet(export(yolo.net, tmp_path / "y.onnx", width=416, height=416, outputs=["a", "b"]), yolo,
+                       threads=1)
+    assert isinstance(onnx, Detector)
+    frames = [cv2.imread(str(files.samples / n)) for n in ("bus.jpg", "zidane.jpg")]
+    for a, b in zip(yolo.detect(frames), onnx.detect(frames)):
+        assert a.counts() == b.counts() and np.abs(a.boxes - b.boxes).max() < 0.05
+        assert np.abs(a.scores - b.scores).max() < 1e-3
