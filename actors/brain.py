@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -144,6 +145,7 @@ class Brain:
                     "source": _text(body, "source", required=False) or "citizen",
                     "description": _text(body, "description", required=False, limit=2000) or "",
                     "external_id": _text(body, "external_id", required=False, limit=200) or None,
+                    "evidence": _evidence_ids(body),
                     "actor": str(item["actor"]),
                     "idempotency": (*idem, self._respond_created) if idem else None}))
             except TwinError as exc:
@@ -365,6 +367,20 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def _not_stored(key: str) -> TwinError:
     return TwinError(f"Idempotency-Key '{key}': the first request with this key was not stored; send it again")
+
+
+_EVIDENCE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _evidence_ids(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """A report's ``evidence``: at most 8 evidence ids (``sha256:<hex>``, what the evidence
+    store returns for a piece of content), the reporting source's proof (a camera's frame)."""
+    v = body.get("evidence")
+    if v is None:
+        return ()
+    if not isinstance(v, list) or len(v) > 8 or not all(isinstance(e, str) and _EVIDENCE_ID.match(e) for e in v):
+        raise ValidationError("evidence", "must be a list of at most 8 evidence ids 'sha256:<64 hex digits>'")
+    return tuple(v)
 
 
 def _text(body: Mapping[str, Any], name: str, *, required: bool, limit: int = 100) -> str | None:

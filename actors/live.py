@@ -460,8 +460,8 @@ class LiveTwin:
     # --- operations --------------------------------------------------------------------------------
     def report(self, *, scenario: str, lon: float, lat: float, source: str, actor: str, description: str = "",
                external_id: str | None = None, now: float | None = None,
-               idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None
-               ) -> Outcome:
+               idempotency: tuple[str, str, str, Callable[[Mapping[str, Event]], dict[str, Any]]] | None = None,
+               evidence: tuple[str, ...] = ()) -> Outcome:
         """A new event: located, merged into an open duplicate or dispatched, in one append.
 
         Raises:
@@ -470,7 +470,7 @@ class LiveTwin:
         """
         out = self.report_many([{"scenario": scenario, "lon": lon, "lat": lat, "source": source, "actor": actor,
                                  "description": description, "external_id": external_id, "now": now,
-                                 "idempotency": idempotency}])[0]
+                                 "idempotency": idempotency, "evidence": evidence}])[0]
         if isinstance(out, Exception):
             raise out
         return out
@@ -511,7 +511,8 @@ class LiveTwin:
                 eid = f"E{self._next_id + 1:07d}"
                 event = new_event(event_id=eid, scenario=spec.code, category=spec.category,
                                   severity=spec.severity.value, source=src.value, location=loc, now=now,
-                                  description=r.get("description") or "", external_id=external_id)
+                                  description=r.get("description") or "", external_id=external_id,
+                                  evidence=tuple(r.get("evidence") or ()))
                 self.desk.report(event, actor=str(r["actor"]))
                 records = self.desk.take_records()
                 ticket = self._commit(records, idempotency=idem)

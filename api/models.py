@@ -41,6 +41,9 @@ class NewEvent(BaseModel):
     source: str = Field(default="citizen", max_length=20)
     description: str = Field(default="", max_length=2000)
     external_id: str | None = Field(default=None, max_length=200)
+    evidence: list[str] | None = Field(default=None, max_length=8,
+                                       description="Evidence ids (sha256:<hex>) the source kept, e.g. a camera's "
+                                                   "annotated frame; upload the content to /events/{id}/evidence")
 
 
 class ActionBody(BaseModel):

@@ -320,3 +320,59 @@ def _with_dwell(specs: list[ScenarioSpec], dwell: Any, p: Path) -> list[Scenario
             raise SourceError(f"{p}: dwell_s.{code}: seconds >= 0")
     return [replace(s, camera=replace(s.camera, dwell_s=float(dwell[s.code])))
             if s.camera is not None and s.code in dwell else s for s in specs]
+
+
+def alarm_report(alarm: Alarm, evidence: Evidence, *, to_lonlat: Any, calibration: Homography | None = None
+                 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """The report of a ``start`` alarm for the brain (``Brain.create_event``'s body: scenario,
+    place, source ``camera``, ``external_id`` ``cityeye:<camera>:<scenario>:<n>``, description,
+    evidence ids) and the evidence to store under those ids: the annotated JPEG, and a JSON
+    document of the detection (camera, scenario, category, image region, ground region as
+    GeoJSON, when the objects were first seen and when the alarm was raised, confidence,
+    count, labels, the frame's time and the JPEG's id).
+
+    Args:
+        alarm: The alarm.
+        evidence: Its annotated frame (:meth:`Pipeline.evidence`).
+        to_lonlat: The district's ``projection.to_lonlat``.
+        calibration: To write the ground region's image outline too (optional).
+    """
+    import json
+
+    lon, lat = (float(v) for v in to_lonlat(alarm.x, alarm.y))
+    xs, ys = alarm.ground.exterior.coords.xy if hasattr(alarm.ground, "exterior") else ([alarm.x], [alarm.y])
+    glon, glat = to_lonlat(np.asarray(xs), np.asarray(ys))
+    jpeg_id = f"sha256:{evidence.sha256}"
+    doc: dict[str, Any] = {"camera": alarm.camera_id, "scenario": alarm.scenario, "category": alarm.category,
+           "image_region": None if alarm.box is None else [round(v, 1) for v in alarm.box],
+           "ground_region": {"type": "Polygon", "coordinates": [[[round(float(a), 7), round(float(b), 7)]
+                                                                 for a, b in zip(glon, glat)]]},
+           "started_at": alarm.started_at, "raised_at": alarm.at, "confidence": round(alarm.confidence, 4),
+           "count": alarm.count, "labels": list(alarm.labels), "frame_time": evidence.frame_time, "jpeg": jpeg_id}
+    if calibration is not None and hasattr(alarm.ground, "exterior"):
+        outline = calibration.image_polygon(alarm.ground)
+        doc["ground_region_in_image"] = None if outline is None else [
+            [round(float(u), 1), round(float(v), 1)] for u, v in outline.exterior.coords]
+    blob = json.dumps(doc, sort_keys=True).encode()
+    doc_id = "sha256:" + hashlib.sha256(blob).hexdigest()
+    what = f"{alarm.count} x {'/'.join(alarm.labels)}" if alarm.count > 1 else "/".join(alarm.labels)
+    body = {"scenario": alarm.scenario, "lon": round(lon, 7), "lat": round(lat, 7), "source": "camera",
+            "external_id": f"cityeye:{alarm.key}",
+            "description": (f"{alarm.camera_id} saw {what} for {alarm.at - alarm.started_at:.0f} s "
+                            f"(confidence {alarm.confidence:.2f})"),
+            "evidence": [jpeg_id, doc_id]}
+    return body, [("image/jpeg", evidence.jpeg), ("application/json", blob)]
+
+
+def post_alarm(brain: Any, alarm: Alarm, evidence: Evidence, *, to_lonlat: Any, actor: str | None = None,
+               calibration: Homography | None = None) -> dict[str, Any]:
+    """Report a ``start`` alarm to the brain and store its evidence under the event: what
+    ``create_event`` answered. A second report of the same alarm (its ``external_id``) is the
+    first event again."""
+    body, blobs = alarm_report(alarm, evidence, to_lonlat=to_lonlat, calibration=calibration)
+    out: dict[str, Any] = brain.create_event(body, actor=actor or f"camera:{alarm.camera_id}")
+    if not out.get("duplicate_of_external_id"):
+        eid = out["event"]["id"]
+        for ctype, data in blobs:
+            brain.put_evidence(eid, ctype, data)
+    return out

@@ -246,8 +246,10 @@ def new_event(
     now: float,
     description: str = "",
     external_id: str | None = None,
+    evidence: tuple[str, ...] = (),
 ) -> Event:
-    """An event in state ``reported`` (no audit record: see :func:`report`)."""
+    """An event in state ``reported`` (no audit record: see :func:`report`); ``evidence``
+    references what the reporting source kept (a camera's annotated frame)."""
     if not event_id:
         raise ValidationError("event_id", "must not be empty")
     event = object.__new__(Event)  # Event(...) without __init__'s 28 frozen setattrs (see _transition)
@@ -256,6 +258,8 @@ def new_event(
     d.update(id=event_id, scenario=scenario, category=category, severity=severity, source=source,
              reported_at=now, location=location, description=description, external_id=external_id,
              updated_at=now)
+    if evidence:
+        d["evidence"] = tuple(evidence)
     return event
 
 
@@ -274,18 +278,22 @@ def report(
     actor: str,
     description: str = "",
     external_id: str | None = None,
+    evidence: tuple[str, ...] = (),
 ) -> tuple[Event, AuditRecord]:
     """Create an event in state ``reported``, with its first audit record."""
     event = new_event(event_id=event_id, scenario=scenario, category=category, severity=severity, source=source,
-                      location=location, now=now, description=description, external_id=external_id)
+                      location=location, now=now, description=description, external_id=external_id,
+                      evidence=evidence)
     return event, report_record(event, actor)
 
 
 def report_record(event: Event, actor: str) -> AuditRecord:
     """The ``report`` audit record of a new event (see :func:`report`)."""
-    data = {"scenario": event.scenario, "category": event.category, "severity": event.severity,
-            "source": event.source, "location": dict(event.location.__dict__), "description": event.description,
-            "external_id": event.external_id}
+    data: dict[str, Any] = {"scenario": event.scenario, "category": event.category, "severity": event.severity,
+                            "source": event.source, "location": dict(event.location.__dict__),
+                            "description": event.description, "external_id": event.external_id}
+    if event.evidence:  # (only then: records of reports without evidence are as they always were)
+        data["evidence"] = list(event.evidence)
     return AuditRecord(event.id, 1, event.reported_at, actor, Action.REPORT, None, State.REPORTED,
                        "reported", MappingProxyType(data))
 
@@ -457,7 +465,8 @@ def event_from_report(record: AuditRecord) -> Event:
     return Event(id=record.event_id, scenario=d["scenario"], category=d["category"],
                  severity=d["severity"], source=d["source"], reported_at=record.at,
                  location=Location(**d["location"]), description=d.get("description") or "",
-                 external_id=d.get("external_id"), updated_at=record.at)
+                 external_id=d.get("external_id"), updated_at=record.at,
+                 evidence=tuple(str(e) for e in d.get("evidence") or ()))
 
 
 def replay(records: Iterable[AuditRecord]) -> dict[str, Event]:
