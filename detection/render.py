@@ -101,6 +101,7 @@ class Thing:
     colour: tuple[int, int, int]
     label: bool = True
     parts: list[tuple[np.ndarray, tuple[int, int, int]]] = field(default_factory=list)  # (8 corners, colour)
+    seed: int | None = None  # the draws of its details (a rider's colour, a stack of goods): fixed if given
 
 
 @dataclass
@@ -272,13 +273,24 @@ class Renderer:
             things.append(Thing(kind, kerb + 0.4, float(rng.uniform(2, 32)), 0.0, *size, colour(), False))
         return things
 
-    def render(self, rng: np.random.Generator, things: Sequence[Thing] | None = None, view: View | None = None
-               ) -> Scene:
-        """One scene: its layout (random unless given), camera, image and labels."""
+    def render(self, rng: np.random.Generator, things: Sequence[Thing] | None = None, view: View | None = None,
+               *, look: np.random.Generator | None = None, mirror: bool = True) -> Scene:
+        """One scene: its layout (random unless given), camera, image and labels.
+
+        Args:
+            rng: The scene's draws.
+            things: Its objects (default: a random layout).
+            view: Its camera (default: a random one).
+            look: Draws of the background, light and colour (default ``rng``): the same seed
+                gives frames of one video the same street.
+            mirror: May mirror the picture (never for a calibrated camera's frames).
+        """
         import cv2
 
         view = view or self.view(rng)
         things = list(things) if things is not None else self.layout(rng)
+        noise = rng
+        rng = look or rng
         w, h = self.width, self.height
         road_w, pave_w = 7.0, 4.5
         sky = np.array(rng.integers(150, 230, 3), dtype=np.float64)
@@ -322,7 +334,7 @@ class Renderer:
         for _, corners, col in painted:
             solids.append((float(np.linalg.norm(corners.mean(0) - view.eye)), -1, corners, col))
         for k, t in enumerate(things):
-            t.parts = _parts(t, rng)
+            t.parts = _parts(t, np.random.default_rng(t.seed) if t.seed is not None else rng)
             for corners, col in t.parts:
                 solids.append((float(np.linalg.norm(corners.mean(0) - view.eye)), k, corners, col))
         solids.sort(key=lambda s: -s[0])  # far to near (painter's algorithm)
@@ -369,22 +381,22 @@ class Renderer:
                 continue
             labels.append(Label(self.classes.index(t.kind), (float(xs.min()), float(ys.min()), float(xs.max() + 1),
                                                            float(ys.max() + 1)), round(vis, 3), t.x, t.y))
-        img = self._camera_effects(img, rng)
-        if rng.random() < 0.5:  # the pavement on the other side of the street
+        img = self._camera_effects(img, rng, noise)
+        if mirror and noise.random() < 0.5:  # the pavement on the other side of the street
             img = np.ascontiguousarray(img[:, ::-1])
             for lab in labels:
                 x1, y1, x2, y2 = lab.box
                 lab.box = (w - x2, y1, w - x1, y2)
         return Scene(img, labels, view, things, occluded)
 
-    def _camera_effects(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _camera_effects(self, img: np.ndarray, rng: np.random.Generator, noise: np.random.Generator) -> np.ndarray:
         import cv2
 
         gain = float(rng.uniform(0.55, 1.3)) if rng.random() < 0.85 else float(rng.uniform(0.25, 0.5))  # dusk
         cast = rng.uniform(0.9, 1.1, 3)
         contrast = float(rng.uniform(0.75, 1.2))
         f = ((img.astype(np.float64) - 128.0) * contrast + 128.0) * gain * cast
-        f += rng.normal(0, rng.uniform(2, 9), f.shape)
+        f += noise.normal(0, rng.uniform(2, 9), f.shape)
         out: np.ndarray = np.clip(f, 0, 255).astype(np.uint8)
         if rng.random() < 0.4:
             k = int(rng.choice([3, 5]))

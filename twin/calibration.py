@@ -145,6 +145,13 @@ def pinhole_project(camera: Camera, ground: np.ndarray, *, width: int, height: i
     return np.column_stack([width / 2.0 + f * (d @ right) / depth, height / 2.0 - f * (d @ up) / depth])
 
 
+def pinhole_tilt(camera: Camera, *, width: int, height: int, mount_m: float) -> float:
+    """The tilt (degrees down) that puts the far edge of the camera's range on the picture's
+    top row: ``atan(mount / range)`` plus half the vertical opening angle."""
+    f = (width / 2.0) / math.tan(math.radians(min(camera.fov_deg, 150.0)) / 2.0)
+    return math.degrees(math.atan2(mount_m, camera.range_m) + math.atan2(height / 2.0, f))
+
+
 def pinhole(camera: Camera, *, width: int = 1280, height: int = 720, mount_m: float = 6.0,
             tilt_deg: float | None = None) -> Homography:
     """A synthetic camera's calibration: a pinhole camera ``mount_m`` above the ground at the
@@ -152,9 +159,8 @@ def pinhole(camera: Camera, *, width: int = 1280, height: int = 720, mount_m: fl
     down so that the far edge of its range lies at the top of the picture (unless
     ``tilt_deg`` is given); fitted to the pixels of ground points it sees (a 5 × 5 grid over
     its view), as a surveyed calibration would be."""
-    f = (width / 2.0) / math.tan(math.radians(min(camera.fov_deg, 150.0)) / 2.0)
-    if tilt_deg is None:  # the range's far point on the top row: atan(h / range) + half the vertical angle
-        tilt_deg = math.degrees(math.atan2(mount_m, camera.range_m) + math.atan2(height / 2.0, f))
+    if tilt_deg is None:
+        tilt_deg = pinhole_tilt(camera, width=width, height=height, mount_m=mount_m)
     hd = math.radians(camera.heading_deg)
     pts = []
     for r in np.linspace(0.35, 0.95, 5):
