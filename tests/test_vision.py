@@ -5,7 +5,7 @@ stolen tracker ID, traffic that never looks parked, and a crowd rule."""
 from __future__ import annotations
 
 import pytest
-from shapely.geometry import box
+from shapely.geometry import Point, box
 
 from twin.assets import Camera, Zone
 from twin.catalog import Catalog
@@ -134,3 +134,17 @@ def test_the_frigate_mapping_and_the_engine_choose_alike(catalog: Catalog, camer
         engine = RuleEngine(camera, catalog)
         engine.observe(5.0, [])
         engine.observe(4.0, [])
+
+
+def test_xiaohes_cameras_have_the_zones_its_rules_need(xiaohe: District) -> None:
+    """Every camera rule can fire on some camera of xiaohe, but the one on a waterway: the
+    road data has no water (the canal is not in it)."""
+    kinds = {z.kind for c in xiaohe.cameras for z in c.zones if not z.geometry.is_empty}
+    assert kinds == {"no_parking", "storefront", "roadway", "sidewalk", "entrance"}
+    unreachable = {s.code for s in camera_rules(xiaohe.catalog)
+                   if s.camera is not None and s.camera.zone not in kinds | {"any"}}
+    assert unreachable == {"CM10"}
+    # an entrance zone is the ground before a venue's door, in the camera's view
+    cam = next(c for c in xiaohe.cameras if any(z.kind == "entrance" for z in c.zones))
+    door = next(z for z in cam.zones if z.kind == "entrance").geometry
+    assert any(door.distance(Point(v.x, v.y)) < 1e-6 for v in xiaohe.venues) and cam.fov.buffer(1e-6).contains(door)

@@ -110,22 +110,49 @@ def place_venues(ground: Ground, shops: Sequence[Shop], assets: AssetParams, rng
 def with_zones(network: RoadNetwork, cameras: Sequence[Camera]) -> tuple[Camera, ...]:
     """Cameras with their rule zones on the road they watch, computed for all at once.
 
-    Zones: a 4 m strip each side of the road's centre line (no parking) and the band 8-14 m
-    from it where storefronts and pavement spill-over are, each clipped to the field of view
-    (coarse arcs: zones are metres wide). A camera that sees none of its road gets no zones.
+    Zones, each clipped to the field of view (coarse arcs: zones are metres wide): the
+    carriageway, 3 m each side of the road's centre line (roadway); a 4 m strip each side
+    (no parking); the pavement, 4-8 m from the centre line (sidewalk); and the band 8-14 m
+    from it where storefronts and the spill-over before them are (storefront). A camera that
+    sees none of its road gets no zones. Venue doors (entrance) are added with the venues
+    (:func:`with_entrances`).
     """
     if not cameras:
         return ()
     segs = np.array([network.index_of(c.road_id) for c in cameras])
     fov = np.array([c.fov for c in cameras], dtype=object)
     road = shapely.intersection(network.lines[segs], fov)
-    no_parking = shapely.intersection(shapely.buffer(road, 4.0, quad_segs=2), fov)
-    band = shapely.difference(shapely.buffer(road, 14.0, quad_segs=2), shapely.buffer(road, 8.0, quad_segs=2))
+    strip = shapely.buffer(road, 4.0, quad_segs=2)
+    no_parking = shapely.intersection(strip, fov)
+    roadway = shapely.intersection(shapely.buffer(road, 3.0, quad_segs=2), fov)
+    walk = shapely.buffer(road, 8.0, quad_segs=2)
+    sidewalk = shapely.intersection(shapely.difference(walk, strip), fov)
+    band = shapely.difference(shapely.buffer(road, 14.0, quad_segs=2), walk)
     storefront = shapely.intersection(band, fov)
     return tuple(
         replace(c, zones=() if rd.is_empty else (Zone("no_parking", npz, c.road_id),
-                                                  Zone("storefront", sfz, c.road_id)))
-        for c, rd, npz, sfz in zip(cameras, road, no_parking, storefront))
+                                                  Zone("storefront", sfz, c.road_id),
+                                                  Zone("roadway", rw, c.road_id),
+                                                  Zone("sidewalk", sw, c.road_id)))
+        for c, rd, npz, sfz, rw, sw in zip(cameras, road, no_parking, storefront, roadway, sidewalk))
+
+
+def with_entrances(cameras: Sequence[Camera], venues: Sequence[Venue], radius_m: float = 6.0) -> tuple[Camera, ...]:
+    """Cameras with an ``entrance`` zone at each venue in their view: the ground within
+    ``radius_m`` of its door (where a crowd gathers for a sales meeting)."""
+    if not venues:
+        return tuple(cameras)
+    from shapely.geometry import Point
+
+    out = []
+    for c in cameras:
+        doors = [Point(v.x, v.y).buffer(radius_m, quad_segs=4) for v in venues if c.sees(v.x, v.y)]
+        if doors:
+            area = shapely.intersection(shapely.union_all(doors), c.fov)
+            if not area.is_empty:
+                c = replace(c, zones=(*c.zones, Zone("entrance", area, c.road_id)))
+        out.append(c)
+    return tuple(out)
 
 
 def _procedural_cameras(ground: Ground, shops: Sequence[Shop], a: AssetParams,

@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from scenarios.build.assets import place_cameras, place_sensors, place_shops, place_venues
+from scenarios.build.assets import place_cameras, place_sensors, place_shops, place_venues, with_entrances
 from scenarios.build.ground import Ground
 from scenarios.build.regions import regions_from_roads
 from scenarios.build.staff import members_from_params, roster_from_params, squads_from_params
@@ -71,6 +71,7 @@ def build_district(
     cameras = place_cameras(ground, shops, a, rng, features=explicit.get("cameras"), source=sources.get("cameras"))
     sensors = place_sensors(ground, a, rng, features=explicit.get("sensors"), source=sources.get("sensors"))
     venues = place_venues(ground, shops, a, rng, features=explicit.get("venues"), source=sources.get("venues"))
+    cameras = with_entrances(cameras, venues)
 
     return District(
         name=params.name, title=params.title or params.name, boundary=ground.boundary, roads=network,
