@@ -182,4 +182,4 @@ def test_cameras_from_a_file_get_rule_zones(tiny_copy: Path) -> None:
     district = load(tiny_copy)
     (cam,) = district.cameras
     assert (cam.id, cam.owner, cam.fov_deg) == ("K-real-1", "police", 120.0)
-    assert {z.kind for z in cam.zones} == {"no_parking", "storefront"}
+    assert {z.kind for z in cam.zones} >= {"no_parking", "storefront", "roadway", "sidewalk"}
