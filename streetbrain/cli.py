@@ -74,6 +74,34 @@ def _shift_counts(text: str | None) -> dict[str, int] | None:
     return out
 
 
+class _Bar:
+    """A progress bar on stderr (rich, typer's own dependency) when stderr is a terminal;
+    elsewhere a line every ``every`` steps, so logs of long runs still say where they are."""
+
+    def __init__(self, what: str, total: int | None, *, every: int = 50, quiet: bool = False) -> None:
+        self.what, self.total, self.every, self.quiet, self.n = what, total, every, quiet, 0
+        self._bar: Any = None
+        if not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(what, total=total)
+
+    def step(self, note: str = "") -> None:
+        self.n += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, description=f"{self.what} {note}".strip())
+        elif not self.quiet and self.n % self.every == 0:
+            typer.echo(f"  {self.what}: {self.n}{f' of {self.total}' if self.total else ''} {note}".rstrip(), err=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
 def _load(name_or_path: str) -> Any:
     from scenarios.loader import load
 
@@ -604,6 +632,7 @@ def detection_run(
                 np.eye(3), 1, 1), []
         pipe = Pipeline(cam, cal, detector, specs, batch=batch, evidence_dir=evidence)
         t0 = time.perf_counter()
+        bar = _Bar("frames", _frame_count(source, fps, max_frames), quiet=as_json)
         totals: dict[str, int] = {}
         ids: set[int] = set()
         events: list[dict[str, Any]] = []
@@ -622,8 +651,8 @@ def detection_run(
                                "image_region": None if a.box is None else [round(v, 1) for v in a.box],
                                "ground_region": a.ground.wkt, "evidence": {"sha256": ev.sha256, "path": ev.path,
                                                                            "frame_time": round(ev.frame_time, 2)}})
-            if not as_json and frames % 50 == 0:
-                typer.echo(f"  {frames} frames, {res.t:.0f} s of video, {len(events)} events", err=True)
+            bar.step(f"({res.t:.0f} s of video, {len(events)} events)")
+        bar.close()
         ended = pipe.finish()
         wall = time.perf_counter() - t0
     except (SourceError, WeightsMissing, TwinError, ValueError) as exc:
@@ -642,6 +671,23 @@ def detection_run(
     for e in events:
         typer.echo(f"  {e['scenario']} at {e['at']} s (from {e['started_at']} s), {e['count']} x "
                    f"{'/'.join(e['labels'])}, confidence {e['confidence']}; evidence {e['evidence']['path'] or e['evidence']['sha256'][:16]}")
+
+
+def _frame_count(source: str, fps: float, max_frames: int | None) -> int | None:
+    """Frames a file will give at ``fps`` (``None`` for a stream or folder: unknown)."""
+    import cv2
+
+    if "://" in source or not Path(source).is_file():
+        return max_frames
+    cap = cv2.VideoCapture(source)
+    try:
+        n, rate = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    if n <= 0 or rate <= 0:
+        return max_frames
+    est = int(n / max(1.0, rate / fps))
+    return min(est, max_frames) if max_frames else est
 
 
 @detection_app.command("train")
@@ -690,9 +736,11 @@ def detection_eval(
     try:
         det = CenterNetDetector(weights or street_weights())
         result = evaluate(det, seed=seed, images=images, workers=2)
+        bar = _Bar("videos", None, every=1, quiet=as_json)
         rules = (rule_metrics(det, _load(scenario), seed=seed, per_rule=per_rule, dwell_s=dwell,
-                              progress=None if as_json else (lambda m: typer.echo(m, err=True)))
+                              progress=lambda m: bar.step(m.strip()))
                  if per_rule else None)
+        bar.close()
     except (ValueError, OSError, TwinError) as exc:
         _fail(exc)
     if as_json:
