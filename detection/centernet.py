@@ -155,21 +155,27 @@ class CenterNetDetector:
         self.size: tuple[int, int] = (int(given[0]), int(given[1]))
         self.device = torch.device(device)
 
-    @torch.inference_mode()
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+    def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """BGR frames → the network's input batch (resized to :attr:`size`, RGB, 0-1)."""
         import cv2
 
+        w, h = self.size
+        return to_tensor([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) if f.shape[:2] != (h, w) else f
+                          for f in frames])
+
+    def postprocess(self, heat: torch.Tensor, size: torch.Tensor, off: torch.Tensor,
+                    frames: Sequence[np.ndarray]) -> list[Detections]:
+        """The heads' outputs → each frame's boxes, in its own pixels."""
+        w, h = self.size
+        return [decode(heat[k], size[k], off[k], self.names, conf=self.conf, top_k=self.top_k,
+                       scale=(f.shape[1] / w, f.shape[0] / h)) for k, f in enumerate(frames)]
+
+    @torch.inference_mode()
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         if not len(frames):
             return []
-        w, h = self.size
-        batch = to_tensor([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) if f.shape[:2] != (h, w) else f
-                           for f in frames]).to(self.device)
-        heat, size, off = self.model(batch)
-        out = []
-        for k, f in enumerate(frames):
-            out.append(decode(heat[k], size[k], off[k], self.names, conf=self.conf, top_k=self.top_k,
-                              scale=(f.shape[1] / w, f.shape[0] / h)))
-        return out
+        heat, size, off = self.model(self.preprocess(frames).to(self.device))
+        return self.postprocess(heat, size, off, frames)
 
 
 def decode(heat: torch.Tensor, size: torch.Tensor, off: torch.Tensor, names: Sequence[str], *, conf: float,

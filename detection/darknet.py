@@ -17,7 +17,6 @@ Darknet's ``detector test`` does by default.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,26 +384,3 @@ class DarknetDetector:
         xyxy[:, 1::2] = xyxy[:, 1::2].clamp(max=height)
         return Detections(xyxy.cpu().numpy().astype(np.float32), s[keep].cpu().numpy().astype(np.float32),
                           cls[keep].cpu().numpy().astype(np.int64), self.names)
-
-
-def flops_per_frame(net: DarknetNet) -> float:
-    """Multiply-adds of one frame through the convolutions, ×2 (FLOPs): for throughput
-    figures."""
-    total = 0.0
-    x = torch.zeros(1, net.channels, net.height, net.width)
-    hooks = []
-
-    def count(mod: nn.Module, _inp: Any, out: torch.Tensor) -> None:
-        nonlocal total
-        assert isinstance(mod, nn.Conv2d)
-        k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
-        total += 2.0 * k * math.prod(out.shape[1:])
-
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(count))
-    with torch.no_grad():
-        net(x)
-    for h in hooks:
-        h.remove()
-    return total

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from detection.track import ByteTracker
 from twin.assets import Camera
 from twin.calibration import pinhole
 from twin.district import District
+from twin.vision import with_dwell
 
 #: Rules evaluated, with the object that breaks them.
 RULES = {"TR01": "car", "CM01": "goods"}
@@ -98,8 +99,7 @@ def run_case(case: Case, detector: Detector, district: District, *, dwell_s: flo
         actors.append(Actor("person", case.x + (2 + j) * math.cos(h), case.y - (2 + j) * math.sin(h), start,
                             start + 40, heading=h, vx=0.9 * math.sin(h), vy=0.9 * math.cos(h),
                             seed=int(rng.integers(1 << 30))))
-    specs = [replace(s, camera=replace(s.camera, dwell_s=dwell_s)) if s.code in RULES and s.camera else s
-             for s in district.catalog]
+    specs = with_dwell(district.catalog, dict.fromkeys(RULES, dwell_s))
     cal = pinhole(case.camera, width=width, height=height)  # the synthetic camera's own calibration
     # The synthetic detector's scores run lower than COCO models' (about 0.5 on a clear car):
     # tracks start from 0.4 (ByteTrack's defaults are 0.6 and 0.5).

@@ -69,15 +69,9 @@ class OnnxCenterNet:
         self.names: tuple[str, ...] = torch_twin.names
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        import cv2
-
-        from detection.centernet import decode, to_tensor
-
         if not len(frames):
             return []
-        w, h = self.twin.size
-        x = to_tensor([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) if f.shape[:2] != (h, w) else f
-                       for f in frames]).numpy()
+        x = self.twin.preprocess(frames).numpy()
         heat, size, off = (torch.from_numpy(o) for o in self.sess.run(None, {"images": x}))
-        return [decode(heat[k], size[k], off[k], self.names, conf=self.twin.conf, top_k=self.twin.top_k,
-                       scale=(f.shape[1] / w, f.shape[0] / h)) for k, f in enumerate(frames)]
+        out: list[Detections] = self.twin.postprocess(heat, size, off, frames)
+        return out

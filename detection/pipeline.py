@@ -30,7 +30,7 @@ from detection.track import ByteTracker
 from twin.assets import Camera
 from twin.calibration import Homography
 from twin.catalog import ScenarioSpec
-from twin.vision import Alarm, RuleEngine, Sighting
+from twin.vision import Alarm, RuleEngine, Sighting, with_dwell
 
 #: Detector class names → the catalog's labels, where they differ (Darknet's COCO names).
 LABELS = {"motorbike": "motorcycle", "aeroplane": "airplane", "sofa": "couch", "tvmonitor": "tv"}
@@ -307,9 +307,7 @@ def camera_config(path: str | Path, *, size: tuple[int, int] | None = None
 
 
 def _with_dwell(specs: list[ScenarioSpec], dwell: Any, p: Path) -> list[ScenarioSpec]:
-    """The catalog with this camera's own dwell times (``[dwell_s] TR01 = 120``)."""
-    from dataclasses import replace
-
+    """The catalog with this camera's own dwell times (``[dwell_s] TR01 = 120``), checked."""
     if not isinstance(dwell, dict):
         raise SourceError(f"{p}: dwell_s: a table of scenario code = seconds")
     codes = {s.code for s in specs if s.camera is not None}
@@ -318,8 +316,7 @@ def _with_dwell(specs: list[ScenarioSpec], dwell: Any, p: Path) -> list[Scenario
             raise SourceError(f"{p}: dwell_s.{code}: not a scenario with a camera rule")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             raise SourceError(f"{p}: dwell_s.{code}: seconds >= 0")
-    return [replace(s, camera=replace(s.camera, dwell_s=float(dwell[s.code])))
-            if s.camera is not None and s.code in dwell else s for s in specs]
+    return with_dwell(specs, dwell)
 
 
 def alarm_report(alarm: Alarm, evidence: Evidence, *, to_lonlat: Any, calibration: Homography | None = None

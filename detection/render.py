@@ -63,11 +63,10 @@ class View:
     height: int
 
     def __post_init__(self) -> None:
-        hd, tl = math.radians(self.heading_deg), math.radians(self.tilt_deg)
-        self.fwd = np.array([math.sin(hd) * math.cos(tl), math.cos(hd) * math.cos(tl), -math.sin(tl)])
-        self.right = np.array([math.cos(hd), -math.sin(hd), 0.0])
-        self.up = np.cross(self.right, self.fwd)
-        self.f = (self.width / 2.0) / math.tan(math.radians(self.fov_deg) / 2.0)
+        from twin.calibration import focal_px, pinhole_axes  # the calibration's own pinhole model
+
+        self.fwd, self.right, self.up = pinhole_axes(self.heading_deg, self.tilt_deg)
+        self.f = focal_px(self.width, self.fov_deg)
         self.eye = np.array([self.x, self.y, self.mount_m])
 
     def project(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,13 +77,6 @@ class View:
         uv = np.column_stack([self.width / 2.0 + self.f * (d @ self.right) / safe,
                               self.height / 2.0 - self.f * (d @ self.up) / safe])
         return uv, depth
-
-    def homography(self) -> np.ndarray:
-        """Ground (x, y) → pixel, 3 × 3, for the scene's calibration."""
-        k = np.array([[self.f, 0, self.width / 2.0], [0, self.f, self.height / 2.0], [0, 0, 1.0]])
-        rot = np.vstack([self.right, -self.up, self.fwd])  # camera axes: u right, v down, depth
-        t = -rot @ self.eye
-        return np.asarray(k @ np.column_stack([rot[:, 0], rot[:, 1], t]))
 
 
 @dataclass

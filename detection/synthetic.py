@@ -70,7 +70,7 @@ class SyntheticCamera:
         self.side = 4.0  # the camera stands this far left of the road's right kerb, in the street frame
         self.view = View(x=self.side, y=0.0, mount_m=MOUNT_M, heading_deg=0.0,
                          tilt_deg=pinhole_tilt(camera, width=width, height=height, mount_m=MOUNT_M),
-                         fov_deg=min(camera.fov_deg, 150.0), width=width, height=height)
+                         fov_deg=camera.fov_deg, width=width, height=height)
 
     def to_street(self, x: float, y: float) -> tuple[float, float]:
         """District metres → the camera-aligned street frame (its heading is +y)."""

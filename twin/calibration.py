@@ -127,19 +127,27 @@ class Homography:
         g = self.to_ground([[(x1 + x2) / 2.0, y2]])[0]
         return float(g[0]), float(g[1])
 
-    def to_dict(self) -> dict[str, object]:
-        """As data: ``image_size`` and ``matrix`` (row by row)."""
-        return {"image_size": [self.width, self.height], "matrix": [[float(v) for v in row] for row in self.matrix]}
+
+def pinhole_axes(heading_deg: float, tilt_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A pinhole camera's forward, right and up unit vectors (x east, y north, z up) when it
+    looks along ``heading_deg`` (clockwise from north), tilted ``tilt_deg`` down."""
+    hd, tl = math.radians(heading_deg), math.radians(tilt_deg)
+    fwd = np.array([math.sin(hd) * math.cos(tl), math.cos(hd) * math.cos(tl), -math.sin(tl)])
+    right = np.array([math.cos(hd), -math.sin(hd), 0.0])
+    return fwd, right, np.cross(right, fwd)
+
+
+def focal_px(width: int, fov_deg: float) -> float:
+    """Focal length in pixels of a picture ``width`` wide with horizontal opening ``fov_deg``
+    (at most 150°: a pinhole sees no wider)."""
+    return (width / 2.0) / math.tan(math.radians(min(fov_deg, 150.0)) / 2.0)
 
 
 def pinhole_project(camera: Camera, ground: np.ndarray, *, width: int, height: int, mount_m: float,
                     tilt_deg: float) -> np.ndarray:
     """Pixels of ground points seen by a pinhole camera on a mast (see :func:`pinhole`)."""
-    hd, tl = math.radians(camera.heading_deg), math.radians(tilt_deg)
-    fwd = np.array([math.sin(hd) * math.cos(tl), math.cos(hd) * math.cos(tl), -math.sin(tl)])
-    right = np.array([math.cos(hd), -math.sin(hd), 0.0])
-    up = np.cross(right, fwd)
-    f = (width / 2.0) / math.tan(math.radians(min(camera.fov_deg, 150.0)) / 2.0)
+    fwd, right, up = pinhole_axes(camera.heading_deg, tilt_deg)
+    f = focal_px(width, camera.fov_deg)
     d = np.column_stack([ground[:, 0] - camera.x, ground[:, 1] - camera.y, np.full(len(ground), -mount_m)])
     depth = d @ fwd
     return np.column_stack([width / 2.0 + f * (d @ right) / depth, height / 2.0 - f * (d @ up) / depth])
@@ -148,8 +156,7 @@ def pinhole_project(camera: Camera, ground: np.ndarray, *, width: int, height: i
 def pinhole_tilt(camera: Camera, *, width: int, height: int, mount_m: float) -> float:
     """The tilt (degrees down) that puts the far edge of the camera's range on the picture's
     top row: ``atan(mount / range)`` plus half the vertical opening angle."""
-    f = (width / 2.0) / math.tan(math.radians(min(camera.fov_deg, 150.0)) / 2.0)
-    return math.degrees(math.atan2(mount_m, camera.range_m) + math.atan2(height / 2.0, f))
+    return math.degrees(math.atan2(mount_m, camera.range_m) + math.atan2(height / 2.0, focal_px(width, camera.fov_deg)))
 
 
 def pinhole(camera: Camera, *, width: int = 1280, height: int = 720, mount_m: float = 6.0,

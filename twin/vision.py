@@ -34,8 +34,8 @@ clock, no randomness.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from shapely import contains_xy
 from shapely.geometry import Polygon
@@ -77,6 +77,13 @@ def best_rule(rules: Sequence[ScenarioSpec], label: str, zone_kinds: Iterable[st
         if best is None or key < best[0]:
             best = (key, spec)
     return None if best is None else best[1]
+
+
+def with_dwell(specs: Iterable[ScenarioSpec], dwell_s: Mapping[str, float]) -> list[ScenarioSpec]:
+    """The scenarios with some camera rules' dwell replaced (scenario code → seconds): a
+    camera of its own, or short synthetic videos."""
+    return [replace(s, camera=replace(s.camera, dwell_s=float(dwell_s[s.code])))
+            if s.camera is not None and s.code in dwell_s else s for s in specs]
 
 
 def dwell_met(spec: ScenarioSpec, seen_s: float) -> bool:
