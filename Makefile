@@ -75,11 +75,13 @@ weights: $(TEST_STAMP)
 test: $(TEST_STAMP) browser postgres weights
 	$(PY) -m pytest -q
 
-bench: $(TEST_STAMP)
+bench: $(TEST_STAMP) weights
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_live.py
+	$(PY) benchmarks/bench_detection.py
+	$(PY) benchmarks/bench_cityeye.py
 
 lint: $(TEST_STAMP)
 	$(PY) -m mypy

@@ -205,8 +205,12 @@ class Brain:
 
     # --- reads ---------------------------------------------------------------------------------------
     def get_event(self, event_id: str) -> dict[str, Any]:
-        """One event with its full history."""
-        return self.event_view(self.twin.event(event_id), history=True)
+        """One event with its full history and everything stored for it in the evidence store
+        (``stored_evidence``: id, content type, bytes; e.g. a camera's annotated frame, its
+        detection record and, once the objects have gone, the alarm's end)."""
+        out = self.event_view(self.twin.event(event_id), history=True)
+        out["stored_evidence"] = [{"id": i, "content_type": c, "bytes": n} for i, c, n in self.log.evidence_of(event_id)]
+        return out
 
     def event_of(self, event_id: str) -> dict[str, Any]:
         """One event without history (for permission checks)."""

@@ -79,6 +79,7 @@ _SCHEMA = (
         event_id TEXT NOT NULL,
         content_type TEXT NOT NULL,
         data {BLOB} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS evidence_event ON evidence (event_id)",
     """CREATE TABLE IF NOT EXISTS settings (
         key TEXT PRIMARY KEY,
         value {JSON} NOT NULL)""",
@@ -489,6 +490,14 @@ class EventLog(ABC):
                                   "ON CONFLICT (id) DO NOTHING"),
                         (evidence_id, _text(event_id, "event_id"), _text(content_type, "content_type"), blob))
         return evidence_id
+
+    def evidence_of(self, event_id: str) -> list[tuple[str, str, int]]:
+        """``(evidence id, content type, bytes)`` of everything stored for an event (reports'
+        photos, camera records, uploads), in id order."""
+        with self._reading() as cur:
+            cur.execute(self._sql("SELECT id, content_type, LENGTH(data) FROM evidence WHERE event_id = ? ORDER BY id"),
+                        (event_id,))
+            return [(str(r[0]), str(r[1]), int(r[2])) for r in cur.fetchall()]
 
     def evidence(self, evidence_id: str) -> tuple[str, str, bytes] | None:
         """``(event_id, content_type, data)`` of a piece of evidence, or ``None``."""

@@ -16,7 +16,7 @@ actor or in-process). They talk to the brain only through a client's blocking fa
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ import numpy as np
 from actors.client import BrainClient
 from scenarios.demand import DemandModel
 from scenarios.handlers import LOOK, Act, DelayModel, Delays, Script, handle, reinforce
-from scenarios.model import ResponseParams
+from scenarios.model import Incident, ResponseParams
 from scenarios.rng import Draws
 from twin.catalog import Source
 from twin.desk import NotHolder
@@ -36,8 +36,69 @@ from twin.staff import DAY_S, Role
 from twin.workflow import State
 
 
+class FeedDraws:
+    """The synthetic feed's draws: the demand model's incidents day by day (day 0 starts at
+    ``origin``), each reported ``rate`` times on average (copies after the first at random
+    times of the same day), in time order. With ``cameras`` (synthetic cameras of the live
+    twin), an incident that one of them covers and can show (:func:`detection.synthetic.can_show`)
+    is *left to* that camera: the same seed, rate and cameras give the feed and the camera
+    actors the same draws, and each incident to exactly one of them.
+
+    Args:
+        district: The district.
+        origin: POSIX time of day 0 (local midnight: the demand's hourly profile counts from it).
+        seed: Demand seed.
+        rate: Multiplies the demand.
+        cameras: Ids of synthetic cameras.
+    """
+
+    def __init__(self, district: District, origin: float, *, seed: int = 1, rate: float = 1.0,
+                 cameras: Collection[str] = frozenset()) -> None:
+        self.district, self.origin, self.rate = district, origin, rate
+        self.model = DemandModel(district, np.random.SeedSequence(seed))
+        self.rng = np.random.default_rng(seed + 1)
+        self.cameras = frozenset(cameras)
+        self._stageable: dict[tuple[str, str], bool] = {}
+        self.pending: list[tuple[float, int, Incident, int]] = []
+        self.day = -1
+
+    def left_to(self, inc: Incident) -> str | None:
+        """The synthetic camera this incident is left to, if any (the first in id order)."""
+        if not self.cameras:
+            return None
+        from detection.synthetic import can_show
+
+        spec = self.district.catalog[inc.scenario]
+        for cid in inc.cameras:
+            if cid in self.cameras:
+                key = (cid, spec.code)
+                if key not in self._stageable:
+                    self._stageable[key] = can_show(self.district.camera(cid), spec)
+                if self._stageable[key]:
+                    return cid
+        return None
+
+    def _load_day(self, day: int) -> None:
+        for inc in self.model.incidents(day * DAY_S, (day + 1) * DAY_S):
+            copies = int(self.rate) + (self.rng.random() < self.rate - int(self.rate))
+            for k in range(copies):
+                t = self.origin + inc.t_s + (self.rng.uniform(0, DAY_S) if k else 0.0)
+                heapq.heappush(self.pending, (t, inc.id * 10 + k, inc, k))
+        self.day = day
+
+    def due(self, until: float) -> Iterator[tuple[float, Incident, int, str | None]]:
+        """``(time, incident, copy number, camera it is left to or None)`` of every draw due by ``until``."""
+        day = int((until - self.origin) // DAY_S)
+        while self.day < day:
+            self._load_day(self.day + 1)
+        while self.pending and self.pending[0][0] <= until:
+            t, _, inc, k = heapq.heappop(self.pending)
+            yield t, inc, k, self.left_to(inc)
+
+
 class SyntheticFeed:
-    """Reports the demand model's incidents at their times.
+    """Reports the demand model's incidents at their times (:class:`FeedDraws`), as their
+    discovering source would; those left to synthetic cameras are not reported here.
 
     Args:
         district: The district.
@@ -46,55 +107,53 @@ class SyntheticFeed:
             profile counts from it).
         seed: Demand seed.
         rate: Multiplies the demand (e.g. 10 for a busy demo).
+        cameras: Synthetic cameras of the live twin: the incidents they can show are theirs.
     """
 
     def __init__(self, district: District, client: BrainClient, origin: float, *, seed: int = 1,
-                 rate: float = 1.0) -> None:
+                 rate: float = 1.0, cameras: Collection[str] = frozenset()) -> None:
         self.district, self.client, self.origin = district, client, origin
-        self.model = DemandModel(district, np.random.SeedSequence(seed))
-        self.rate = rate
-        self.rng = np.random.default_rng(seed + 1)
-        self.pending: list[tuple[float, int, dict[str, Any]]] = []
-        self.day = -1
+        self.seed, self.rate = seed, rate
+        self.draws = FeedDraws(district, origin, seed=seed, rate=rate, cameras=cameras)
         self.reported = 0
         self.failed = 0
+        self.left_to_cameras = 0
         self.started: float | None = None
 
-    def _load_day(self, day: int) -> None:
-        for inc in self.model.incidents(day * DAY_S, (day + 1) * DAY_S):
-            copies = int(self.rate) + (self.rng.random() < self.rate - int(self.rate))
-            spec = self.district.catalog[inc.scenario]
-            if inc.cameras and Source.CAMERA in spec.sources:
-                source = Source.CAMERA.value
-            elif inc.sensor:
-                source = Source.SENSOR.value
-            elif inc.referral:
-                source = Source.REFERRAL_110.value
-            elif Source.CITIZEN in spec.sources:
-                source = Source.CITIZEN.value
-            else:
-                source = spec.sources[0].value
-            for k in range(copies):
-                t = self.origin + inc.t_s + (self.rng.uniform(0, DAY_S) if k else 0.0)
-                body = {"scenario": inc.scenario, "lon": inc.location.lon, "lat": inc.location.lat,
-                        "source": source, "description": f"synthetic: {spec.name_en}",
-                        "external_id": f"synthetic:{day}:{inc.id}:{k}"}
-                heapq.heappush(self.pending, (t, inc.id * 10 + k, body))
-        self.day = day
+    def info(self) -> dict[str, Any]:
+        """What camera actors need to draw the same incidents: origin, seed, rate, cameras."""
+        return {"origin": self.origin, "seed": self.seed, "rate": self.rate, "cameras": sorted(self.draws.cameras)}
+
+    def _body(self, t: float, inc: Incident, k: int) -> dict[str, Any]:
+        spec = self.district.catalog[inc.scenario]
+        if inc.cameras and Source.CAMERA in spec.sources:
+            source = Source.CAMERA.value
+        elif inc.sensor:
+            source = Source.SENSOR.value
+        elif inc.referral:
+            source = Source.REFERRAL_110.value
+        elif Source.CITIZEN in spec.sources:
+            source = Source.CITIZEN.value
+        else:
+            source = spec.sources[0].value
+        day = int(inc.t_s // DAY_S)  # the day it was drawn for
+        return {"scenario": inc.scenario, "lon": inc.location.lon, "lat": inc.location.lat,
+                "source": source, "description": f"synthetic: {spec.name_en}",
+                "external_id": f"synthetic:{day}:{inc.id}:{k}"}
 
     def step(self, now: float) -> int:
         """Report every incident due by ``now``; returns how many (incidents of the day before
         the feed started are skipped)."""
         if self.started is None:
             self.started = now
-        day = int((now - self.origin) // DAY_S)
-        while self.day < day:
-            self._load_day(self.day + 1)
         n = 0
-        while self.pending and self.pending[0][0] <= now:
-            t, _, body = heapq.heappop(self.pending)
+        for t, inc, k, camera in self.draws.due(now):
             if t < self.started:
                 continue
+            if camera is not None:
+                self.left_to_cameras += 1
+                continue
+            body = self._body(t, inc, k)
             try:
                 self.client.sync.create_event(body, actor=f"{body['source']}:synthetic")
                 n += 1

@@ -58,11 +58,14 @@ class BrainHost:
         freeze_heap: Keep the district and the recovered state out of full garbage
             collections and freeze long-lived survivors every 30 s (:mod:`actors.heap`; for
             a process of its own, such as the Ray actor).
+        synthetic_cameras: Cameras whose video is rendered from the feed's draws
+            (:mod:`actors.cityeye`): the feed leaves the incidents they can show to them.
     """
 
     def __init__(self, scenario: str | District, db: str, *, speed: float = 1.0, origin: float | None = None,
                  feed: bool = False, feed_rate: float = 1.0, tick_s: float = 0.25,
-                 overrides: Mapping[str, Any] | None = None, freeze_heap: bool = False, patrols: bool = True) -> None:
+                 overrides: Mapping[str, Any] | None = None, freeze_heap: bool = False, patrols: bool = True,
+                 synthetic_cameras: Sequence[str] = ()) -> None:
         from scenarios.loader import load_cached
 
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -87,7 +90,8 @@ class BrainHost:
 
             start = datetime.fromtimestamp(self.clock.origin, self.district.roster.tz)
             midnight = start.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-            self.feed = SyntheticFeed(self.district, self.local, midnight, rate=feed_rate)
+            self.feed = SyntheticFeed(self.district, self.local, midnight, rate=feed_rate,
+                                      cameras=frozenset(synthetic_cameras))
             if patrols:
                 self.patrols = PatrolTeams(self.district, self.local)
         self._refreeze: Callable[[], bool] = Refreeze() if freeze_heap else (lambda: False)
@@ -117,6 +121,11 @@ class BrainHost:
     def ping(self) -> float:
         """Liveness."""
         return self.clock.now()
+
+    def feed_info(self) -> dict[str, Any] | None:
+        """What camera actors need to draw the feed's incidents (:meth:`SyntheticFeed.info`);
+        ``None`` without a feed."""
+        return None if self.feed is None else dict(self.feed.info())
 
     def stop(self) -> None:
         """Stop the loop and close the log."""
@@ -382,7 +391,8 @@ class ShardActor(Shard):
 def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
                     origin: float | None = None, num_cpus: int | None = None,
                     address: str | None = None, wait: bool = True, patrols: bool = True,
-                    district: District | None = None) -> tuple[RayClient, Any]:
+                    district: District | None = None, synthetic_cameras: Sequence[str] = ()
+                    ) -> tuple[RayClient, Any]:
     """Start Ray lean (loopback, no dashboard) and the brain actor; returns the facade and the
     actor (with ``wait``, once the brain has recovered its state: ``ray.get(actor.ping.remote())``).
     ``district``: the loaded district, shared through Ray's object store (else the actor loads
@@ -394,7 +404,8 @@ def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = 
     what = _object_ref(district) if district is not None else scenario  # loaded once, shared by all actors
     actor = actor_cls.options(name="brain", lifetime=None).remote(what, db, speed=speed, feed=feed,
                                                                   feed_rate=feed_rate, origin=origin,
-                                                                  freeze_heap=True, patrols=patrols)
+                                                                  freeze_heap=True, patrols=patrols,
+                                                                  synthetic_cameras=tuple(synthetic_cameras))
     if wait:
         ray.get(actor.ping.remote())  # the brain has recovered its state
     return RayClient(actor), actor

@@ -91,6 +91,7 @@ def install_state(app: FastAPI, client: BrainClient, *, district: District | Non
     state.creates = Coalescer(lambda items: client.create_events(items, as_json=True))
     state.streams = Streams(client)
     state.district, state.cameras, state.roads = district, cameras, roads
+    state.eyes = None  # camera actors running City Eye (set by ``streetbrain serve --cameras``)
     state.scenario = scenario if district is not None else None  # (else the worker is sent the district)
     state.forks = None
     state.fork_slot = asyncio.Semaphore(1)  # one what-if fork at a time

@@ -24,13 +24,15 @@ from api.app import create_app
 def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
           use_ray: bool = True, shards: int = 2,
           admin_token: str | None = None, origin: float | None = None, ray_address: str | None = None,
-          num_cpus: int | None = None) -> tuple[Any, str, Any]:
+          num_cpus: int | None = None, cameras: str | None = None) -> tuple[Any, str, Any]:
     """The app, the admin token and the host (or Ray actor) behind it.
 
     With Ray, the brain is one actor and the cameras, road units and (with the feed) patrol
     teams are held by ``shards`` area-shard actors, each holding every entity of a group of
     areas; ``ray_address`` joins a running Ray cluster instead of starting one here. Without
-    Ray, one shard runs in this process.
+    Ray, one shard runs in this process. ``cameras``: a cameras file (:mod:`actors.cityeye`):
+    its cameras' video is analysed by camera actors (Ray actors with the file's resources, or
+    one in this process).
     """
     token = admin_token or os.environ.get("STREETBRAIN_ADMIN_TOKEN") or ""
     generated = not token
@@ -40,24 +42,44 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
 
     district = load_cached(scenario)
     district.road_areas()  # computed once here, shipped with the district to every actor
+    eye_config = None
+    if cameras:
+        from actors.cityeye import read_config
+
+        eye_config = read_config(cameras, district)  # a bad file fails here, before anything starts
+    synthetic = sorted(eye_config.synthetic_ids()) if eye_config is not None and feed else []
     kinds = ("cameras", "roads", "patrols") if feed else ("cameras", "roads")
     client: BrainClient
     host: Any
     if use_ray:  # everything loads in parallel; serve once all are ready
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
                                        wait=False, patrols=False, address=ray_address, num_cpus=num_cpus,
-                                       district=district)
+                                       district=district, synthetic_cameras=synthetic)
         # (the kinds that follow the brain's log find it by name; their first calls wait for it)
         area_shards = AreaShards(district, shards, kinds=kinds, ray_actors=True)
     else:  # the brain's host plays the handlers itself
-        host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True)
+        host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True,
+                         synthetic_cameras=synthetic)
         client = HostClient(host)
         area_shards = AreaShards(district, 1, kinds=("cameras", "roads"), client=client)
     client.sync.ensure_token(token, "admin", "STREETBRAIN_ADMIN_TOKEN" if not generated else "generated")
     area_shards.ready()
+    eyes = None
+    if eye_config is not None:
+        from actors.cityeye import Eyes
+
+        if use_ray:
+            import ray
+
+            info = ray.get(host.feed_info.remote()) if feed else None
+            eyes = Eyes(district, eye_config, feed=info, ray_actors=True)
+        else:
+            eyes = Eyes(district, eye_config, client=client, now=host.clock.now, speed=speed, feed=host.feed_info())
+        eyes.ready()
     app = create_app(client, cameras=area_shards, roads=area_shards, title=f"streetbrain: {district.name}",
                      tick_s=None, district=district, freeze_heap=True, scenario=scenario)
     app.state.shards = area_shards
+    app.state.eyes = eyes
     return app, (token if generated else ""), host
 
 
@@ -76,6 +98,14 @@ def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str =
           f"Open311 {where}/open311/v2, health {where}/health)", flush=True)
     print(f"  event log: {_safe(db)}; clock speed x{speed:g}; synthetic feed: {'on' if feed else 'off'}; "
           f"brain: {'Ray actor' if use_ray else 'in process'}; ready in {time.monotonic() - t0:.1f} s", flush=True)
+    if app.state.eyes is not None:
+        from actors.cityeye import describe
+
+        eyes = app.state.eyes
+        print(f"  City Eye: {describe(eyes.config)}; "
+              + (f"{len(eyes.actors)} camera actor{'s' if len(eyes.actors) > 1 else ''} "
+                 f"({eyes.config.num_cpus:g} CPU, {eyes.config.num_gpus:g} GPU each)" if eyes.ray_actors
+                 else "in this process"), flush=True)
     if use_ray:
         sh = app.state.shards
         print(f"  actors: brain, {len(sh.shards)} area shard{'s' if len(sh.shards) > 1 else ''} holding "
@@ -112,6 +142,8 @@ def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str =
         server.run()
     finally:
         stop.set()
+        if app.state.eyes is not None:
+            app.state.eyes.stop()
         if use_ray:
             import ray
 

@@ -42,8 +42,23 @@ class SourceError(ValueError):
     """A source that cannot be read: names it and why."""
 
 
-def frames_from(source: str | Path, *, fps: float = 2.0, image_fps: float = 2.0, max_frames: int | None = None
-                ) -> Iterator[tuple[float, np.ndarray]]:
+def shown(source: str | Path) -> str:
+    """A source as it may be shown (messages, status): a stream URL's password masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    text = str(source)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    if parts.scheme and parts.password is not None:
+        user, host = parts.netloc.rsplit("@", 1)
+        return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}"))
+    return text
+
+
+def frames_from(source: str | Path, *, fps: float = 2.0, image_fps: float = 2.0, max_frames: int | None = None,
+                timeout_s: float = 10.0) -> Iterator[tuple[float, np.ndarray]]:
     """``(seconds from the start, BGR frame)`` of a source, at most ``fps`` frames a second.
 
     Args:
@@ -52,6 +67,7 @@ def frames_from(source: str | Path, *, fps: float = 2.0, image_fps: float = 2.0,
         fps: Analysis rate: frames closer together than ``1/fps`` are skipped.
         image_fps: The rate a folder of images was taken at.
         max_frames: Stop after this many analysed frames.
+        timeout_s: How long opening a stream URL, or waiting for its next frame, may take.
 
     Raises:
         SourceError: the source does not exist or cannot be opened.
@@ -80,9 +96,14 @@ def frames_from(source: str | Path, *, fps: float = 2.0, image_fps: float = 2.0,
     is_url = "://" in text
     if not is_url and not folder.is_file():
         raise SourceError(f"source: {text} does not exist")
-    cap = cv2.VideoCapture(text)
+    if is_url:
+        ms = int(timeout_s * 1000)
+        cap = cv2.VideoCapture(text, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+    else:
+        cap = cv2.VideoCapture(text)
     if not cap.isOpened():
-        raise SourceError(f"source: {text} cannot be opened as video")
+        raise SourceError(f"source: {shown(text)} cannot be opened as video")
     try:
         rate = cap.get(cv2.CAP_PROP_FPS) or 0.0
         k, nxt = 0, 0.0

@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from detection.darknet import DarknetDetector
@@ -208,3 +208,54 @@ def street_weights() -> Path:
     if not p.is_file():
         raise WeightsMissing(f"street detector: {p} is missing; run `streetbrain detection train`")
     return p
+
+
+#: Detectors :func:`load_detector` knows by name.
+DETECTORS = ("yolov4-tiny", "street")
+
+
+def load_detector(name: str, *, size: int | None = None, conf: float | None = None, device: str = "cpu",
+                  half: bool | None = None, onnx: bool = False, threads: int = 2) -> Any:
+    """A detector by name: ``yolov4-tiny`` (the pretrained COCO model) or ``street`` (the
+    synthetic-trained CenterNet shipped in the package), on ``device`` (a GPU runs fp16 by
+    default, frames resized on it), or through onnxruntime on the CPU with ``onnx`` (the
+    network exported once into the cache).
+
+    Raises:
+        ValueError: an unknown name, ONNX on a GPU, a size the model cannot take.
+        WeightsMissing: yolov4-tiny not fetched.
+    """
+    if name not in DETECTORS:
+        raise ValueError(f"detector: unknown '{name}'; one of {', '.join(DETECTORS)}")
+    if onnx and device != "cpu":
+        raise ValueError(f"onnx: onnxruntime runs on the CPU here; use device 'cpu' (got '{device}') or torch")
+    gpu = device != "cpu"
+    half = gpu if half is None else half
+    if name == "yolov4-tiny":
+        det: Any = yolov4_tiny(size=size, conf=0.25 if conf is None else conf, device=device, half=half)
+        if onnx:
+            from detection.onnx import OnnxDarknet, export
+
+            w, h = det.size
+            path = cache_dir() / "onnx" / f"yolov4-tiny-{w}x{h}.onnx"
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                export(det.net, path.with_name(f"{path.name}.{os.getpid()}.part"), width=w, height=h,
+                       outputs=[f"yolo{k}" for k in range(len(det.net.heads))]).replace(path)
+            det = OnnxDarknet(path, det, threads=threads)
+        return det
+    from detection.centernet import CenterNetDetector
+
+    cn = CenterNetDetector(street_weights(), conf=0.3 if conf is None else conf, device=device, half=half,
+                           size=None if size is None else (size, size * 2 // 3))
+    if onnx:
+        from detection.onnx import OnnxCenterNet, export
+
+        w, h = cn.size
+        path = cache_dir() / "onnx" / f"street-{w}x{h}.onnx"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            export(cn.model, path.with_name(f"{path.name}.{os.getpid()}.part"), width=w, height=h,
+                   outputs=["heat", "size", "offset"]).replace(path)
+        return OnnxCenterNet(path, cn, threads=threads)
+    return cn

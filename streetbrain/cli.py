@@ -510,6 +510,9 @@ def serve(
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (e.g. 'auto' or "
                                                                        "ray://head:10001) instead of starting one.")]
     = None,
+    cameras: Annotated[str | None, typer.Option("--cameras", help="A cameras file (TOML): district camera ids → "
+                                                "video sources (files, rtsp:// or http:// streams, image folders, "
+                                                "'synthetic'), analysed by camera actors (City Eye).")] = None,
 ) -> None:
     """Run the live twin and its API (native /api/v1, Open311 /open311/v2, /docs, /health)."""
     if feed not in (None, "synthetic"):
@@ -521,11 +524,18 @@ def serve(
         open_log(db).close()  # a bad --db fails here, with its reason
         district = _load(scenario)
         origin = _start_time(start, district.roster.tz) if start else None
+        if cameras:
+            from actors.cityeye import read_config
+
+            read_config(cameras, district)  # a bad cameras file fails here, with its field
     except Exception as exc:
         _fail(exc)
-    run_server(scenario, host=host, port=port, db=db, speed=speed, feed=feed == "synthetic", feed_rate=feed_rate,
-               use_ray=not no_ray, duration_s=duration, report_every_s=report_every, origin=origin,
-               shards=shards, ray_address=ray_address)
+    try:
+        run_server(scenario, host=host, port=port, db=db, speed=speed, feed=feed == "synthetic", feed_rate=feed_rate,
+                   use_ray=not no_ray, duration_s=duration, report_every_s=report_every, origin=origin,
+                   shards=shards, ray_address=ray_address, cameras=cameras)
+    except TwinError as exc:  # (e.g. a cameras file asking for GPUs the cluster does not have)
+        _fail(exc)
 
 
 def _start_time(text: str, tz: Any) -> float:
@@ -749,7 +759,8 @@ def detection_eval(
     typer.echo(f"mAP@0.5 {result['map50']:.3f} on {result['images']} held-out scenes (seed {seed}, "
                f"{result['objects']} objects): " + ", ".join(f"{k} {v:.3f}" for k, v in result["per_class"].items()))
     for code, r in (rules or {}).get("rules", {}).items():
-        typer.echo(f"{code}: precision {r['precision']}, recall {r['recall']}, timing error {r['timing_error_s']} s "
+        typer.echo(f"{code}: precision {r['precision']} (95% CI {r['precision_ci95']}), recall {r['recall']} "
+                   f"(95% CI {r['recall_ci95']}), timing error {r['timing_error_s']} s "
                    f"({r['hits']} of {r['positives']} due alarms, {r['false_alarms']} false over "
                    f"{r['positives'] + r['negatives']} videos)")
 

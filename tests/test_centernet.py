@@ -88,4 +88,15 @@ def test_rule_precision_recall_and_timing_on_synthetic_videos(tiny_folder: objec
         assert r["positives"] == r["negatives"] == 1 and r["hits"] <= r["positives"]
         assert r["false_alarms"] == r["alarms"] - r["hits"] >= 0
         assert r["recall"] == r["hits"] / r["positives"]
+        lo, hi = r["recall_ci95"]
+        assert 0 <= lo <= r["recall"] <= hi <= 1
         assert r["timing_error_s"] is None or 0 <= r["timing_error_s"] <= out["tolerance_s"]
+
+
+def test_wilson_intervals_match_published_values() -> None:
+    """Wilson 95% intervals (Newcombe 1998, table I): 81/263 → [0.2553, 0.3662]; 0/10 → [0, 0.2775]."""
+    from detection.evaluate import wilson
+
+    assert wilson(81, 263) == [0.255, 0.366]
+    assert wilson(0, 10) == [0.0, 0.278]
+    assert wilson(10, 10) == [0.722, 1.0]

@@ -225,3 +225,71 @@ def test_serve_with_ray_hosts_area_shards_of_cameras_road_units_and_patrol_teams
         assert httpx.get(server.url + "/api/v1/roads/nope", headers=H, timeout=10).status_code == 404
     finally:
         server.stop()
+
+
+def _cameras_file(xiaohe: District, folder: Path) -> tuple[Path, str, str]:
+    """A synthetic camera that can show illegal parking, and a stream nobody serves."""
+    from detection.synthetic import can_show
+
+    synthetic = next(c.id for c in xiaohe.cameras if can_show(c, xiaohe.catalog["TR01"]))
+    dead = next(c.id for c in xiaohe.cameras if c.id != synthetic)
+    path = folder / "cameras.toml"
+    path.write_text(f'fps = 1\nretry_s = 1\n[cameras.{synthetic}]\nsource = "synthetic"\ndetector = "street"\n'
+                    f'[cameras.{dead}]\nsource = "rtsp://cam:pw@127.0.0.1:9/live"\n')
+    return path, synthetic, dead
+
+
+def _streams_until(url: str, synthetic: str, dead: str) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + 60
+    rows: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(url + "/api/v1/cameras/streams", headers=H, timeout=10)
+        assert r.status_code == 200, r.text
+        rows = {row["camera"]: row for row in r.json()["streams"]}
+        if rows[synthetic]["frames"] >= 3 and rows[dead]["state"] == "offline":
+            return rows
+        time.sleep(0.5)
+    raise AssertionError(f"camera streams did not come up: {rows}")
+
+
+@pytest.mark.skipif(not BIN.exists(), reason="needs the CLI")
+def test_serve_with_ray_runs_city_eye_camera_actors(db: Path, xiaohe: District, tmp_path: Path) -> None:
+    """`--cameras FILE`: a camera actor of Ray's (with the file's CPU and GPU share) renders the
+    synthetic camera from the feed's draws and analyses it; a dead stream is reported offline
+    with its password masked; the streams are listed to readers only."""
+    path, synthetic, dead = _cameras_file(xiaohe, tmp_path)
+    server = Server(db, ray=True, extra=("--cameras", str(path), "--speed", "60", "--feed", "synthetic", "--start",
+                                         "09:00", "--shards", "1"))
+    try:
+        out = server.out.read_text()
+        assert "City Eye: 2 cameras with video (1 stream, 1 synthetic) at 1 fps on cpu; 1 camera actor (1 CPU, 0 GPU each)" \
+            in out, out
+        titles = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        assert "ray::CityEyeActor" in titles
+        rows = _streams_until(server.url, synthetic, dead)
+        assert rows[synthetic]["state"] == "online" and rows[synthetic]["detector"] == "street"
+        assert rows[dead]["source"] == "rtsp://cam:***@127.0.0.1:9/live" and "cannot be opened" in rows[dead]["error"]
+        assert httpx.get(server.url + "/api/v1/cameras/streams", timeout=10).status_code == 401
+        assert "pw@" not in server.out.read_text()
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(not BIN.exists(), reason="needs the CLI")
+def test_serve_without_ray_runs_city_eye_in_process_and_refuses_a_bad_cameras_file(db: Path, xiaohe: District,
+                                                                                  tmp_path: Path) -> None:
+    path, synthetic, dead = _cameras_file(xiaohe, tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cameras.K9999]\nsource = "x.mp4"\n')
+    run = subprocess.run([str(BIN), "serve", "--db", str(tmp_path / "x.db"), "--cameras", str(bad), "--no-ray"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        f"error: {bad}: cameras.K9999: no camera 'K9999' in district 'xiaohe' ({len(xiaohe.cameras)} cameras, "
+        f"e.g. {min(c.id for c in xiaohe.cameras)})"], run.stderr
+    server = Server(db, ray=False, extra=("--cameras", str(path), "--speed", "60", "--feed", "synthetic"))
+    try:
+        rows = _streams_until(server.url, synthetic, dead)
+        assert "in this process" in server.out.read_text()
+        assert rows[synthetic]["state"] == "online"
+    finally:
+        server.stop()

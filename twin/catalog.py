@@ -61,7 +61,8 @@ CAMERA_LABELS = frozenset({
 ZONE_KINDS = frozenset({"storefront", "no_parking", "roadway", "sidewalk", "entrance", "waterway",
                         "any"})
 SENSOR_KINDS = frozenset({"door_contact", "water_meter", "smoke", "gas", "water_level", "noise",
-                          "air_quality", "manhole_cover", "fire_hydrant_pressure"})
+                          "air_quality", "manhole_cover", "fire_hydrant_pressure",
+                          "camera"})  # a camera's stream itself (rule ``offline``: City Eye reports it down)
 SENSOR_RULES = frozenset({"no_activity", "threshold_exceeded", "tamper", "offline"})
 
 
