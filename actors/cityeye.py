@@ -432,6 +432,8 @@ class CityEye:
         self._detectors: dict[str, Any] = {}
         self._outbox: list[tuple[str, Any]] = []  # posts that failed, retried
         self._event_of: dict[str, str] = {}  # alarm key → event id
+        #: Frames analysed since start (all cameras).
+        self.analysed = 0
         for spec in config.streams:
             if spec.camera_id not in chosen:
                 continue
@@ -516,6 +518,7 @@ class CityEye:
                         n += 1
             self._check_offline(now)
             self._flush()
+            self.analysed += n
             return n
 
     def _check_offline(self, now: float) -> None:

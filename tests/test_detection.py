@@ -209,3 +209,25 @@ def test_the_onnx_export_detects_what_torch_does(files: ModelFiles, yolo: Darkne
     for a, b in zip(yolo.detect(frames), onnx.detect(frames)):
         assert a.counts() == b.counts() and np.abs(a.boxes - b.boxes).max() < 0.05
         assert np.abs(a.scores - b.scores).max() < 1e-3
+
+
+def test_detectors_by_name_and_the_gpu_preprocessing_path_on_the_cpu(files: ModelFiles) -> None:
+    """`load_detector`: the two detectors by name, through onnxruntime too; resizing on the
+    device (the GPU path: uint8 frames up, bilinear there) finds what OpenCV's resize does."""
+    import cv2
+
+    from detection.weights import load_detector
+
+    img = cv2.imread(str(files.samples / "bus.jpg"))
+    base = load_detector("yolov4-tiny")
+    on_device = load_detector("yolov4-tiny")
+    on_device.resize_on_device = True
+    a, b = base.detect([img])[0], on_device.detect([img])[0]
+    assert a.counts() == b.counts() and a.counts()["person"] >= 3
+    assert load_detector("yolov4-tiny", onnx=True).detect([img])[0].counts() == a.counts()
+    street = load_detector("street", onnx=True)
+    assert street.names == load_detector("street").names
+    with pytest.raises(ValueError, match="detector: unknown 'yolo9'"):
+        load_detector("yolo9")
+    with pytest.raises(ValueError, match="onnx: onnxruntime runs on the CPU"):
+        load_detector("street", onnx=True, device="cuda")
