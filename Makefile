@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # Extras the tests need. torch is pinned to the CPU wheel before any extra asks for it.
 TEST_EXTRAS ?= sim,sweep,live,detection,dev
-DEMO_EXTRAS ?= sim,live
+DEMO_EXTRAS ?= sim,live,detection
 # Wall seconds the live part of the demo runs (0: until Ctrl-C).
 DEMO_LIVE_S ?= 45
 TORCH_PIN   ?= torch==2.13.0
@@ -39,11 +39,13 @@ demo: $(DEMO_STAMP)
 	@echo
 	@echo "Reports: out/demo/baseline/report.html and out/demo/brigade-40/report.html (offline HTML)"
 	@echo
-	@echo "== Live twin: Xiaohe an hour a minute, synthetic demand and simulated handlers, for $(DEMO_LIVE_S) s =="
-	@echo "   (make demo DEMO_LIVE_S=0 keeps it running; open http://127.0.0.1:8000/docs with the admin token)"
+	@echo "== Live twin: Xiaohe an hour a minute, synthetic demand, simulated handlers and four synthetic cameras, for $(DEMO_LIVE_S) s =="
+	@echo "   Open the cockpit at http://127.0.0.1:8000/ and sign in with the admin token printed below"
+	@echo "   (make demo DEMO_LIVE_S=0 keeps it running; /docs has the API)"
 	@rm -f out/demo/live-events.db out/demo/live-events.db-wal out/demo/live-events.db-shm
 	$(VENV)/bin/streetbrain serve --scenario xiaohe --db out/demo/live-events.db --speed 60 --feed synthetic \
-	  --feed-rate 2 --start 08:30 --duration $(DEMO_LIVE_S) --report-every 10
+	  --feed-rate 2 --start 08:30 --duration $(DEMO_LIVE_S) --report-every 10 \
+	  --cameras detection/examples/xiaohe_synthetic_cameras.toml
 	@echo "The day so far is in out/demo/live-events.db; re-watch it with:"
 	@echo "  $(VENV)/bin/streetbrain replay --db out/demo/live-events.db"
 

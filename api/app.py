@@ -88,9 +88,10 @@ def create_app(client: BrainClient, *, cameras: CameraShard | AreaShards | None 
             if app.state.forks is not None:
                 app.state.forks.close()
 
-    app = FastAPI(title=title, version="1", lifespan=lifespan, **_NO_TELEMETRY,
+    app = FastAPI(title=title, version="1", lifespan=lifespan, **_NO_TELEMETRY, docs_url=None, redoc_url=None,
                   description="Live dispatch of the street brain: events, 1/3/5-minute timers, escalation, "
                               "a durable event log. Errors name the field and the reason.")
+    offline_docs(app)
     install_state(app, client, district=district, scenario=scenario, cameras=cameras, roads=roads)
     install_handlers(app)
     for router in ROUTERS:
@@ -103,6 +104,49 @@ def create_app(client: BrainClient, *, cameras: CameraShard | AreaShards | None 
     app.add_middleware(SizeLimit)  # (added last: outermost)
     document_headers(app)
     return app
+
+
+def offline_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) with their scripts, styles and icon served
+    from here (the files the ``fastapi-offline`` wheel ships), not from a CDN: a command centre's
+    network has no internet, and FastAPI's own pages would be blank there. ReDoc's Google
+    fonts are left out (the system's fonts serve), and its sidebar logo, which the script
+    loads from Redocly's CDN, is our icon instead."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import HTMLResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from fastapi_offline.core import _STATIC_PATH
+
+    static = "/static-docs"
+    redoc_js: list[bytes] = []
+
+    @app.get(f"{static}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        if not redoc_js:
+            text = (_STATIC_PATH / "redoc.standalone.js").read_text(encoding="utf-8")
+            redoc_js.append(text.replace("https://cdn.redoc.ly/redoc/logo-mini.svg", f"{static}/favicon.png").encode())
+        return Response(redoc_js[0], media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    app.mount(static, StaticFiles(directory=str(_STATIC_PATH)), name="static-docs")
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=openapi_url, title=app.title + " - Swagger UI",
+                                   oauth2_redirect_url=redirect, swagger_js_url=f"{static}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{static}/swagger-ui.css", swagger_favicon_url=f"{static}/favicon.png")
+
+    @app.get(redirect, include_in_schema=False)
+    async def swagger_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=openapi_url, title=app.title + " - ReDoc",
+                              redoc_js_url=f"{static}/redoc.standalone.js", redoc_favicon_url=f"{static}/favicon.png",
+                              with_google_fonts=False)
 
 
 async def _ticker(client: BrainClient, tick_s: float) -> None:

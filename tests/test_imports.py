@@ -28,7 +28,7 @@ ALLOWED = {
     "scenarios": {"twin"},
     "detection": {"twin", "scenarios"},
     "actors": {"twin", "scenarios", "detection"},
-    "api": {"twin", "scenarios", "detection", "actors", "streetbrain"},
+    "api": {"twin", "scenarios", "detection", "actors", "streetbrain", "viz"},
 }
 #: Cycles that are known and being fixed elsewhere, as sets of modules.
 KNOWN_CYCLES: list[set[str]] = []  # none: api.app <-> api.open311 was the last, removed with the routers

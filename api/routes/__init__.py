@@ -6,23 +6,24 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.routes import (
-                                  actions,
-                                  cameras,
-                                  events,
-                                  evidence,
-                                  health,
-                                  ingest,
-                                  kpis,
-                                  roads,
-                                  roster,
-                                  staff,
-                                  stream,
-                                  tokens,
-                                  whatif,
+    actions,
+    cameras,
+    cockpit,
+    events,
+    evidence,
+    health,
+    ingest,
+    kpis,
+    roads,
+    roster,
+    staff,
+    stream,
+    tokens,
+    whatif,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, events.router, actions.router, evidence.router, staff.router,
                                   roster.router, kpis.router, whatif.router, tokens.router, roads.router,
-                                  ingest.router, cameras.router, stream.router)
+                                  ingest.router, cameras.router, stream.router, cockpit.router)
 
 __all__ = ["ROUTERS"]

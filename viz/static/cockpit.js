@@ -1,0 +1,444 @@
+/* streetbrain cockpit: the live map, the dispatcher's board and the handler's phone view.
+   Talks only to the server that served it (the API under /api/v1); deck.gl is served by it too. */
+"use strict";
+
+const T = {
+  en: {title: "Street brain", signin_title: "Sign in", token: "Access token", signin: "Sign in", signout: "Sign out",
+    token_hint: "The token is kept for this tab only.", board: "Board", feed: "Feed", kpis: "Targets",
+    open_events: "open events", overdue: "overdue", event: "Event", scenario: "Scenario", state: "State", age: "Age",
+    assignee: "Assignee", result: "Result", photo: "Photo", send_result: "Report result", history: "History",
+    my_assignments: "My assignments", none: "Nothing assigned to you.", bad_token: "This token is not valid.",
+    sign: "Sign", arrive: "On scene", escalate: "Escalate", reinforcement: "Ask reinforcement", verify: "Close",
+    merge: "Merge into…", merge_into: "Merge into which event id?", reported: "reported", dispatched: "dispatched",
+    signed: "signed", on_scene: "on scene", reinforcement_requested: "reinforcement asked", resolved: "resolved",
+    closed: "closed", escalated: "escalated", consultation: "consultation", merged: "merged", false_alarm: "false alarm",
+    respond: "signed ≤ 1 min", on_scene_kpi: "on scene ≤ 3 min", reinforced: "reinforced ≤ 5 min", tier: "Team",
+    events: "events", members_busy: "members busy", waiting: "waiting", place: "Place", reported_at: "Reported",
+    source: "Source", description: "Description", evidence: "Evidence", peacetime: "peacetime", wartime: "wartime",
+    grid_worker: "grid worker", co_governance: "co-governance", enforcement: "enforcement"},
+  zh: {title: "街道大脑", signin_title: "登录", token: "访问令牌", signin: "登录", signout: "退出",
+    token_hint: "令牌只保存在本标签页。", board: "调度台", feed: "动态", kpis: "时效",
+    open_events: "件在办", overdue: "件超时", event: "事件", scenario: "场景", state: "状态", age: "时长",
+    assignee: "处置人", result: "处置结果", photo: "照片", send_result: "上报结果", history: "流转记录",
+    my_assignments: "我的任务", none: "暂无派给你的任务。", bad_token: "令牌无效。",
+    sign: "签收", arrive: "到场", escalate: "上报升级", reinforcement: "请求增援", verify: "办结",
+    merge: "合并到…", merge_into: "合并到哪个事件编号？", reported: "已上报", dispatched: "已派遣", signed: "已签收",
+    on_scene: "已到场", reinforcement_requested: "请求增援", resolved: "已处置", closed: "已办结", escalated: "已升级",
+    consultation: "会商中", merged: "已合并", false_alarm: "误报", respond: "1分钟签收", on_scene_kpi: "3分钟到场",
+    reinforced: "5分钟增援", tier: "层级", events: "事件", members_busy: "人员忙碌", waiting: "待派",
+    place: "位置", reported_at: "上报时间", source: "来源", description: "描述", evidence: "证据",
+    peacetime: "平时", wartime: "战时", grid_worker: "网格员", co_governance: "共治队", enforcement: "执法队"},
+};
+const OPEN = new Set(["reported", "dispatched", "signed", "on_scene", "reinforcement_requested", "escalated",
+  "consultation", "resolved"]);
+const DISPATCH_ROLES = new Set(["admin", "dispatcher"]);
+
+const S = {token: sessionStorage.getItem("sb-token"), lang: sessionStorage.getItem("sb-lang") || "en", me: null,
+  catalog: null, events: new Map(), deck: null, base: [], members: [], now: null, nowAt: 0, selected: null,
+  dirty: false, stream: null, drawn: 0};
+window.cockpit = S;  // (for tests and the curious)
+
+const $ = (sel) => document.querySelector(sel);
+const t = (key) => (T[S.lang] && T[S.lang][key]) || T.en[key] || key;
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({"Authorization": "Bearer " + S.token}, opts.headers || {});
+  const r = await fetch(path, Object.assign({}, opts, {headers}));
+  if (r.status === 401) { signOut(t("bad_token")); throw new Error("unauthorised"); }
+  const ct = r.headers.get("content-type") || "";
+  const body = ct.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) {
+    const err = body && body.error ? body.error.message || body.error.reason : String(body);
+    throw new Error(err);
+  }
+  return body;
+}
+
+// --- language -----------------------------------------------------------------------------------------
+function applyLang() {
+  document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  $("#lang").textContent = S.lang === "zh" ? "English" : "中文";
+  render();
+}
+$("#lang").addEventListener("click", () => {
+  S.lang = S.lang === "zh" ? "en" : "zh";
+  sessionStorage.setItem("sb-lang", S.lang);
+  applyLang();
+});
+
+function scenarioName(code) {
+  const s = S.catalog && S.catalog.scenarios[code];
+  return s ? (S.lang === "zh" ? s.name_zh : s.name_en) : code;
+}
+const hhmmss = (iso) => (iso ? iso.slice(11, 19) : "");  // the district's own time (the API gives its offset)
+function twinNow() { return S.now === null ? Date.now() / 1000 : S.now + (performance.now() - S.nowAt) / 1000 * (S.speed || 1); }
+function age(e) {
+  const s = Math.max(0, twinNow() - e.reported);
+  return s < 3600 ? Math.floor(s / 60) + ":" + String(Math.floor(s % 60)).padStart(2, "0") : (s / 3600).toFixed(1) + " h";
+}
+
+// --- sign-in ------------------------------------------------------------------------------------------
+$("#signin-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  S.token = $("#token").value.trim();
+  $("#signin-error").textContent = "";
+  try { await start(); } catch (e) { if (String(e) !== "Error: unauthorised") $("#signin-error").textContent = String(e); }
+});
+$("#signout").addEventListener("click", () => signOut(""));
+
+function signOut(message) {
+  sessionStorage.removeItem("sb-token");
+  S.token = null; S.me = null;
+  if (S.stream) S.stream.abort();
+  $("#signin").hidden = false; $("#desk").hidden = true; $("#phone").hidden = true; $("#signout").hidden = true;
+  $("#who").textContent = "";
+  $("#signin-error").textContent = message || "";
+}
+
+async function start() {
+  S.me = await api("/api/v1/me");
+  sessionStorage.setItem("sb-token", S.token);
+  const health = await api("/health");
+  S.now = Date.parse(health.now) / 1000; S.nowAt = performance.now(); S.speed = health.speed || 1;
+  S.catalog = await api("/api/v1/catalog");
+  $("#district").textContent = S.catalog.title || S.catalog.district;
+  $("#who").textContent = S.me.name || S.me.role + (S.me.member_id ? " " + S.me.member_id : "");
+  $("#signin").hidden = true; $("#signout").hidden = false;
+  document.body.className = S.me.role;
+  const handler = S.me.role === "handler";
+  $("#desk").hidden = handler; $("#phone").hidden = !handler;
+  await loadEvents();
+  if (!handler) await drawMap();
+  follow();
+  applyLang();
+}
+
+// --- events: loaded once, then kept current from the stream ---------------------------------------------
+function fromApi(e) {
+  const c = e.location.coordinates;
+  return {id: e.id, scenario: e.scenario, state: e.state, severity: e.severity, assignee: e.assignee,
+    lon: c[0], lat: c[1], reported: Date.parse(e.reported_at) / 1000, reported_at: e.reported_at,
+    dispatched: e.dispatched_at ? Date.parse(e.dispatched_at) / 1000 : null,
+    signed: !!e.signed_at, on_scene: !!e.on_scene_at, road: e.road_id, area: e.area_id, source: e.source};
+}
+
+async function loadEvents() {
+  const q = S.me.role === "handler" ? "?state=open&limit=1000&assignee=" + encodeURIComponent(S.me.member_id)
+    : "?state=open&limit=1000";
+  const body = await api("/api/v1/events" + q);
+  S.events.clear();
+  for (const e of body.events) S.events.set(e.id, fromApi(e));
+  S.dirty = true;
+}
+
+function apply(rec) {  // one log record from the stream
+  let e = S.events.get(rec.event_id);
+  if (rec.action === "report" && !e) {
+    const d = rec.data, loc = d.location;
+    e = {id: rec.event_id, scenario: d.scenario, state: rec.to_state, severity: d.severity, assignee: rec.assignee,
+      lon: loc.lon, lat: loc.lat, reported: rec.at, reported_at: rec.at_iso, dispatched: null, signed: false,
+      on_scene: false, road: loc.road_id, area: rec.area_id, source: d.source};
+    S.events.set(rec.event_id, e);
+  }
+  S.now = rec.at; S.nowAt = performance.now();
+  if (!e) {  // an event this page has not seen (handed to this handler later; a gap after a reconnect)
+    if (rec.to_state && OPEN.has(rec.to_state)) refreshOne(rec.event_id).catch(() => {});
+    return;
+  }
+  e.state = rec.to_state; e.assignee = rec.assignee;
+  if (rec.action === "dispatch" || rec.action === "reassign" || rec.action === "escalate") e.dispatched = rec.at;
+  if (rec.action === "sign") e.signed = true;
+  if (rec.action === "arrive") e.on_scene = true;
+  const feed = $("#feed");
+  const li = document.createElement("li");
+  li.textContent = hhmmss(rec.at_iso) + " " + rec.event_id + " " + scenarioName(e.scenario) + " → " + t(rec.to_state)
+    + (rec.assignee ? " (" + rec.assignee + ")" : "");
+  feed.prepend(li);
+  while (feed.children.length > 200) feed.lastChild.remove();
+  if (S.selected === rec.event_id) showDetail(rec.event_id);
+  S.dirty = true;
+}
+
+async function follow() {  // server-sent events over fetch (a header carries the token)
+  const scope = S.me.role === "handler" ? "handler:" + S.me.member_id : "dashboard";
+  const ctrl = new AbortController();
+  S.stream = ctrl;
+  for (;;) {
+    try {
+      const r = await fetch("/api/v1/stream?scope=" + encodeURIComponent(scope),
+        {headers: {"Authorization": "Bearer " + S.token}, signal: ctrl.signal});
+      const reader = r.body.getReader();
+      const dec = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, {stream: true});
+        let k;
+        while ((k = buf.indexOf("\n\n")) >= 0) {
+          const chunk = buf.slice(0, k); buf = buf.slice(k + 2);
+          for (const line of chunk.split("\n")) if (line.startsWith("data:")) apply(JSON.parse(line.slice(5)));
+        }
+      }
+    } catch (e) { if (ctrl.signal.aborted) return; }
+    await new Promise((res) => setTimeout(res, 1000));  // reconnect
+    if (ctrl.signal.aborted) return;
+    await loadEvents();
+  }
+}
+
+// --- the map ------------------------------------------------------------------------------------------
+async function drawMap() {
+  const spec = await api("/api/v1/map/base");
+  const conv = new deck.JSONConverter({configuration: new deck.JSONConfiguration({classes: deck})});
+  const props = conv.convert(spec);
+  S.base = props.layers;
+  if (S.deck) S.deck.finalize();
+  S.deck = new deck.Deck({parent: $("#map"), initialViewState: props.initialViewState, controller: true,
+    layers: S.base, getTooltip: tooltip, onAfterRender: () => { S.drawn += 1; },
+    onClick: (info) => { if (info.object && info.layer && info.layer.id === "events") showDetail(info.object.id); }});
+  refreshMembers();
+  setInterval(refreshMembers, 5000);
+}
+
+function tooltip(info) {
+  const o = info.object;
+  if (!o) return null;
+  if (info.layer.id === "events") return o.id + " " + scenarioName(o.scenario) + " — " + t(o.state);
+  if (info.layer.id === "members") return o.member_id + " " + t(o.role) + (o.event_id ? " → " + o.event_id : "");
+  return [o.id, o.name, o.squad].filter(Boolean).join(" ");
+}
+
+async function refreshMembers() {
+  try { S.members = (await api("/api/v1/members/positions")).members.filter((m) => m.on_duty); S.dirty = true; }
+  catch (e) { /* next time */ }
+}
+
+function dynamicLayers() {
+  const sc = S.catalog.state_colours, rc = S.catalog.role_colours;
+  const open = [...S.events.values()].filter((e) => OPEN.has(e.state));
+  return [
+    new deck.ScatterplotLayer({id: "members", data: S.members, getPosition: (m) => [m.lon, m.lat],
+      getFillColor: (m) => rc[m.role] || [0, 0, 0, 200], getLineColor: (m) => (m.busy ? [40, 40, 40, 255] : [255, 255, 255, 255]),
+      stroked: true, lineWidthMinPixels: 1, getRadius: 8, radiusMinPixels: 3, pickable: true}),
+    new deck.ScatterplotLayer({id: "events", data: open, getPosition: (e) => [e.lon, e.lat],
+      getFillColor: (e) => (overdue(e) ? [198, 40, 40, 255] : sc[e.state] || [0, 0, 0, 200]),
+      getLineColor: [255, 255, 255, 255], stroked: true, lineWidthMinPixels: 1, getRadius: 20, radiusMinPixels: 5,
+      radiusMaxPixels: 14, pickable: true, updateTriggers: {getFillColor: [Date.now()]}}),
+  ];
+}
+
+// --- overdue: the scenario's own targets (respond once dispatched, on scene once reported) ----------------
+function overdue(e) {
+  const s = S.catalog.scenarios[e.scenario];
+  if (!s) return false;
+  const now = twinNow();
+  if (e.state === "dispatched" && e.dispatched !== null && now - e.dispatched > s.respond_s) return true;
+  if (!e.on_scene && OPEN.has(e.state) && e.state !== "resolved" && now - e.reported > s.on_scene_s) return true;
+  return false;
+}
+
+// --- rendering (batched: at most a few times a second, however fast records come) ----------------------
+function render() {
+  if (!S.me || !S.catalog) return;
+  S.dirty = false;
+  $("#clock").textContent = new Date(twinNow() * 1000).toLocaleTimeString("en-GB", {timeZone: S.catalog.tz});
+  if (S.me.role === "handler") { renderMine(); return; }
+  const open = [...S.events.values()].filter((e) => OPEN.has(e.state)).sort((a, b) => a.reported - b.reported);
+  let late = 0;
+  // rows kept and updated in place (a row under the pointer is never replaced), in order of age
+  const tbody = $("#board tbody");
+  const rows = new Map([...tbody.children].map((tr) => [tr.dataset.id, tr]));
+  open.slice(0, 300).forEach((e, i) => {
+    const o = overdue(e); if (o) late += 1;
+    let tr = rows.get(e.id);
+    if (!tr) {
+      tr = document.createElement("tr"); tr.dataset.id = e.id;
+      tr.innerHTML = "<td></td><td></td><td><span class=\"dot\"></span><span></span></td><td></td><td></td>";
+    }
+    rows.delete(e.id);
+    const c = S.catalog.state_colours[e.state] || [0, 0, 0, 255];
+    const cells = tr.children;
+    setText(cells[0], e.id); setText(cells[1], scenarioName(e.scenario));
+    cells[2].firstChild.style.background = `rgb(${c[0]},${c[1]},${c[2]})`; setText(cells[2].lastChild, t(e.state));
+    setText(cells[3], age(e)); setText(cells[4], e.assignee || "");
+    tr.classList.toggle("overdue", o);
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
+  });
+  for (const tr of rows.values()) tr.remove();
+  for (const e of open.slice(300)) if (overdue(e)) late += 1;
+  $("#open-count").textContent = open.length;
+  $("#overdue-count").textContent = late;
+  if (S.deck) S.deck.setProps({layers: [...S.base, ...dynamicLayers()]});
+}
+function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+
+$("#board tbody").addEventListener("click", (ev) => {
+  const tr = ev.target.closest("tr");
+  if (tr) showDetail(tr.dataset.id);
+});
+document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => {
+  document.querySelectorAll("#tabs button").forEach((x) => x.classList.toggle("on", x === b));
+  document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== "tab-" + b.dataset.tab; });
+  if (b.dataset.tab === "kpis") renderKpis();
+}));
+setInterval(() => { if (S.dirty || S.me) render(); }, 250);
+
+async function renderKpis() {
+  const k = await api("/api/v1/kpis");
+  const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "%");
+  const rows = Object.entries(k.by_tier || {}).map(([tier, v]) => `<tr><td>${t(tier)}</td><td>${v.events}</td>`
+    + `<td>${pct(v.responded_within_60s)}</td><td>${pct(v.on_scene_within_180s)}</td><td>${pct(v.reinforced_within_300s)}</td></tr>`);
+  $("#kpi").innerHTML = `<p>${k.events} ${t("events")}, ${k.waiting} ${t("waiting")}, ${k.members_busy}/${k.members_on_duty} `
+    + `${t("members_busy")} · ${t(k.mode)}</p><table><thead><tr><th>${t("tier")}</th><th>${t("events")}</th>`
+    + `<th>${t("respond")}</th><th>${t("on_scene_kpi")}</th><th>${t("reinforced")}</th></tr></thead><tbody>`
+    + `<tr><td><b>∑</b></td><td>${k.events}</td><td>${pct(k.responded_within_60s)}</td><td>${pct(k.on_scene_within_180s)}</td>`
+    + `<td>${pct(k.reinforced_within_300s)}</td></tr>${rows.join("")}</tbody></table>`;
+  $("#mode").textContent = t(k.mode); $("#mode").className = k.mode;
+}
+setInterval(() => { if (S.me && S.me.role !== "handler" && !$("#tab-kpis").hidden) renderKpis(); }, 5000);
+
+// --- one event: fields, evidence, history, what this role may do ----------------------------------------
+async function showDetail(id) {
+  S.selected = id;
+  const e = await api("/api/v1/events/" + encodeURIComponent(id));
+  $("#detail").hidden = false;
+  $("#detail-title").textContent = e.id + " · " + scenarioName(e.scenario);
+  const f = [["state", t(e.state)], ["assignee", e.assignee || "–"], ["place", e.road_id + " · " + e.grid_id + " · " + e.area_id],
+    ["reported_at", hhmmss(e.reported_at)], ["source", e.source], ["description", e.description || ""]];
+  $("#detail-fields").innerHTML = f.map(([k, v]) => `<dt>${t(k)}</dt><dd>${esc(v)}</dd>`).join("");
+  $("#detail-history").innerHTML = e.history.map((h) => `<li>${hhmmss(h.at_iso)} ${esc(h.action)} → ${t(h.to_state)} `
+    + `<small>${esc(h.actor)} ${esc(h.reason || "")}</small></li>`).join("");
+  const box = $("#detail-evidence");
+  box.innerHTML = "";
+  for (const ev of e.stored_evidence || []) {
+    if (!ev.content_type.startsWith("image/")) continue;
+    const r = await fetch("/api/v1/evidence/" + encodeURIComponent(ev.id), {headers: {"Authorization": "Bearer " + S.token}});
+    if (!r.ok) continue;
+    const img = document.createElement("img");
+    img.alt = t("evidence") + " " + ev.id.slice(0, 15);
+    img.src = URL.createObjectURL(await r.blob());
+    box.append(img);
+  }
+  renderActions(e, $("#actions"), $("#result-form"));
+}
+$("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; S.selected = null; });
+
+function allowed(e) {
+  const role = S.me.role, mine = e.assignee && e.assignee === S.me.member_id;
+  const acts = [];
+  const dispatcher = DISPATCH_ROLES.has(role);
+  if (!(dispatcher || mine)) return acts;
+  if (e.state === "dispatched") acts.push("sign");
+  if (e.state === "signed" || e.state === "escalated" && e.signed_at) acts.push("arrive");
+  if (["dispatched", "signed", "on_scene", "escalated"].includes(e.state)) acts.push("escalate");
+  if (e.state === "on_scene") acts.push("reinforcement", "result");
+  if (dispatcher && e.state === "resolved") acts.push("verify");
+  if (dispatcher && OPEN.has(e.state) && e.state !== "resolved") acts.push("merge");
+  return acts;
+}
+
+function renderActions(e, box, form) {
+  box.innerHTML = ""; form.hidden = true;
+  $("#action-error").textContent = "";
+  for (const a of allowed(e)) {
+    const b = document.createElement("button");
+    b.type = "button"; b.dataset.action = a;
+    b.textContent = a === "result" ? t("send_result") : t(a);
+    if (a === "escalate") b.className = "danger";
+    b.addEventListener("click", () => act(e, a, form));
+    box.append(b);
+  }
+}
+
+async function act(e, action, form) {
+  $("#action-error").textContent = "";
+  try {
+    if (action === "result") { showResultForm(e, form); return; }
+    let body = {};
+    if (action === "merge") {
+      const into = prompt(t("merge_into"));
+      if (!into) return;
+      body = {into: into.trim()};
+    }
+    await api(`/api/v1/events/${encodeURIComponent(e.id)}/${action}`, {method: "POST",
+      headers: {"Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID()}, body: JSON.stringify(body)});
+    await refreshOne(e.id);
+  } catch (err) { $("#action-error").textContent = String(err.message || err); }
+}
+
+function showResultForm(e, form) {
+  form.hidden = false;
+  form.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const data = new FormData(form);
+    if (!data.get("photo") || !data.get("photo").size) data.delete("photo");
+    try {
+      await api(`/api/v1/events/${encodeURIComponent(e.id)}/result`, {method: "POST", body: data,
+        headers: {"Idempotency-Key": crypto.randomUUID()}});
+      form.reset(); form.hidden = true;
+      await refreshOne(e.id);
+    } catch (err) { $("#action-error").textContent = String(err.message || err); }
+  };
+}
+
+async function refreshOne(id) {
+  const e = await api("/api/v1/events/" + encodeURIComponent(id));
+  S.events.set(id, fromApi(e));
+  S.dirty = true;
+  if (S.me.role === "handler") renderMine(); else if (S.selected === id) showDetail(id);
+}
+
+// --- the handler's phone view ---------------------------------------------------------------------------
+function renderMine() {
+  const mine = [...S.events.values()].filter((e) => e.assignee === S.me.member_id && OPEN.has(e.state))
+    .sort((a, b) => a.reported - b.reported);
+  const list = $("#mine");
+  const shown = list.dataset.shown || "";
+  const key = mine.map((e) => e.id + e.state).join(",") + S.lang;
+  if (key === shown) return;  // (do not redraw under a finger or a half-filled form)
+  list.dataset.shown = key;
+  list.innerHTML = mine.length ? "" : `<li>${t("none")}</li>`;
+  for (const e of mine) {
+    const li = document.createElement("li");
+    li.dataset.id = e.id;
+    li.innerHTML = `<strong>${esc(scenarioName(e.scenario))}</strong><br>${e.id} · ${esc(e.road)} · ${t(e.state)}`
+      + ` · ${hhmmss(e.reported_at)}<div class="acts"></div><form class="result" hidden>`
+      + `<label><span>${t("result")}</span><textarea name="result" required></textarea></label>`
+      + `<label><span>${t("photo")}</span><input type="file" name="photo" accept="image/*" capture="environment"></label>`
+      + `<button type="submit">${t("send_result")}</button></form><p class="error" role="alert"></p>`;
+    const full = {id: e.id, assignee: e.assignee, state: e.state, signed_at: e.signed};
+    const acts = li.querySelector(".acts"), form = li.querySelector("form");
+    for (const a of allowed(full)) {
+      const b = document.createElement("button");
+      b.type = "button"; b.dataset.action = a;
+      b.textContent = a === "result" ? t("send_result") : t(a);
+      b.addEventListener("click", async () => {
+        li.querySelector(".error").textContent = "";
+        if (a === "result") { form.hidden = false; return; }
+        try {
+          await api(`/api/v1/events/${encodeURIComponent(e.id)}/${a}`, {method: "POST",
+            headers: {"Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID()}, body: "{}"});
+          await refreshOne(e.id);
+        } catch (err) { li.querySelector(".error").textContent = String(err.message || err); }
+      });
+      acts.append(b);
+    }
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const data = new FormData(form);
+      if (!data.get("photo") || !data.get("photo").size) data.delete("photo");
+      try {
+        await api(`/api/v1/events/${encodeURIComponent(e.id)}/result`, {method: "POST", body: data,
+          headers: {"Idempotency-Key": crypto.randomUUID()}});
+        await refreshOne(e.id);
+      } catch (err) { li.querySelector(".error").textContent = String(err.message || err); }
+    });
+    list.append(li);
+  }
+}
+
+applyLang();
+if (S.token) start().catch(() => {});
