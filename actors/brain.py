@@ -287,6 +287,25 @@ class Brain:
         """Log records after global sequence ``since`` (what the streams send)."""
         return [self.record_view(seq, r) for seq, r in self.twin.records_after(since, limit)]
 
+    def window(self, since: float, until: float, limit: int = 20000) -> dict[str, Any]:
+        """Every log record of the events reported in ``[since, until)`` (POSIX), in time order,
+        as the streams show them: what a replay of that window draws. At most ``limit`` records
+        (``truncated`` says when more were left out, the latest events' first)."""
+        if not until > since:
+            raise ValidationError("until", f"must be after since ({since}), got {until}")
+        events = sorted(self.twin.list_events(since=since, until=until, limit=1_000_000), key=lambda e: e.reported_at)
+        rows: list[dict[str, Any]] = []
+        truncated = False
+        for e in events:
+            hist = self.twin.history(e.id)
+            if len(rows) + len(hist) > limit:
+                truncated = True
+                break
+            rows += [self.record_view(seq, r) for seq, r in hist]
+        rows.sort(key=lambda r: (r["at"], r["log_seq"]))
+        return {"since": iso(since, self.tz), "until": iso(until, self.tz), "records": rows,
+                "events": len({r["event_id"] for r in rows}), "truncated": truncated}
+
     def now(self) -> float:
         """The twin's time, POSIX seconds."""
         return self.twin.now()

@@ -120,6 +120,10 @@ class BrainAPI(Protocol):
         """The 1/3/5-minute KPIs now, or for events reported in a window (POSIX seconds)."""
         ...
 
+    def window(self, since: float, until: float, limit: int = 20000) -> dict[str, Any]:
+        """Every record of the events reported in ``[since, until)``, in time order (a replay)."""
+        ...
+
     def changes(self, since: int, limit: int = 500) -> list[dict[str, Any]]:
         """Audit records after log sequence ``since``, oldest first (what streams send)."""
         ...

@@ -91,6 +91,9 @@ class BrainClient:
     async def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
         return await self._call(BrainAPI.kpis, since, until)
 
+    async def window(self, since: float, until: float, limit: int = 20000) -> dict[str, Any]:
+        return await self._call(BrainAPI.window, since, until, limit)
+
     async def changes(self, since: int, limit: int = 500) -> list[dict[str, Any]]:
         return await self._call(BrainAPI.changes, since, limit)
 
@@ -177,6 +180,9 @@ class SyncBrainClient:
 
     def kpis(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
         return self._call(BrainAPI.kpis, since, until)
+
+    def window(self, since: float, until: float, limit: int = 20000) -> dict[str, Any]:
+        return self._call(BrainAPI.window, since, until, limit)
 
     def changes(self, since: int, limit: int = 500) -> list[dict[str, Any]]:
         return self._call(BrainAPI.changes, since, limit)

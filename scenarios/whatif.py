@@ -159,6 +159,23 @@ def fork_kpis(run: RunResult) -> dict[str, float]:
     return {name: out[name] for name in FORK_KPIS}
 
 
+def area_means(runs: Sequence[RunResult]) -> dict[str, dict[str, float | None]]:
+    """Per area, the mean over runs of its events and of the shares of them that met the
+    1/3/5-minute and the scenarios' own targets (``None`` where no run had such an event):
+    where a change helps or hurts, for a map."""
+    keys = ("events", "responded_within_60s", "on_scene_within_180s", "reinforced_within_300s", "within_targets")
+    acc: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        first = min((r.reported_s for r in run.records), default=0.0)
+        for area, row in kpis(run, warmup_days=min(0.0, first / DAY_S))["by_area"].items():
+            for key in keys:
+                v = row.get(key)
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    acc.setdefault(area, {}).setdefault(key, []).append(float(v))
+    return {area: {key: (float(np.mean(vals[key])) if vals.get(key) else None) for key in keys}
+            for area, vals in sorted(acc.items())}
+
+
 def fork(
     district: District,
     snapshot: Mapping[str, Any],
@@ -194,7 +211,8 @@ def fork(
         ``proposed`` (``{kpi: {"mean", "ci95_lo", "ci95_hi", "n"}}`` for each of
         :data:`FORK_KPIS`), ``difference`` (``{kpi: mean of the paired differences,
         proposed minus as is}``), ``difference_ci95`` (``{kpi: [lo, hi]}`` of those
-        differences), ``change`` (as applied), ``members`` (``dropped``: live member ids
+        differences), ``by_area`` (``{"as_is", "proposed"}``: :func:`area_means`), ``change``
+        (as applied), ``members`` (``dropped``: live member ids
         the changed district lacks; ``added``: its new member ids; ``renamed``: live id →
         changed id where the same person has another id) and ``notes`` (what had to be
         adjusted to carry the live state over). ``nan`` figures are ``None``.
@@ -269,6 +287,7 @@ def fork(
         "as_is": _summary(a), "proposed": _summary(b),
         "as_is_prediction95": _prediction(a), "proposed_prediction95": _prediction(b),
         "difference": difference, "difference_ci95": difference_ci,
+        "by_area": {"as_is": area_means(as_is_runs), "proposed": area_means(proposed_runs)},
         "change": applied,
         "members": {"dropped": sorted(dropped), "added": sorted(added),
                     "renamed": {k: v for k, v in sorted(rename.items()) if k != v}},

@@ -341,3 +341,22 @@ def test_whatif_fork_over_http(api: Api, xiaohe: District) -> None:
     assert r.status_code == 422 and r.json()["error"]["field"] == "hours"
     h = {"Authorization": f"Bearer {api.handler(api.brain.district.roster.members[0].id)}"}
     assert api.http.post("/api/v1/whatif", json=body, headers=h).status_code == 403
+
+
+def test_the_replay_window_lists_the_records_of_the_events_reported_in_it(api: Api, spot: tuple[float, float]
+                                                                          ) -> None:
+    """`GET /api/v1/replay`: every record of the events reported in the window, in time order;
+    an empty or reversed window is refused naming `until`."""
+    t = datetime.fromisoformat(api.http.get("/health").json()["now"]).timestamp()
+    made = api.report(spot, scenario="TR01")
+    r = api.http.get("/api/v1/replay", params={"since": t - 60, "until": t + 3600}, headers=api.auth("viewer"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    mine = [x for x in body["records"] if x["event_id"] == made["id"]]
+    assert [x["action"] for x in mine][:2] == ["report", "dispatch"] and body["truncated"] is False
+    assert body["events"] == 1
+    ats = [x["at"] for x in body["records"]]
+    assert ats == sorted(ats)
+    bad = api.http.get("/api/v1/replay", params={"since": t, "until": t}, headers=api.auth("viewer"))
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "until"
+    assert api.http.get("/api/v1/replay", params={"since": t, "until": t + 1}).status_code == 401

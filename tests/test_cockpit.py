@@ -218,3 +218,57 @@ def test_the_api_documentation_renders_without_the_internet(server: Server, brow
     shot(page, path.strip("/"))
     assert not watch.outside(), watch.outside()
     page.close()
+
+
+def test_a_what_if_from_the_page_compares_with_as_is_in_a_table_a_chart_and_the_map(server: Server, browser: Any,
+                                                                                  xiaohe: District) -> None:
+    report(server.url, spot(xiaohe, 120), "cockpit-whatif")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    watch = Watch(page, server.url)
+    sign_in(page, server.url, token(server.url, "dispatcher"))
+    page.wait_for_function("window.cockpit.drawn > 0", timeout=60_000)
+    page.click("#tabs button[data-tab=whatif]")
+    page.fill("#whatif-form input[name=hours]", "1")
+    page.fill("#whatif-form input[name=replications]", "2")
+    page.fill("#whatif-form input[name='staff.co_governance.count']", "30")
+    page.check("#whatif-form input[name=wartime]")
+    page.click("#whatif-form button[type=submit]")
+    page.wait_for_selector("#whatif-result table tbody tr", timeout=180_000)
+    out = page.evaluate("window.cockpit.whatif")
+    assert out["change"] == {"staff.co_governance.count": 30, "mode": "wartime"} and out["replications"] == 2
+    assert page.locator("#whatif-result tbody tr").count() == 8 and page.locator("#whatif-result svg rect").count() >= 3
+    areas = page.evaluate("window.cockpit.whatifAreas")
+    assert {a["id"] for a in areas} == {a.id for a in xiaohe.regions.areas}
+    assert all(len(a["fill"]) == 4 for a in areas)
+    shot(page, "whatif")
+    assert not watch.outside(), watch.outside()
+    page.close()
+
+
+def test_a_replay_of_the_last_hours_draws_the_events_as_they_happened(server: Server, browser: Any,
+                                                                     xiaohe: District) -> None:
+    for k in (150, 200):
+        report(server.url, spot(xiaohe, k), f"cockpit-replay-{k}")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    watch = Watch(page, server.url)
+    sign_in(page, server.url, token(server.url, "viewer"))
+    page.wait_for_function("window.cockpit.drawn > 0", timeout=60_000)
+    page.click("#tabs button[data-tab=replay]")
+    page.select_option("#replay-form select[name=hours]", "3")
+    page.select_option("#replay-form select[name=speed]", "3600")
+    page.click("#replay-form button[type=submit]")
+    page.wait_for_function("window.cockpit.replay && window.cockpit.replay.done", timeout=60_000)
+    now = httpx.get(server.url + "/health", timeout=10).json()
+    from datetime import datetime
+
+    until = datetime.fromisoformat(now["now"]).timestamp()
+    window = httpx.get(server.url + "/api/v1/replay", params={"since": until - 3 * 3600, "until": until}, headers=H,
+                       timeout=10).json()
+    replay = page.evaluate("({n: window.cockpit.replay.records.length, shown: window.cockpit.replay.maxShown})")
+    assert window["events"] >= 2 and replay["shown"] >= window["events"] - 1 and replay["n"] >= len(window["records"]) - 5
+    assert page.locator("#actions button").count() == 0  # a viewer is offered no actions
+    shot(page, "replay")
+    page.click("#replay-stop")
+    assert page.evaluate("window.cockpit.replay") is None
+    assert not watch.outside(), watch.outside()
+    page.close()

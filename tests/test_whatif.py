@@ -95,6 +95,12 @@ def test_more_brigade_members_do_not_worsen_a_loaded_street(brain: Brain, loaded
     assert out["difference"]["on_scene_within_180s"] > 0.0
     assert out["difference"]["wait_mean_s"] < 0.0
     assert b["utilisation_co_governance"]["mean"] < a["utilisation_co_governance"]["mean"]
+    # per area (the cockpit's map): the events of each arm add up, the shares are shares
+    by = out["by_area"]
+    areas = {r.id for r in brain.district.regions.areas}
+    assert set(by["as_is"]) <= areas and set(by["proposed"]) <= areas and by["as_is"]
+    assert sum(v["events"] for v in by["as_is"].values()) == pytest.approx(a["events"]["mean"], rel=1e-9)
+    assert all(v["within_targets"] is None or 0 <= v["within_targets"] <= 1 for v in by["proposed"].values())
 
 
 def test_same_seed_same_fork_and_an_unchanged_district_changes_nothing(xiaohe: District,

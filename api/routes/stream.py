@@ -13,6 +13,7 @@ from actors.client import BrainClient
 from api.access import Principal
 from api.deps import Client, Reader, StreamHub
 from api.errors import ApiError
+from api.models import MAX_TIME
 from api.streams import Keep
 
 router = APIRouter(prefix="/api/v1", tags=["streams"])
@@ -66,3 +67,13 @@ async def scope_filter(scope: str, who: Principal, client: BrainClient) -> Keep:
             raise ApiError(422, "scope", f"no squad '{ident}'")
         return lambda rec: rec.get("area_id") in areas
     raise ApiError(422, "scope", "must be 'dashboard', 'team:<squad id>' or 'handler:<member id>'")
+
+
+@router.get("/replay")
+async def replay_window(who: Reader, client: Client,
+                        since: Annotated[float, Query(ge=0, le=MAX_TIME, description="POSIX seconds")],
+                        until: Annotated[float, Query(ge=0, le=MAX_TIME, description="POSIX seconds")],
+                        limit: Annotated[int, Query(ge=1, le=50_000)] = 20_000) -> dict[str, Any]:
+    """Every log record of the events reported in ``[since, until)``, in time order, as the
+    stream sends them: what the cockpit's replay draws (``truncated`` when ``limit`` cut it)."""
+    return dict(await client.window(since, until, limit))

@@ -15,7 +15,16 @@ const T = {
     respond: "signed ≤ 1 min", on_scene_kpi: "on scene ≤ 3 min", reinforced: "reinforced ≤ 5 min", tier: "Team",
     events: "events", members_busy: "members busy", waiting: "waiting", place: "Place", reported_at: "Reported",
     source: "Source", description: "Description", evidence: "Evidence", peacetime: "peacetime", wartime: "wartime",
-    grid_worker: "grid worker", co_governance: "co-governance", enforcement: "enforcement"},
+    grid_worker: "grid worker", co_governance: "co-governance", enforcement: "enforcement",
+    whatif: "What if", replay: "Replay", hours: "Hours ahead", replications: "Replications", change: "Change",
+    brigade: "Co-governance brigade (people)", grid_workers: "Grid workers (people)", enforcers: "Enforcement officers",
+    cameras: "City Eye cameras", max_reassign: "Reassignments before escalating",
+    wartime_mode: "Wartime (60/180/300 s targets)", run_whatif: "Run the what-if",
+    whatif_hint: "Run the next hours from now in the simulator, as is and with a change (same model, common random numbers); 95% intervals.",
+    running: "Running…", as_is: "As is", proposed: "Proposed", difference: "Difference", kpi: "Figure",
+    within_targets: "within own targets", wait_mean_s: "mean wait (s)", escalations: "escalations",
+    max_backlog: "largest backlog", window: "Window", speed: "Speed", play: "Play", back_to_live: "Back to live",
+    replaying: "Replaying", replay_done: "Replay finished", records: "records", area_map: "Map: areas by the change in events within their targets (green better, red worse)"},
   zh: {title: "街道大脑", signin_title: "登录", token: "访问令牌", signin: "登录", signout: "退出",
     token_hint: "令牌只保存在本标签页。", board: "调度台", feed: "动态", kpis: "时效",
     open_events: "件在办", overdue: "件超时", event: "事件", scenario: "场景", state: "状态", age: "时长",
@@ -27,7 +36,15 @@ const T = {
     consultation: "会商中", merged: "已合并", false_alarm: "误报", respond: "1分钟签收", on_scene_kpi: "3分钟到场",
     reinforced: "5分钟增援", tier: "层级", events: "事件", members_busy: "人员忙碌", waiting: "待派",
     place: "位置", reported_at: "上报时间", source: "来源", description: "描述", evidence: "证据",
-    peacetime: "平时", wartime: "战时", grid_worker: "网格员", co_governance: "共治队", enforcement: "执法队"},
+    peacetime: "平时", wartime: "战时", grid_worker: "网格员", co_governance: "共治队", enforcement: "执法队",
+    whatif: "推演", replay: "回放", hours: "推演时长（小时）", replications: "重复次数", change: "调整",
+    brigade: "共治队人数", grid_workers: "网格员人数", enforcers: "执法队员人数", cameras: "城市之眼摄像头数",
+    max_reassign: "升级前改派次数", wartime_mode: "战时（60/180/300秒时效）", run_whatif: "开始推演",
+    whatif_hint: "从现在起在仿真中推演未来几小时：现状与调整后对比（同一模型、共同随机数），给出95%区间。",
+    running: "推演中…", as_is: "现状", proposed: "调整后", difference: "差值", kpi: "指标",
+    within_targets: "按场景时效办结", wait_mean_s: "平均等待（秒）", escalations: "升级次数", max_backlog: "最大积压",
+    window: "时间段", speed: "速度", play: "播放", back_to_live: "回到实时", replaying: "回放中", replay_done: "回放结束",
+    records: "条记录", area_map: "地图：各片区时效达标变化（绿好红差）"},
 };
 const OPEN = new Set(["reported", "dispatched", "signed", "on_scene", "reinforcement_requested", "escalated",
   "consultation", "resolved"]);
@@ -35,7 +52,12 @@ const DISPATCH_ROLES = new Set(["admin", "dispatcher"]);
 
 const S = {token: sessionStorage.getItem("sb-token"), lang: sessionStorage.getItem("sb-lang") || "en", me: null,
   catalog: null, events: new Map(), deck: null, base: [], members: [], now: null, nowAt: 0, selected: null,
-  dirty: false, stream: null, drawn: 0};
+  dirty: false, stream: null, drawn: 0,
+  drawnAt: new Map(), longTasks: []};  // (when each event was first drawn, and long tasks: for benchmarks)
+if (window.PerformanceObserver && PerformanceObserver.supportedEntryTypes.includes("longtask")) {
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) S.longTasks.push(e.duration); })
+    .observe({type: "longtask", buffered: true});
+}
 window.cockpit = S;  // (for tests and the curious)
 
 const $ = (sel) => document.querySelector(sel);
@@ -191,6 +213,8 @@ async function follow() {  // server-sent events over fetch (a header carries th
 // --- the map ------------------------------------------------------------------------------------------
 async function drawMap() {
   const spec = await api("/api/v1/map/base");
+  const areas = spec.layers.find((l) => l.id === "areas");
+  S.areaShapes = areas ? areas.data : [];
   const conv = new deck.JSONConverter({configuration: new deck.JSONConfiguration({classes: deck})});
   const props = conv.convert(spec);
   S.base = props.layers;
@@ -205,6 +229,7 @@ async function drawMap() {
 function tooltip(info) {
   const o = info.object;
   if (!o) return null;
+  if (info.layer.id === "whatif-areas") return o.id + " " + o.name + ": " + o.text;
   if (info.layer.id === "events") return o.id + " " + scenarioName(o.scenario) + " — " + t(o.state);
   if (info.layer.id === "members") return o.member_id + " " + t(o.role) + (o.event_id ? " → " + o.event_id : "");
   return [o.id, o.name, o.squad].filter(Boolean).join(" ");
@@ -217,8 +242,21 @@ async function refreshMembers() {
 
 function dynamicLayers() {
   const sc = S.catalog.state_colours, rc = S.catalog.role_colours;
+  const extra = [];
+  if (S.whatifAreas) {
+    extra.push(new deck.PolygonLayer({id: "whatif-areas", data: S.whatifAreas, getPolygon: (a) => a.polygon,
+      getFillColor: (a) => a.fill, getLineColor: [60, 60, 60, 200], lineWidthMinPixels: 1, filled: true, stroked: true,
+      pickable: true, updateTriggers: {getFillColor: [S.whatifStamp]}}));
+  }
+  if (S.replay) {
+    const shown = [...S.replay.events.values()];
+    return [...extra, new deck.ScatterplotLayer({id: "replay-events", data: shown, getPosition: (e) => [e.lon, e.lat],
+      getFillColor: (e) => sc[e.state] || [0, 0, 0, 200], getLineColor: [255, 255, 255, 255], stroked: true,
+      lineWidthMinPixels: 1, getRadius: 20, radiusMinPixels: 5, radiusMaxPixels: 14,
+      updateTriggers: {getFillColor: [S.replay.stamp]}})];
+  }
   const open = [...S.events.values()].filter((e) => OPEN.has(e.state));
-  return [
+  return [...extra,
     new deck.ScatterplotLayer({id: "members", data: S.members, getPosition: (m) => [m.lon, m.lat],
       getFillColor: (m) => rc[m.role] || [0, 0, 0, 200], getLineColor: (m) => (m.busy ? [40, 40, 40, 255] : [255, 255, 255, 255]),
       stroked: true, lineWidthMinPixels: 1, getRadius: 8, radiusMinPixels: 3, pickable: true}),
@@ -243,7 +281,9 @@ function overdue(e) {
 function render() {
   if (!S.me || !S.catalog) return;
   S.dirty = false;
-  $("#clock").textContent = new Date(twinNow() * 1000).toLocaleTimeString("en-GB", {timeZone: S.catalog.tz});
+  if (!S.replay || S.replay.done) {
+    $("#clock").textContent = new Date(twinNow() * 1000).toLocaleTimeString("en-GB", {timeZone: S.catalog.tz});
+  }
   if (S.me.role === "handler") { renderMine(); return; }
   const open = [...S.events.values()].filter((e) => OPEN.has(e.state)).sort((a, b) => a.reported - b.reported);
   let late = 0;
@@ -270,7 +310,12 @@ function render() {
   for (const e of open.slice(300)) if (overdue(e)) late += 1;
   $("#open-count").textContent = open.length;
   $("#overdue-count").textContent = late;
-  if (S.deck) S.deck.setProps({layers: [...S.base, ...dynamicLayers()]});
+  if (S.deck) {
+    S.deck.setProps({layers: [...S.base, ...dynamicLayers()]});
+    const at = Date.now();
+    for (const e of open) if (!S.drawnAt.has(e.id)) S.drawnAt.set(e.id, at);
+    if (S.drawnAt.size > 50000) S.drawnAt.clear();
+  }
 }
 function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
@@ -442,3 +487,131 @@ function renderMine() {
 
 applyLang();
 if (S.token) start().catch(() => {});
+
+// --- what if: the live state run ahead in the simulator, as is and with a change ------------------------
+$("#whatif-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.target, data = new FormData(form), change = {};
+  for (const [k, v] of data.entries()) {
+    if (k === "hours" || k === "replications" || k === "wartime" || v === "") continue;
+    change[k] = Number(v);
+  }
+  if (data.get("wartime")) change.mode = "wartime";
+  const body = {hours: Number(data.get("hours")), replications: Number(data.get("replications")), change};
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  $("#whatif-status").textContent = t("running");
+  $("#whatif-result").innerHTML = "";
+  const t0 = performance.now();
+  try {
+    const out = await api("/api/v1/whatif", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify(body)});
+    S.whatif = out;
+    $("#whatif-status").textContent = `${out.from.slice(11, 16)} + ${out.hours} h · ${out.replications} × 2 · `
+      + `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    renderWhatif(out);
+  } catch (err) {
+    $("#whatif-status").textContent = String(err.message || err);
+  } finally { button.disabled = false; }
+});
+
+const SHARES = ["responded_within_60s", "on_scene_within_180s", "reinforced_within_300s", "within_targets"];
+const LOWER_BETTER = new Set(["wait_mean_s", "escalations", "max_backlog"]);
+function kpiName(k) {
+  return {responded_within_60s: t("respond"), on_scene_within_180s: t("on_scene_kpi"),
+    reinforced_within_300s: t("reinforced")}[k] || t(k);
+}
+
+function renderWhatif(out) {
+  const fmt = (k, v) => (v === null || v === undefined ? "–" : SHARES.includes(k) ? (v * 100).toFixed(1) + "%"
+    : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1));
+  const ci = (k, lo, hi) => (lo === null || lo === undefined ? "" : `<br><small>[${fmt(k, lo)}, ${fmt(k, hi)}]</small>`);
+  const rows = [...SHARES, "wait_mean_s", "escalations", "max_backlog", "events"].map((k) => {
+    const a = out.as_is[k] || {}, b = out.proposed[k] || {}, d = out.difference[k], dci = out.difference_ci95[k] || [];
+    const sure = dci[0] !== null && dci[0] !== undefined && (dci[0] > 0 || dci[1] < 0);
+    const good = sure && ((d > 0) !== LOWER_BETTER.has(k));
+    const cls = !sure || k === "events" ? "" : good ? "better" : "worse";
+    return `<tr data-kpi="${k}"><td>${kpiName(k)}</td><td>${fmt(k, a.mean)}${ci(k, a.ci95_lo, a.ci95_hi)}</td>`
+      + `<td>${fmt(k, b.mean)}${ci(k, b.ci95_lo, b.ci95_hi)}</td><td class="${cls}">${d === null ? "–" : (d > 0 ? "+" : "")
+      + fmt(k, d)}${ci(k, dci[0], dci[1])}</td></tr>`;
+  });
+  $("#whatif-result").innerHTML = `<table><thead><tr><th>${t("kpi")}</th><th>${t("as_is")}</th><th>${t("proposed")}</th>`
+    + `<th>${t("difference")}</th></tr></thead><tbody>${rows.join("")}</tbody></table>${chart(out)}`
+    + `<p class="hint">${t("area_map")}</p>`;
+  // the map: each area by how the change moves its share of events within their own targets
+  const a = out.by_area.as_is, b = out.by_area.proposed;
+  S.whatifAreas = (S.areaShapes || []).map((shape) => {
+    const x = (a[shape.id] || {}).within_targets, y = (b[shape.id] || {}).within_targets;
+    const d = x === null || x === undefined || y === null || y === undefined ? null : y - x;
+    const f = d === null ? null : Math.max(-1, Math.min(1, d / 0.1));
+    const fill = f === null ? [170, 170, 170, 70] : f >= 0 ? [46, 125, 50, Math.round(40 + 150 * f)]
+      : [198, 40, 40, Math.round(40 - 150 * f)];
+    const text = d === null ? "–" : `${(x * 100).toFixed(1)}% → ${(y * 100).toFixed(1)}%`;
+    return {id: shape.id, name: shape.name, polygon: shape.polygon, fill, text};
+  });
+  S.whatifStamp = Date.now();
+  S.dirty = true;
+}
+
+function chart(out) {  // the 1/3/5-minute shares, as is and proposed, with their 95% intervals (SVG)
+  const W = 400, H = 170, x0 = 40, bw = 36, gap = 30;
+  const y = (v) => H - 20 - v * (H - 40);
+  let svg = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="what-if chart"><line x1="${x0}" y1="${y(0)}" x2="${W}" y2="${y(0)}" stroke="#90a4ae"/>`;
+  for (const v of [0, 0.5, 1]) svg += `<text x="2" y="${y(v) + 4}" font-size="10">${v * 100}%</text>`;
+  SHARES.slice(0, 3).forEach((k, i) => {
+    const gx = x0 + 10 + i * (2 * bw + gap);
+    [["as_is", "#90a4ae"], ["proposed", "#1565c0"]].forEach(([arm, colour], j) => {
+      const e = out[arm][k] || {};
+      if (e.mean === null || e.mean === undefined) return;
+      const bx = gx + j * bw;
+      svg += `<rect x="${bx}" y="${y(e.mean)}" width="${bw - 4}" height="${y(0) - y(e.mean)}" fill="${colour}"/>`;
+      if (e.ci95_lo !== null && e.ci95_lo !== undefined) {
+        const cx = bx + (bw - 4) / 2;
+        svg += `<line x1="${cx}" x2="${cx}" y1="${y(Math.min(1, e.ci95_hi))}" y2="${y(Math.max(0, e.ci95_lo))}" stroke="#263238"/>`;
+      }
+    });
+    svg += `<text x="${gx}" y="${H - 4}" font-size="10">${esc(kpiName(k))}</text>`;
+  });
+  return svg + "</svg>";
+}
+
+// --- replay: a window of the log, drawn at any speed -----------------------------------------------------
+$("#replay-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const data = new FormData(ev.target);
+  const until = twinNow(), since = until - Number(data.get("hours")) * 3600;
+  const out = await api(`/api/v1/replay?since=${since}&until=${until}`);
+  const recs = out.records;
+  S.replay = {records: recs, i: 0, t0: recs.length ? recs[0].at : since, t1: recs.length ? recs[recs.length - 1].at : until,
+    speed: Number(data.get("speed")), events: new Map(), done: false, maxShown: 0, stamp: 0, started: performance.now()};
+  $("#replay-status").textContent = `${t("replaying")}: ${recs.length} ${t("records")}, ${out.events} ${t("events")}`;
+  requestAnimationFrame(stepReplay);
+});
+$("#replay-stop").addEventListener("click", () => { S.replay = null; $("#replay-status").textContent = ""; S.dirty = true; });
+
+function stepReplay() {
+  const R = S.replay;
+  if (!R || R.done) return;
+  const now = R.t0 + (performance.now() - R.started) / 1000 * R.speed;
+  while (R.i < R.records.length && R.records[R.i].at <= now) {
+    const rec = R.records[R.i++];
+    let e = R.events.get(rec.event_id);
+    if (!e && rec.action === "report") {
+      e = {id: rec.event_id, scenario: rec.data.scenario, lon: rec.data.location.lon, lat: rec.data.location.lat};
+      R.events.set(rec.event_id, e);
+    }
+    if (e) e.state = rec.to_state;
+  }
+  R.maxShown = Math.max(R.maxShown, R.events.size);
+  R.stamp += 1;
+  R.t = now;
+  $("#replay-progress").value = R.t1 > R.t0 ? Math.round(1000 * Math.min(1, (now - R.t0) / (R.t1 - R.t0))) : 1000;
+  $("#clock").textContent = new Date(Math.min(now, R.t1) * 1000).toLocaleTimeString("en-GB", {timeZone: S.catalog.tz}) + " ⏵";
+  if (S.deck) S.deck.setProps({layers: [...S.base, ...dynamicLayers()]});
+  if (R.i >= R.records.length) {
+    R.done = true;
+    $("#replay-status").textContent = `${t("replay_done")}: ${R.events.size} ${t("events")}`;
+    return;
+  }
+  requestAnimationFrame(stepReplay);
+}
