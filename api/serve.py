@@ -113,7 +113,9 @@ def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str =
     if generated_token:
         print(f"  admin token (shown once; set STREETBRAIN_ADMIN_TOKEN to choose your own): {generated_token}",
               flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    # (open streams — a cockpit page, a Frigate bridge — would hold a graceful shutdown for ever)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=5))
     stop = threading.Event()
 
     def watch() -> None:

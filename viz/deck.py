@@ -77,9 +77,17 @@ window.deckReady = true;
 """
 
 
+def to_json(deck: pdk.Deck) -> str:
+    """``deck`` as deck.gl JSON, compact (pydeck's ``to_json`` indents: 2.5× the bytes, 109 MB
+    for the base map of ``synthetic-100x`` against 41 MB)."""
+    from pydeck.bindings.json_tools import default_serialize
+
+    return json.dumps(deck, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
 def to_html(deck: pdk.Deck, *, title: str = "streetbrain") -> str:
     """A self-contained page of ``deck``: nothing is fetched from anywhere."""
-    spec = deck.to_json()
+    spec = to_json(deck)
     tip = getattr(deck, "_tooltip", True)
     tooltip = "true" if tip is True else ("false" if not tip else json.dumps(tip))
     return PAGE.format(title=html.escape(title), bundle=bundle().replace("</script", "<\\/script"),
@@ -93,4 +101,4 @@ def write_html(deck: pdk.Deck, path: str | Path, *, title: str = "streetbrain") 
     return p
 
 
-__all__ = ["TOOLTIP", "bundle", "bundle_path", "district_deck", "to_html", "view_of", "write_html"]
+__all__ = ["TOOLTIP", "bundle", "bundle_path", "district_deck", "to_html", "to_json", "view_of", "write_html"]

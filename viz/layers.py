@@ -71,17 +71,24 @@ def ramp(value: float | None, lo: float, hi: float, *, good_high: bool = True, a
     return [r, g, 39 if f < 0.5 else int(39 + (f - 0.5) * 2 * 41), alpha]
 
 
-def _ring(district: District, geom: Any) -> list[list[float]]:
-    """A polygon's exterior in lon/lat, rounded to ~1 cm."""
-    xs, ys = shapely.get_coordinates(geom.exterior).T
+#: Decimal places of map coordinates: 1e-6 degrees is ~0.1 m, well under a pixel at street zoom.
+DIGITS = 6
+
+
+def _lonlat_list(district: District, geom: Any) -> list[list[float]]:
+    xs, ys = shapely.get_coordinates(geom).T
     lon, lat = district.projection.to_lonlat(xs, ys)
-    return [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat)]
+    return [[round(float(a), DIGITS), round(float(b), DIGITS)] for a, b in zip(lon, lat)]
+
+
+def _ring(district: District, geom: Any) -> list[list[float]]:
+    """A polygon's exterior in lon/lat."""
+    return _lonlat_list(district, geom.exterior)
 
 
 def _path(district: District, line: Any) -> list[list[float]]:
-    xs, ys = shapely.get_coordinates(line).T
-    lon, lat = district.projection.to_lonlat(xs, ys)
-    return [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat)]
+    """A line in lon/lat."""
+    return _lonlat_list(district, line)
 
 
 def _polygons(geom: Any) -> list[Any]:
@@ -159,9 +166,10 @@ def roads_layer(district: District, values: Mapping[str, float | None] | None = 
 
 
 def cameras_layer(district: District, *, camera_ids: Iterable[str] | None = None) -> pdk.Layer:
-    """Each camera's field of view (a sector of its range and opening angle)."""
+    """Each camera's field of view (a sector of its range and opening angle; its arc simplified
+    to within 0.5 m)."""
     chosen = None if camera_ids is None else set(camera_ids)
-    data = [{"id": c.id, "owner": c.owner, "grid": c.grid_id, "polygon": _ring(district, c.fov)}
+    data = [{"id": c.id, "owner": c.owner, "grid": c.grid_id, "polygon": _ring(district, c.fov.simplify(0.5))}
             for c in district.cameras if chosen is None or c.id in chosen]
     return pdk.Layer("PolygonLayer", data, id="cameras", get_polygon="polygon", filled=True, stroked=True,
                      get_fill_color=[66, 133, 244, 45], get_line_color=[66, 133, 244, 160],
@@ -199,7 +207,7 @@ def events_layer(events: Iterable[Mapping[str, Any]], *, id: str = "events") -> 
             continue
         state = str(e.get("state") or "reported")
         data.append({"id": e.get("id") or e.get("event_id"), "scenario": e.get("scenario"), "state": state,
-                     "severity": e.get("severity"), "position": [round(where[0], 7), round(where[1], 7)],
+                     "severity": e.get("severity"), "position": [round(where[0], DIGITS), round(where[1], DIGITS)],
                      "colour": STATE_COLOURS.get(state, [0, 0, 0, 200]),
                      "radius": SEVERITY_RADIUS.get(str(e.get("severity")), 16.0)})
     return pdk.Layer("ScatterplotLayer", data, id=id, get_position="position", get_fill_color="colour",

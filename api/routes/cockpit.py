@@ -58,25 +58,30 @@ async def me(who: Who) -> dict[str, Any]:
 async def base_map(request: Request, who: Reader) -> Response:
     """The district as a base map, as deck.gl JSON (pydeck's): boundary, grids, areas, roads
     coloured by responsible squad, camera views; and the view of the whole district. Built
-    once per server by :func:`viz.layers.base_layers`."""
+    once per server by :func:`viz.layers.base_layers`, sent gzipped to a client that takes it
+    (xiaohe: 1 MB, 0.1 MB gzipped; ``synthetic-100x``: ~38 MB, ~7 MB)."""
     state = request.app.state
     cached = getattr(state, "base_map", None)
     if cached is None:
         district = await load_district(request)
 
-        def build() -> bytes:
-            from viz.deck import district_deck
+        def build() -> tuple[bytes, bytes, str]:
+            import gzip
+
+            from viz.deck import district_deck, to_json
             from viz.layers import base_layers
 
-            text: str = district_deck(district, base_layers(district)).to_json()
-            return text.encode()
+            body = to_json(district_deck(district, base_layers(district))).encode()
+            return body, gzip.compress(body, 5), '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
 
-        body = await asyncio.to_thread(build)
-        cached = state.base_map = (body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
-    body, etag = cached
+        cached = state.base_map = await asyncio.to_thread(build)
+    body, packed, etag = cached
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"})
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(packed, media_type="application/json", headers={**headers, "Content-Encoding": "gzip"})
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/api/v1/catalog", tags=["map"])

@@ -52,7 +52,7 @@ const DISPATCH_ROLES = new Set(["admin", "dispatcher"]);
 
 const S = {token: sessionStorage.getItem("sb-token"), lang: sessionStorage.getItem("sb-lang") || "en", me: null,
   catalog: null, events: new Map(), deck: null, base: [], members: [], now: null, nowAt: 0, selected: null,
-  dirty: false, stream: null, drawn: 0,
+  dirty: false, stream: null, drawn: 0, frames: 0, feed: [], version: 0, lastBoard: 0,
   drawnAt: new Map(), longTasks: []};  // (when each event was first drawn, and long tasks: for benchmarks)
 if (window.PerformanceObserver && PerformanceObserver.supportedEntryTypes.includes("longtask")) {
   new PerformanceObserver((list) => { for (const e of list.getEntries()) S.longTasks.push(e.duration); })
@@ -172,14 +172,20 @@ function apply(rec) {  // one log record from the stream
   if (rec.action === "dispatch" || rec.action === "reassign" || rec.action === "escalate") e.dispatched = rec.at;
   if (rec.action === "sign") e.signed = true;
   if (rec.action === "arrive") e.on_scene = true;
-  const feed = $("#feed");
-  const li = document.createElement("li");
-  li.textContent = hhmmss(rec.at_iso) + " " + rec.event_id + " " + scenarioName(e.scenario) + " → " + t(rec.to_state)
-    + (rec.assignee ? " (" + rec.assignee + ")" : "");
-  feed.prepend(li);
-  while (feed.children.length > 200) feed.lastChild.remove();
+  S.feed.push(rec);  // (drawn in batches by render: at 200 records a second a DOM node each would stall the page)
+  if (S.feed.length > 400) S.feed.splice(0, S.feed.length - 200);
   if (S.selected === rec.event_id) showDetail(rec.event_id);
   S.dirty = true;
+}
+
+function renderFeed() {
+  if ($("#tab-feed").hidden) return;
+  const items = S.feed.slice(-100).reverse().map((rec) => {
+    const e = S.events.get(rec.event_id);
+    return `<li>${hhmmss(rec.at_iso)} ${rec.event_id} ${esc(scenarioName(e ? e.scenario : ""))} → ${t(rec.to_state)}`
+      + (rec.assignee ? ` (${rec.assignee})` : "") + "</li>";
+  });
+  $("#feed").innerHTML = items.join("");
 }
 
 async function follow() {  // server-sent events over fetch (a header carries the token)
@@ -218,16 +224,28 @@ async function drawMap() {
   const conv = new deck.JSONConverter({configuration: new deck.JSONConfiguration({classes: deck})});
   const props = conv.convert(spec);
   S.base = props.layers;
-  if (S.deck) S.deck.finalize();
-  S.deck = new deck.Deck({parent: $("#map"), initialViewState: props.initialViewState, controller: true,
-    layers: S.base, getTooltip: tooltip, onAfterRender: () => { S.drawn += 1; },
+  if (S.deck) { S.deck.finalize(); S.baseDeck.finalize(); }
+  // Two decks stacked: the district (drawn again only when the view moves) under what changes
+  // (events, members: redrawn with every update). In software WebGL one frame of the whole
+  // base map takes hundreds of ms; the overlay's frames take a few.
+  const box = $("#map");
+  box.innerHTML = '<div class="deck-base"></div><div class="deck-overlay"></div>';
+  S.baseDeck = new deck.Deck({parent: box.firstChild, initialViewState: props.initialViewState, controller: false,
+    layers: S.base, onAfterRender: () => { S.drawn += 1; }});
+  S.deck = new deck.Deck({parent: box.lastChild, initialViewState: props.initialViewState, controller: true,
+    layers: [], getTooltip: tooltip, onAfterRender: () => { S.frames += 1; },
+    onViewStateChange: ({viewState}) => { S.baseDeck.setProps({viewState}); return viewState; },
     onClick: (info) => { if (info.object && info.layer && info.layer.id === "events") showDetail(info.object.id); }});
   refreshMembers();
   setInterval(refreshMembers, 5000);
 }
 
 function tooltip(info) {
-  const o = info.object;
+  let o = info.object;
+  if (!o && S.baseDeck && info.x >= 0) {  // nothing of the overlay here: the district beneath
+    const hit = S.baseDeck.pickObject({x: info.x, y: info.y, radius: 2});
+    if (hit) { o = hit.object; info = hit; }
+  }
   if (!o) return null;
   if (info.layer.id === "whatif-areas") return o.id + " " + o.name + ": " + o.text;
   if (info.layer.id === "events") return o.id + " " + scenarioName(o.scenario) + " — " + t(o.state);
@@ -263,7 +281,8 @@ function dynamicLayers() {
     new deck.ScatterplotLayer({id: "events", data: open, getPosition: (e) => [e.lon, e.lat],
       getFillColor: (e) => (overdue(e) ? [198, 40, 40, 255] : sc[e.state] || [0, 0, 0, 200]),
       getLineColor: [255, 255, 255, 255], stroked: true, lineWidthMinPixels: 1, getRadius: 20, radiusMinPixels: 5,
-      radiusMaxPixels: 14, pickable: true, updateTriggers: {getFillColor: [Date.now()]}}),
+      radiusMaxPixels: 14, pickable: true,
+      updateTriggers: {getFillColor: [S.version, Math.floor(twinNow() / 5)]}}),  // (overdue moves with time)
   ];
 }
 
@@ -280,6 +299,10 @@ function overdue(e) {
 // --- rendering (batched: at most a few times a second, however fast records come) ----------------------
 function render() {
   if (!S.me || !S.catalog) return;
+  const tick = performance.now();
+  if (!S.dirty && tick - S.lastBoard < 1000) return;  // (ages move once a second; changes at once)
+  S.lastBoard = tick;
+  if (S.dirty) S.version += 1;
   S.dirty = false;
   if (!S.replay || S.replay.done) {
     $("#clock").textContent = new Date(twinNow() * 1000).toLocaleTimeString("en-GB", {timeZone: S.catalog.tz});
@@ -290,7 +313,7 @@ function render() {
   // rows kept and updated in place (a row under the pointer is never replaced), in order of age
   const tbody = $("#board tbody");
   const rows = new Map([...tbody.children].map((tr) => [tr.dataset.id, tr]));
-  open.slice(0, 300).forEach((e, i) => {
+  open.slice(0, 200).forEach((e, i) => {
     const o = overdue(e); if (o) late += 1;
     let tr = rows.get(e.id);
     if (!tr) {
@@ -307,11 +330,12 @@ function render() {
     if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
   });
   for (const tr of rows.values()) tr.remove();
-  for (const e of open.slice(300)) if (overdue(e)) late += 1;
+  for (const e of open.slice(200)) if (overdue(e)) late += 1;
+  renderFeed();
   $("#open-count").textContent = open.length;
   $("#overdue-count").textContent = late;
   if (S.deck) {
-    S.deck.setProps({layers: [...S.base, ...dynamicLayers()]});
+    S.deck.setProps({layers: dynamicLayers()});
     const at = Date.now();
     for (const e of open) if (!S.drawnAt.has(e.id)) S.drawnAt.set(e.id, at);
     if (S.drawnAt.size > 50000) S.drawnAt.clear();
@@ -328,8 +352,9 @@ document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("cli
   document.querySelectorAll("#tabs button").forEach((x) => x.classList.toggle("on", x === b));
   document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== "tab-" + b.dataset.tab; });
   if (b.dataset.tab === "kpis") renderKpis();
+  if (b.dataset.tab === "feed") { S.dirty = true; render(); }
 }));
-setInterval(() => { if (S.dirty || S.me) render(); }, 250);
+setInterval(render, 250);
 
 async function renderKpis() {
   const k = await api("/api/v1/kpis");
@@ -386,7 +411,9 @@ function allowed(e) {
 }
 
 function renderActions(e, box, form) {
-  box.innerHTML = ""; form.hidden = true;
+  box.innerHTML = "";
+  // (a record arriving for this event redraws it: a result form being filled in stays open)
+  if (form.dataset.event !== e.id || !allowed(e).includes("result")) form.hidden = true;
   $("#action-error").textContent = "";
   for (const a of allowed(e)) {
     const b = document.createElement("button");
@@ -416,6 +443,7 @@ async function act(e, action, form) {
 
 function showResultForm(e, form) {
   form.hidden = false;
+  form.dataset.event = e.id;
   form.onsubmit = async (ev) => {
     ev.preventDefault();
     const data = new FormData(form);
@@ -607,7 +635,7 @@ function stepReplay() {
   R.t = now;
   $("#replay-progress").value = R.t1 > R.t0 ? Math.round(1000 * Math.min(1, (now - R.t0) / (R.t1 - R.t0))) : 1000;
   $("#clock").textContent = new Date(Math.min(now, R.t1) * 1000).toLocaleTimeString("en-GB", {timeZone: S.catalog.tz}) + " ⏵";
-  if (S.deck) S.deck.setProps({layers: [...S.base, ...dynamicLayers()]});
+  if (S.deck) S.deck.setProps({layers: dynamicLayers()});
   if (R.i >= R.records.length) {
     R.done = true;
     $("#replay-status").textContent = `${t("replay_done")}: ${R.events.size} ${t("events")}`;
