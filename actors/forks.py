@@ -111,3 +111,85 @@ class ForkRunner:
             for proc in list(getattr(pool, "_processes", {}).values()):  # do not wait for a long fork
                 proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_staffing(scenario: str, question: dict[str, Any], progress_path: str) -> dict[str, Any]:
+    from scenarios.staffing import optimise_staffing, plan_answer
+
+    with open(progress_path, "a", encoding="utf-8") as log:
+        def progress(line: str) -> None:
+            log.write(line.rstrip() + "\n")
+            log.flush()
+
+        plan = optimise_staffing(scenario, **question, progress=progress)
+    return plan_answer(plan)
+
+
+class StaffingJobs:
+    """The staffing optimiser (:func:`scenarios.staffing.optimise_staffing`) as jobs for the
+    cockpit: one at a time, in a worker process of its own at low priority (a plan takes
+    minutes of CPU), its progress lines readable while it runs.
+
+    Args:
+        scenario: The scenario the live twin was loaded from (a name or a folder): the worker
+            simulates it.
+        nice: How much lower the worker is scheduled.
+    """
+
+    def __init__(self, scenario: str, *, nice: int = FORK_NICE) -> None:
+        import tempfile
+
+        self.scenario, self.nice = scenario, nice
+        self._pool: ProcessPoolExecutor | None = None
+        self._dir = tempfile.mkdtemp(prefix="streetbrain-staffing-")
+        self.jobs: dict[str, dict[str, Any]] = {}
+
+    def running(self) -> bool:
+        return any(j["state"] == "running" for j in self.jobs.values())
+
+    def start(self, question: dict[str, Any]) -> str:
+        """Start a job; its id. Raises ``RuntimeError`` while another runs."""
+        if self.running():
+            raise RuntimeError("a staffing job is already running")
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
+                                             initializer=_start_worker, initargs=(self.scenario, self.nice))
+        job = f"S{len(self.jobs) + 1:04d}"
+        path = os.path.join(self._dir, f"{job}.log")
+        open(path, "w").close()
+        future = self._pool.submit(_run_staffing, self.scenario, dict(question), path)
+        entry: dict[str, Any] = {"job": job, "state": "running", "question": dict(question), "progress_path": path,
+                                 "result": None, "error": None}
+        self.jobs[job] = entry
+
+        def done(f: Any) -> None:
+            try:
+                entry["result"], entry["state"] = f.result(), "done"
+            except TwinError as exc:
+                entry["error"], entry["state"] = str(exc), "failed"
+            except BrokenProcessPool as exc:
+                entry["error"], entry["state"] = f"the staffing worker stopped ({exc})", "failed"
+                self._pool = None
+            except Exception as exc:  # reported to the page, not raised in the pool's thread
+                entry["error"], entry["state"] = f"{type(exc).__name__}: {exc}", "failed"
+
+        future.add_done_callback(done)
+        return job
+
+    def status(self, job: str) -> dict[str, Any]:
+        """A job: state (``running``, ``done``, ``failed``), the question, its last progress
+        lines, and the plan (:func:`scenarios.staffing.plan_answer`) or the error."""
+        entry = self.jobs[job]
+        try:
+            with open(entry["progress_path"], encoding="utf-8") as fh:
+                lines = fh.read().splitlines()[-12:]
+        except OSError:
+            lines = []
+        return {k: v for k, v in entry.items() if k != "progress_path"} | {"progress": lines}
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)

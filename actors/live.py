@@ -673,6 +673,18 @@ class LiveTwin:
                     tiers.setdefault(role_of.get(e.assignee, ""), []).append(e)
             by_tier = {role: twin_kpis.outcomes_of(group, firsts, now, stage=True)
                        for role, group in sorted(tiers.items()) if role}
+            # Per area (where the event is) and per shift (in force when it was reported): the
+            # same outcomes, partitioned.
+            roster = self.district.roster
+            areas: dict[str, list[Event]] = {}
+            shifts: dict[str, list[Event]] = {}
+            for e in evs:
+                areas.setdefault(e.location.area_id, []).append(e)
+                shifts.setdefault(roster.plan.at(roster.local_time(e.reported_at)[1]).code, []).append(e)
+            by_area = {a: twin_kpis.outcomes_of(group, firsts, now) for a, group in sorted(areas.items())}
+            by_shift = {sh: twin_kpis.outcomes_of(group, firsts, now) for sh, group in shifts.items()}
+            order = [sh.code for sh in roster.plan.shifts]
+            by_shift = {sh: by_shift[sh] for sh in sorted(by_shift, key=lambda c: order.index(c) if c in order else 99)}
             busy = sum(1 for st in self.members.values() if st.busy)
             duty = self.district.roster.on_duty_ids(now)
             waiting = len(self.desk.waiting())
@@ -684,9 +696,7 @@ class LiveTwin:
             **{k: (None if math.isnan(v) else v) for k, v in shares.items()},
             "counts": {k: {"met": m, "counted": n} for k, (m, n) in twin_kpis.counts(outcomes).items()},
             "waiting": waiting, "members_on_duty": len(duty), "members_busy": busy, "mode": mode,
-            "by_tier": {role: {"events": len(o), **{k: (None if math.isnan(v) else v)
-                                                   for k, v in twin_kpis.shares(o).items()}}
-                        for role, o in by_tier.items()},
+            "by_tier": _grouped(by_tier), "by_area": _grouped(by_area), "by_shift": _grouped(by_shift),
         }
 
     # --- snapshot (what-if fork) ---------------------------------------------------------------------
@@ -705,5 +715,11 @@ def _serial(event_id: str) -> int:
     digits = "".join(ch for ch in event_id if ch.isdigit())
     return int(digits) if digits else 0
 
+
+
+def _grouped(groups: Mapping[str, twin_kpis.Outcomes]) -> dict[str, dict[str, Any]]:
+    """Per group: its events and its 1/3/5-minute shares (``None`` where nothing counts yet)."""
+    return {g: {"events": len(o), **{k: (None if math.isnan(v) else v) for k, v in twin_kpis.shares(o).items()}}
+            for g, o in groups.items()}
 
 __all__ = ["HELD", "HUMAN_ACTIONS", "Clock", "LiveTwin", "Outcome", "iso"]

@@ -87,6 +87,8 @@ def create_app(client: BrainClient, *, cameras: CameraShard | AreaShards | None 
             await app.state.streams.stop()
             if app.state.forks is not None:
                 app.state.forks.close()
+            if getattr(app.state, "staffing", None) is not None:
+                app.state.staffing.close()
 
     app = FastAPI(title=title, version="1", lifespan=lifespan, **_NO_TELEMETRY, docs_url=None, redoc_url=None,
                   description="Live dispatch of the street brain: events, 1/3/5-minute timers, escalation, "

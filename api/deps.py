@@ -94,6 +94,7 @@ def install_state(app: FastAPI, client: BrainClient, *, district: District | Non
     state.eyes = None  # camera actors running City Eye (set by ``streetbrain serve --cameras``)
     state.scenario = scenario if district is not None else None  # (else the worker is sent the district)
     state.forks = None
+    state.staffing = None  # staffing jobs (actors.forks.StaffingJobs), made on first use
     state.fork_slot = asyncio.Semaphore(1)  # one what-if fork at a time
     state.loading = asyncio.Lock()
 

@@ -411,13 +411,15 @@ def _charts(result: SimulationResult, district: District | None) -> list[str]:
     return [f"<figure>{svg}<figcaption>{_e(cap)}</figcaption></figure>" for svg, cap in figs]
 
 
-def html_report(result: SimulationResult, *, district: District | None = None) -> str:
+def html_report(result: SimulationResult, *, district: District | None = None, map_href: str | None = None) -> str:
     """One self-contained, offline HTML page reporting a simulation.
 
     Args:
         result: What :func:`scenarios.run` returned.
         district: The simulated district; when given, the page has a map of events per grid
             and the data attribution.
+        map_href: A link to an interactive map of the same result (``map.html``, written
+            beside the report by ``streetbrain simulate --out`` with :mod:`viz`).
 
     Returns:
         The HTML document (UTF-8 text): inline CSS and SVG only, nothing fetched.
@@ -453,7 +455,9 @@ def html_report(result: SimulationResult, *, district: District | None = None) -
     ]
     attribution = _attribution(district) if district is not None else ""
     if district is not None:
-        body.append(f"<section><h2>Map</h2>{map_svg(result, district)}"
+        link = (f'<p><a href="{_e(map_href)}">Interactive map</a> (roads by squad, camera views, the share of '
+                f'events within their targets per grid; a deck.gl page that needs no network)</p>' if map_href else "")
+        body.append(f"<section><h2>Map</h2>{map_svg(result, district)}{link}"
                     + (f"<p class=note>Map data: {_e(attribution)}</p>" if attribution else "") + "</section>")
     body.append(f"<section><h2>KPIs by category</h2>{_table(cats, cat_names, 'category')}</section>")
     body.append("<section><h2>All KPIs</h2><table><tr><th>KPI</th><th>mean</th><th>95% CI</th></tr>"

@@ -609,3 +609,18 @@ def surge_reserve(peacetime: StaffingPlan, wartime: StaffingPlan) -> dict[str, i
     beyond the peacetime one (never negative)."""
     war, peace = wartime.headcount(), peacetime.headcount()
     return {a: max(0, war.get(a, 0) - peace.get(a, 0)) for a in sorted(set(war) | set(peace))}
+
+
+def plan_answer(plan: StaffingPlan, *, salary_per_year: float = SALARY_PER_YEAR) -> dict[str, Any]:
+    """A plan as JSON (what ``streetbrain staff --json`` and ``POST /api/v1/staffing`` give):
+    the verdict, positions per area and shift, people per area (the roster when the target is
+    met, else the positions' headcount), and the cost/service curve."""
+    rosters = plan.roster() if plan.met and plan.pattern is not None else []
+    people = {r.area: r.people for r in rosters} if rosters else plan.headcount()
+    return {"role": plan.role, "kpi": plan.kpi, "target": plan.target, "met": plan.met, "shifts": plan.shifts,
+            "start_choices": plan.start_choices, "binds": plan.binds, "reason": plan.reason,
+            "positions": plan.total, "per_area": plan.table, "rotation": plan.rotation, "headcount": people,
+            "patterns": {r.area: r.units for r in rosters},
+            "confirmed": None if plan.confirmed is None else plan.confirmed.to_dict(),
+            "headcount_total": sum(people.values()), "headcount_floor": plan.headcount_floor(),
+            "curve": plan.curve(salary_per_year)}

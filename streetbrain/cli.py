@@ -269,7 +269,16 @@ def simulate(
                          params=params, progress=bar)
         summary = result.summary()
         if out:
-            paths = write_result(result, Path(out), district=district)
+            try:  # the interactive map needs pydeck (the viz extra); the report has its SVG map anyway
+                from viz.deck import write_html
+                from viz.results import simulation_deck
+            except ImportError:
+                simulation_deck = None  # type: ignore[assignment]
+            paths = write_result(result, Path(out), district=district,
+                                 map_href="map.html" if simulation_deck is not None else None)
+            if simulation_deck is not None:
+                paths["map"] = write_html(simulation_deck(result, district), Path(out) / "map.html",
+                                          title=f"{district.name}: simulation map")
             summary["files"] = {k: str(v) for k, v in paths.items()}
     except (TwinError, ValueError) as exc:
         _fail(exc)
@@ -433,19 +442,14 @@ def staff(
     rosters = plan.roster() if plan.met and plan.pattern is not None else []
     people = {r.area: r.people for r in rosters} if rosters else plan.headcount()
     if as_json:
-        typer.echo(json.dumps({"role": plan.role, "kpi": plan.kpi, "target": plan.target, "met": plan.met,
-                               "shifts": plan.shifts, "start_choices": plan.start_choices,
-                               "binds": plan.binds, "reason": plan.reason, "positions": plan.total,
-                               "per_area": plan.table, "rotation": plan.rotation, "headcount": people,
-                               "patterns": {r.area: r.units for r in rosters},
-                               "surge_reserve": reserve,
+        from scenarios.staffing import plan_answer
+
+        typer.echo(json.dumps({**plan_answer(plan, salary_per_year=salary), "surge_reserve": reserve,
                                "surge_confirmed": None if surge_ok is None else surge_ok.to_dict(),
-                               "confirmed": None if plan.confirmed is None else plan.confirmed.to_dict(),
                                "wartime": None if war is None else {"met": war.met, "reason": war.reason,
                                                                     "positions": war.total, "per_area": war.table,
-                                                                    "headcount": war.headcount()},
-                               "headcount_total": sum(people.values()), "headcount_floor": plan.headcount_floor(),
-                               "curve": curve}, ensure_ascii=False, indent=2))
+                                                                    "headcount": war.headcount()}},
+                              ensure_ascii=False, indent=2))
         return
     verdict = ("met" if plan.met and plan.binds else "met, but the target does not bind" if plan.met
                else f"NOT met ({plan.reason or 'see the curve'})")

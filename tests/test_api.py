@@ -360,3 +360,49 @@ def test_the_replay_window_lists_the_records_of_the_events_reported_in_it(api: A
     bad = api.http.get("/api/v1/replay", params={"since": t, "until": t}, headers=api.auth("viewer"))
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "until"
     assert api.http.get("/api/v1/replay", params={"since": t, "until": t + 1}).status_code == 401
+
+
+def test_kpis_per_area_and_per_shift_partition_the_events(api: Api, xiaohe: District) -> None:
+    for k in (0, 60, 120):
+        c = xiaohe.cameras[k]
+        api.report(tuple(float(v) for v in xiaohe.projection.to_lonlat(c.x, c.y)), scenario="TR01")  # type: ignore[arg-type]
+    k = api.http.get("/api/v1/kpis", headers=api.auth("viewer")).json()
+    assert sum(v["events"] for v in k["by_area"].values()) == k["events"] == 3
+    assert set(k["by_area"]) <= {a.id for a in xiaohe.regions.areas}
+    assert list(k["by_shift"]) == ["day"] and k["by_shift"]["day"]["events"] == 3  # reported at 10:00
+
+
+def test_the_staffing_optimiser_runs_as_a_job_followed_to_its_plan(tiny_folder: Path, tmp_path: Path) -> None:
+    """`POST /api/v1/staffing` starts the optimiser in a worker process; `GET /api/v1/staffing/{job}`
+    follows it to the plan (positions per area and shift, people, the cost/service curve).
+    A second job while one runs is 429; a bad question names its field."""
+    import time as _time
+
+    import scenarios
+
+    district = scenarios.load(str(tiny_folder))
+    origin = datetime(2026, 3, 2, 10, 0, tzinfo=district.roster.tz).timestamp()
+    brain = Brain(district, open_log(tmp_path / "events.db"), Clock(speed=1.0, origin=origin))
+    app = create_app(LocalClient(brain), tick_s=None, district=district, scenario=str(tiny_folder))
+    h = {"Authorization": f"Bearer {brain.create_token('dispatcher', name='planner')['token']}"}
+    with TestClient(app) as http:
+        bad = http.post("/api/v1/staffing", json={"target": 1.5}, headers=h)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "target"
+        r = http.post("/api/v1/staffing", json={"target": 0.8, "days": 2, "replications": 2}, headers=h)
+        assert r.status_code == 202, r.text
+        job = r.json()
+        if job["state"] == "running":
+            again = http.post("/api/v1/staffing", json={"target": 0.8, "days": 2}, headers=h)
+            assert again.status_code in (202, 429)
+        deadline = _time.monotonic() + 240
+        while job["state"] == "running" and _time.monotonic() < deadline:
+            _time.sleep(0.5)
+            job = http.get(f"/api/v1/staffing/{job['job']}", headers=h).json()
+        assert job["state"] == "done", job
+        plan = job["result"]
+        assert set(plan["per_area"]) == {a.id for a in district.regions.areas}
+        assert plan["positions"] == sum(sum(v.values()) for v in plan["per_area"].values())
+        assert plan["headcount_total"] == sum(plan["headcount"].values()) and plan["curve"]
+        assert job["progress"] and job["question"]["target"] == 0.8
+        assert http.get("/api/v1/staffing/S9999", headers=h).status_code == 404
+    brain.log.close()

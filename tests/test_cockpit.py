@@ -30,7 +30,9 @@ pytestmark = [pytest.mark.timeout(300),
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = tmp_path_factory.mktemp("cockpit") / "events.db"
-    s = Server(db, ray=False, extra=("--speed", "60", "--start", "09:00"))
+    # ten times real time: a missed 2-minute respond target escalates an event in seconds, yet a
+    # page has seconds to act on it before its timers run out (on a slow machine too)
+    s = Server(db, ray=False, extra=("--speed", "10", "--start", "09:00"))
     try:
         yield s
     finally:
@@ -161,15 +163,26 @@ def test_the_dispatcher_sees_the_district_and_works_an_event_to_its_close(server
     page.click("#lang")
     assert page.locator("#tabs button[data-tab=board]").inner_text() == "调度台"
     page.click("#tabs button[data-tab=kpis]")
-    page.wait_for_selector("#kpi table")
+    page.wait_for_selector("#kpi table[data-group=shift] tbody tr")
+    assert page.locator("#kpi table[data-group=area] tbody tr").count() >= 2  # a and b lie in two areas
     shot(page, "dispatcher-targets-zh")
     assert not watch.outside(), watch.outside()
     print(f"first map draw {first_draw_s:.1f} s after the page was opened")
     page.close()
 
 
-def test_a_handler_works_their_assignment_on_a_phone_with_a_photo(server: Server, browser: Any,
-                                                                xiaohe: District) -> None:
+def test_a_handler_works_their_assignment_on_a_phone_with_a_photo(browser: Any, xiaohe: District,
+                                                                tmp_path: Path) -> None:
+    """On a twin in real time (its own): the handler has the minutes a person has before an
+    unsigned assignment moves on."""
+    server = Server(tmp_path / "phone.db", ray=False, extra=("--start", "09:00"))
+    try:
+        _handler_flow(server, browser, xiaohe)
+    finally:
+        server.stop()
+
+
+def _handler_flow(server: Server, browser: Any, xiaohe: District) -> None:
     ev = report(server.url, spot(xiaohe, 80), "cockpit-phone")
     assert ev["assignee"], ev
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
@@ -259,7 +272,7 @@ def test_a_replay_of_the_last_hours_draws_the_events_as_they_happened(server: Se
     page.click("#replay-form button[type=submit]")
     page.wait_for_function("window.cockpit.replay && window.cockpit.replay.done", timeout=60_000)
     now = httpx.get(server.url + "/health", timeout=10).json()
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     until = datetime.fromisoformat(now["now"]).timestamp()
     window = httpx.get(server.url + "/api/v1/replay", params={"since": until - 3 * 3600, "until": until}, headers=H,
@@ -270,5 +283,39 @@ def test_a_replay_of_the_last_hours_draws_the_events_as_they_happened(server: Se
     shot(page, "replay")
     page.click("#replay-stop")
     assert page.evaluate("window.cockpit.replay") is None
+    # a window of one's own, on the district's clock (Asia/Shanghai), whatever the browser's zone
+    start = datetime.fromisoformat(now["now"]) - timedelta(hours=2)
+    page.select_option("#replay-form select[name=hours]", "custom")
+    page.fill("#replay-form input[name=from]", start.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#replay-form input[name=to]", (start + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
+    page.click("#replay-form button[type=submit]")
+    page.wait_for_function("window.cockpit.replay && window.cockpit.replay.done", timeout=60_000)
+    asked = [u for u in watch.urls if "/api/v1/replay?" in u][-1]
+    since = float(asked.split("since=")[1].split("&")[0])
+    assert abs(since - start.replace(second=0, microsecond=0).timestamp()) < 1, (asked, start)
     assert not watch.outside(), watch.outside()
     page.close()
+
+
+def test_a_staffing_plan_from_the_page_shows_its_table_and_curve(browser: Any, tiny_folder: Path,
+                                                                 tmp_path: Path) -> None:
+    """On a small district (the optimiser takes seconds there, minutes on xiaohe)."""
+    tiny = Server(tmp_path / "tiny.db", ray=False, extra=("--scenario", str(tiny_folder), "--speed", "60"))
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        watch = Watch(page, tiny.url)
+        sign_in(page, tiny.url, token(tiny.url, "dispatcher"))
+        page.click("#tabs button[data-tab=whatif]")
+        page.fill("#staffing-form input[name=days]", "2")
+        page.fill("#staffing-form input[name=replications]", "2")
+        page.fill("#staffing-form input[name=target]", "0.8")
+        page.click("#staffing-form button[type=submit]")
+        page.wait_for_selector("#staffing-result table[data-staffing] tbody tr", timeout=240_000)
+        plan = page.evaluate("window.cockpit.staffing.result")
+        assert page.locator("#staffing-result table[data-staffing] tbody tr").count() == len(plan["per_area"])
+        assert page.locator("#staffing-result svg circle").count() == len([p for p in plan["curve"] if p["kpi"] is not None])
+        shot(page, "staffing")
+        assert not watch.outside(), watch.outside()
+        page.close()
+    finally:
+        tiny.stop()

@@ -169,3 +169,26 @@ def test_chromium_renders_the_page(page: str, tmp_path: Path) -> None:
         shutil.rmtree(tmp_path / "profile", ignore_errors=True)
     assert shot.exists() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_interactive_map_of_a_simulation_comes_from_the_viz_layers(result: SimulationResult, district: District,
+                                                                       tmp_path: Path) -> None:
+    """`streetbrain simulate --out` writes map.html beside the report (viz.results): the grids'
+    figures are the events rows' own, and the report links to it."""
+    pytest.importorskip("pydeck")
+    from viz.deck import to_html
+    from viz.results import grid_figures, simulation_deck
+
+    df = result.to_pandas()
+    figures = grid_figures(df, replications=len(result.runs), warmup_days=result.warmup_days)
+    assert sum(f["events"] for f in figures.values()) * len(result.runs) == pytest.approx(len(df))
+    closed = df[df["outcome"] == "closed"]
+    for grid, f in figures.items():
+        mine = closed[closed["grid_id"] == grid]
+        assert f.get("within_targets") == (pytest.approx(mine["within_targets"].mean()) if len(mine) else None)
+    deck = simulation_deck(result, district)
+    grids = next(layer for layer in deck.layers if layer.id == "grids-within_targets")
+    assert {row["id"] for row in grids.data} == {g.id for g in district.regions.grids}
+    assert "<script src=\"http" not in to_html(deck)
+    linked = html_report(result, district=district, map_href="map.html")
+    assert 'href="map.html"' in linked and 'href="map.html"' not in html_report(result, district=district)

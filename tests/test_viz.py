@@ -123,3 +123,16 @@ def test_layers_serialise_to_deck_json(xiaohe: District) -> None:
     spec: dict[str, Any] = json.loads(district_deck(xiaohe, base_layers(xiaohe)).to_json())
     assert [layer["id"] for layer in spec["layers"]] == ["boundary", "grids", "areas", "roads", "cameras"]
     assert spec["layers"][3]["@@type"] == "PathLayer" and spec["initialViewState"]["zoom"] > 10
+
+
+def test_every_label_of_the_cockpit_exists_in_both_languages() -> None:
+    """Each `data-i18n` key of the page, and each key one language has, is in the other too (a
+    missing one would show its key instead of words)."""
+    static = Path(__file__).resolve().parent.parent / "viz" / "static"
+    js = (static / "cockpit.js").read_text(encoding="utf-8")
+    table = js[js.index("const T = {"):js.index("const OPEN")]
+    en = set(re.findall(r"(\w+):\s*\"", table[table.index("en: {"):table.index("zh: {")]))
+    zh = set(re.findall(r"(\w+):\s*\"", table[table.index("zh: {"):]))
+    assert en == zh, (sorted(en - zh), sorted(zh - en))
+    used = set(re.findall(r'data-i18n="(\w+)"', (static / "cockpit.html").read_text(encoding="utf-8")))
+    assert used <= en, sorted(used - en)

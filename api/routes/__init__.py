@@ -17,6 +17,7 @@ from api.routes import (
     roads,
     roster,
     staff,
+    staffing,
     stream,
     tokens,
     whatif,
@@ -24,6 +25,7 @@ from api.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, events.router, actions.router, evidence.router, staff.router,
                                   roster.router, kpis.router, whatif.router, tokens.router, roads.router,
-                                  ingest.router, cameras.router, stream.router, cockpit.router)
+                                  ingest.router, cameras.router, stream.router, cockpit.router,
+                                  staffing.router)
 
 __all__ = ["ROUTERS"]

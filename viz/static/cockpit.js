@@ -24,7 +24,12 @@ const T = {
     running: "Running…", as_is: "As is", proposed: "Proposed", difference: "Difference", kpi: "Figure",
     within_targets: "within own targets", wait_mean_s: "mean wait (s)", escalations: "escalations",
     max_backlog: "largest backlog", window: "Window", speed: "Speed", play: "Play", back_to_live: "Back to live",
-    replaying: "Replaying", replay_done: "Replay finished", records: "records", area_map: "Map: areas by the change in events within their targets (green better, red worse)"},
+    replaying: "Replaying", custom: "from … to …", from: "From (district time)", to: "To (district time)", replay_done: "Replay finished", records: "records", area_map: "Map: areas by the change in events within their targets (green better, red worse)",
+    area: "Area", shift: "Shift", day: "day shift", evening: "evening shift", night: "night shift",
+    staffing: "Staffing plan", staffing_hint: "The fewest members per area and shift that meet the target, and the people that takes (simulated: minutes).",
+    role: "Role", target: "Target share of events within 1/3/5 minutes", sim_days: "Days per simulation",
+    run_staffing: "Plan the staffing", positions: "positions a day", people: "people", met: "met", not_met: "not met",
+    curve: "Cost and service: people against the share within targets (95% intervals)"},
   zh: {title: "街道大脑", signin_title: "登录", token: "访问令牌", signin: "登录", signout: "退出",
     token_hint: "令牌只保存在本标签页。", board: "调度台", feed: "动态", kpis: "时效",
     open_events: "件在办", overdue: "件超时", event: "事件", scenario: "场景", state: "状态", age: "时长",
@@ -43,8 +48,11 @@ const T = {
     whatif_hint: "从现在起在仿真中推演未来几小时：现状与调整后对比（同一模型、共同随机数），给出95%区间。",
     running: "推演中…", as_is: "现状", proposed: "调整后", difference: "差值", kpi: "指标",
     within_targets: "按场景时效办结", wait_mean_s: "平均等待（秒）", escalations: "升级次数", max_backlog: "最大积压",
-    window: "时间段", speed: "速度", play: "播放", back_to_live: "回到实时", replaying: "回放中", replay_done: "回放结束",
-    records: "条记录", area_map: "地图：各片区时效达标变化（绿好红差）"},
+    window: "时间段", speed: "速度", play: "播放", back_to_live: "回到实时", replaying: "回放中", custom: "自定义时段", from: "起（本地时间）", to: "止（本地时间）", replay_done: "回放结束",
+    staffing: "排班测算", staffing_hint: "满足目标的各片区各班次最少人数，以及所需人员（仿真测算，需数分钟）。",
+    role: "队伍", target: "1/3/5分钟达标比例目标", sim_days: "每次仿真天数", run_staffing: "开始测算",
+    positions: "个岗位/天", people: "人", met: "达标", not_met: "未达标", curve: "成本与服务：人数与达标比例（95%区间）",
+    records: "条记录", area: "片区", shift: "班次", day: "白班", evening: "中班", night: "夜班", area_map: "地图：各片区时效达标变化（绿好红差）"},
 };
 const OPEN = new Set(["reported", "dispatched", "signed", "on_scene", "reinforcement_requested", "escalated",
   "consultation", "resolved"]);
@@ -359,13 +367,20 @@ setInterval(render, 250);
 async function renderKpis() {
   const k = await api("/api/v1/kpis");
   const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "%");
-  const rows = Object.entries(k.by_tier || {}).map(([tier, v]) => `<tr><td>${t(tier)}</td><td>${v.events}</td>`
-    + `<td>${pct(v.responded_within_60s)}</td><td>${pct(v.on_scene_within_180s)}</td><td>${pct(v.reinforced_within_300s)}</td></tr>`);
+  const cells = (v) => `<td>${v.events}</td><td>${pct(v.responded_within_60s)}</td><td>${pct(v.on_scene_within_180s)}</td>`
+    + `<td>${pct(v.reinforced_within_300s)}</td>`;
+  const head = (first) => `<thead><tr><th>${first}</th><th>${t("events")}</th><th>${t("respond")}</th>`
+    + `<th>${t("on_scene_kpi")}</th><th>${t("reinforced")}</th></tr></thead>`;
+  const table = (first, groups, name, id) => `<table data-group="${id}">${head(first)}<tbody>`
+    + Object.entries(groups || {}).map(([g, v]) => `<tr data-key="${esc(g)}"><td>${esc(name(g))}</td>${cells(v)}</tr>`).join("")
+    + "</tbody></table>";
+  const areaName = (a) => { const shape = (S.areaShapes || []).find((x) => x.id === a); return shape ? `${a} ${shape.name}` : a; };
   $("#kpi").innerHTML = `<p>${k.events} ${t("events")}, ${k.waiting} ${t("waiting")}, ${k.members_busy}/${k.members_on_duty} `
-    + `${t("members_busy")} · ${t(k.mode)}</p><table><thead><tr><th>${t("tier")}</th><th>${t("events")}</th>`
-    + `<th>${t("respond")}</th><th>${t("on_scene_kpi")}</th><th>${t("reinforced")}</th></tr></thead><tbody>`
-    + `<tr><td><b>∑</b></td><td>${k.events}</td><td>${pct(k.responded_within_60s)}</td><td>${pct(k.on_scene_within_180s)}</td>`
-    + `<td>${pct(k.reinforced_within_300s)}</td></tr>${rows.join("")}</tbody></table>`;
+    + `${t("members_busy")} · ${t(k.mode)}</p>`
+    + `<table data-group="all">${head("")}<tbody><tr><td><b>∑</b></td>${cells(k)}</tr></tbody></table>`
+    + `<h4>${t("tier")}</h4>` + table(t("tier"), k.by_tier, t, "tier")
+    + `<h4>${t("area")}</h4>` + table(t("area"), k.by_area, areaName, "area")
+    + `<h4>${t("shift")}</h4>` + table(t("shift"), k.by_shift, t, "shift");
   $("#mode").textContent = t(k.mode); $("#mode").className = k.mode;
 }
 setInterval(() => { if (S.me && S.me.role !== "handler" && !$("#tab-kpis").hidden) renderKpis(); }, 5000);
@@ -604,10 +619,28 @@ function chart(out) {  // the 1/3/5-minute shares, as is and proposed, with thei
 }
 
 // --- replay: a window of the log, drawn at any speed -----------------------------------------------------
+$("#replay-form select[name=hours]").addEventListener("change", (ev) => {
+  document.querySelectorAll("#replay-form .custom").forEach((l) => { l.hidden = ev.target.value !== "custom"; });
+});
+
+function districtTime(text) {  // "YYYY-MM-DDTHH:MM" on the district's clock → POSIX seconds
+  const [d, hm] = text.split("T"), [y, mo, da] = d.split("-").map(Number), [h, mi] = hm.split(":").map(Number);
+  const guess = Date.UTC(y, mo - 1, da, h, mi) / 1000;
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {timeZone: S.catalog.tz, hourCycle: "h23",
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit"})
+    .formatToParts(new Date(guess * 1000)).map((p) => [p.type, p.value]));
+  const shown = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second) / 1000;
+  return guess - (shown - guess);  // (the zone's offset at that moment, taken back)
+}
+
 $("#replay-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const data = new FormData(ev.target);
-  const until = twinNow(), since = until - Number(data.get("hours")) * 3600;
+  let until = twinNow(), since = until - Number(data.get("hours")) * 3600;
+  if (data.get("hours") === "custom") {
+    if (!data.get("from") || !data.get("to")) { $("#replay-status").textContent = t("from") + " / " + t("to"); return; }
+    since = districtTime(data.get("from")); until = districtTime(data.get("to"));
+  }
   const out = await api(`/api/v1/replay?since=${since}&until=${until}`);
   const recs = out.records;
   S.replay = {records: recs, i: 0, t0: recs.length ? recs[0].at : since, t1: recs.length ? recs[recs.length - 1].at : until,
@@ -642,4 +675,59 @@ function stepReplay() {
     return;
   }
   requestAnimationFrame(stepReplay);
+}
+
+// --- staffing: the optimiser as a job, followed until its plan comes back --------------------------------
+$("#staffing-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const data = new FormData(ev.target);
+  const body = {role: data.get("role"), target: Number(data.get("target")), days: Number(data.get("days")),
+    replications: Number(data.get("replications"))};
+  const button = ev.target.querySelector("button[type=submit]");
+  button.disabled = true;
+  $("#staffing-result").innerHTML = "";
+  try {
+    let job = await api("/api/v1/staffing", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify(body)});
+    while (job.state === "running") {
+      $("#staffing-status").textContent = t("running") + " " + (job.progress.slice(-1)[0] || "");
+      await new Promise((res) => setTimeout(res, 2000));
+      job = await api("/api/v1/staffing/" + job.job);
+    }
+    S.staffing = job;
+    if (job.state === "failed") { $("#staffing-status").textContent = job.error; return; }
+    $("#staffing-status").textContent = "";
+    renderStaffing(job.result);
+  } catch (err) {
+    $("#staffing-status").textContent = String(err.message || err);
+  } finally { button.disabled = false; }
+});
+
+function renderStaffing(plan) {
+  const areas = Object.keys(plan.per_area).sort();
+  const shifts = areas.length ? Object.keys(plan.per_area[areas[0]]) : [];
+  const rows = areas.map((a) => `<tr><td>${esc(a)}</td>${shifts.map((sh) => `<td>${plan.per_area[a][sh]}</td>`).join("")}`
+    + `<td><b>${plan.headcount[a] ?? "–"}</b></td></tr>`);
+  $("#staffing-result").innerHTML = `<p><b>${plan.met ? t("met") : t("not_met")}</b> · ${plan.positions} ${t("positions")} · `
+    + `${plan.headcount_total} ${t("people")}${plan.reason ? " · " + esc(plan.reason) : ""}</p>`
+    + `<table data-staffing><thead><tr><th>${t("area")}</th>${shifts.map((sh) => `<th>${t(sh)}</th>`).join("")}`
+    + `<th>${t("people")}</th></tr></thead><tbody>${rows.join("")}</tbody></table>`
+    + `<p class="hint">${t("curve")}</p>${curveSvg(plan.curve, plan.target)}`;
+}
+
+function curveSvg(points, target) {
+  const pts = points.filter((p) => p.kpi !== null && Number.isFinite(p.kpi));
+  if (!pts.length) return "";
+  const W = 400, H = 180, x0 = 40, y0 = 160;
+  const xs = pts.map((p) => p.people), lo = Math.min(...xs), hi = Math.max(...xs, lo + 1);
+  const X = (v) => x0 + (v - lo) / (hi - lo) * (W - x0 - 10), Y = (v) => y0 - v * (y0 - 10);
+  let svg = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="cost and service curve">`
+    + `<line x1="${x0}" y1="${Y(target)}" x2="${W}" y2="${Y(target)}" stroke="#c62828" stroke-dasharray="4 3"/>`;
+  for (const v of [0, 0.5, 1]) svg += `<text x="2" y="${Y(v) + 4}" font-size="10">${v * 100}%</text>`;
+  svg += `<text x="${x0}" y="${H - 2}" font-size="10">${lo} ${t("people")}</text><text x="${W - 60}" y="${H - 2}" font-size="10">${hi}</text>`;
+  for (const p of pts) {
+    if (p.lo !== null && p.hi !== null) svg += `<line x1="${X(p.people)}" x2="${X(p.people)}" y1="${Y(Math.min(1, p.hi))}" y2="${Y(Math.max(0, p.lo))}" stroke="#90a4ae"/>`;
+    svg += `<circle cx="${X(p.people)}" cy="${Y(p.kpi)}" r="3.5" fill="${p.efficient ? "#1565c0" : "#b0bec5"}"/>`;
+  }
+  return svg + "</svg>";
 }
