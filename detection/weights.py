@@ -234,28 +234,30 @@ def load_detector(name: str, *, size: int | None = None, conf: float | None = No
     if name == "yolov4-tiny":
         det: Any = yolov4_tiny(size=size, conf=0.25 if conf is None else conf, device=device, half=half)
         if onnx:
-            from detection.onnx import OnnxDarknet, export
+            from detection.onnx import OnnxDarknet
 
-            w, h = det.size
-            path = cache_dir() / "onnx" / f"yolov4-tiny-{w}x{h}.onnx"
-            if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                export(det.net, path.with_name(f"{path.name}.{os.getpid()}.part"), width=w, height=h,
-                       outputs=[f"yolo{k}" for k in range(len(det.net.heads))]).replace(path)
-            det = OnnxDarknet(path, det, threads=threads)
+            det = OnnxDarknet(_exported(det.net, "yolov4-tiny", det.size, [f"yolo{k}" for k in range(len(det.net.heads))]),
+                              det, threads=threads)
         return det
     from detection.centernet import CenterNetDetector
 
     cn = CenterNetDetector(street_weights(), conf=0.3 if conf is None else conf, device=device, half=half,
                            size=None if size is None else (size, size * 2 // 3))
     if onnx:
-        from detection.onnx import OnnxCenterNet, export
+        from detection.onnx import OnnxCenterNet
 
-        w, h = cn.size
-        path = cache_dir() / "onnx" / f"street-{w}x{h}.onnx"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            export(cn.model, path.with_name(f"{path.name}.{os.getpid()}.part"), width=w, height=h,
-                   outputs=["heat", "size", "offset"]).replace(path)
-        return OnnxCenterNet(path, cn, threads=threads)
+        return OnnxCenterNet(_exported(cn.model, "street", cn.size, ["heat", "size", "offset"]), cn, threads=threads)
     return cn
+
+
+def _exported(net: Any, name: str, size: tuple[int, int], outputs: list[str]) -> Path:
+    """``net`` as ONNX in the cache (exported once, by whichever process gets there first: each
+    writes a file of its own and moves it into place whole)."""
+    from detection.onnx import export
+
+    w, h = size
+    path = cache_dir() / "onnx" / f"{name}-{w}x{h}.onnx"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export(net, path.with_name(f"{path.name}.{os.getpid()}.part"), width=w, height=h, outputs=outputs).replace(path)
+    return path

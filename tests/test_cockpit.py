@@ -96,6 +96,15 @@ def shot(page: Any, name: str) -> bytes:
     return data
 
 
+def open_cockpit(browser: Any, server: Server, role: str, *, height: int = 800) -> tuple[Any, Watch]:
+    """A desktop page signed in with a new token of ``role``, its map drawn."""
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    watch = Watch(page, server.url)
+    sign_in(page, server.url, token(server.url, role))
+    page.wait_for_function("window.cockpit.drawn > 0", timeout=60_000)
+    return page, watch
+
+
 def sign_in(page: Any, url: str, tok: str) -> None:
     page.goto(url + "/")
     page.fill("#token", tok)
@@ -236,10 +245,7 @@ def test_the_api_documentation_renders_without_the_internet(server: Server, brow
 def test_a_what_if_from_the_page_compares_with_as_is_in_a_table_a_chart_and_the_map(server: Server, browser: Any,
                                                                                   xiaohe: District) -> None:
     report(server.url, spot(xiaohe, 120), "cockpit-whatif")
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    watch = Watch(page, server.url)
-    sign_in(page, server.url, token(server.url, "dispatcher"))
-    page.wait_for_function("window.cockpit.drawn > 0", timeout=60_000)
+    page, watch = open_cockpit(browser, server, "dispatcher", height=900)
     page.click("#tabs button[data-tab=whatif]")
     page.fill("#whatif-form input[name=hours]", "1")
     page.fill("#whatif-form input[name=replications]", "2")
@@ -262,10 +268,7 @@ def test_a_replay_of_the_last_hours_draws_the_events_as_they_happened(server: Se
                                                                      xiaohe: District) -> None:
     for k in (150, 200):
         report(server.url, spot(xiaohe, k), f"cockpit-replay-{k}")
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    watch = Watch(page, server.url)
-    sign_in(page, server.url, token(server.url, "viewer"))
-    page.wait_for_function("window.cockpit.drawn > 0", timeout=60_000)
+    page, watch = open_cockpit(browser, server, "viewer")
     page.click("#tabs button[data-tab=replay]")
     page.select_option("#replay-form select[name=hours]", "3")
     page.select_option("#replay-form select[name=speed]", "3600")
