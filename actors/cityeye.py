@@ -474,7 +474,8 @@ class CityEye:
         # than the rules' default exit inertia, so it spans three frames at least.
         gap = self.speed / self.config.fps if entry.spec.synthetic else 1.0 / self.config.fps
         return Pipeline(entry.camera, cal, self._detector(entry.spec.detector), self.district.catalog,
-                        batch=self.config.batch, tracker=tracker, grace_s=max(20.0, 3.0 * gap))
+                        batch=self.config.batch, tracker=tracker, grace_s=max(20.0, 3.0 * gap),
+                        tz=self.district.roster.tz)
 
     # --- the loop --------------------------------------------------------------------------------------
     def _loop(self) -> None:

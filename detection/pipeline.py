@@ -157,12 +157,14 @@ class Pipeline:
         batch: Frames per detector call.
         evidence_dir: Where to write the evidence JPEGs (kept in memory only if ``None``).
         origin: Added to frame times: the alarms' clock (POSIX seconds for a live camera).
+        tz: With frame times on a clock (POSIX seconds), the zone the evidence's caption writes
+            them in (e.g. the district's); else they are written as seconds into the video.
         rules: Keyword arguments of :class:`twin.vision.RuleEngine` (``grace_s``, ...).
     """
 
     def __init__(self, camera: Camera, calibration: Homography, detector: Detector, specs: Iterable[ScenarioSpec], *,
                  batch: int = 8, evidence_dir: str | Path | None = None, origin: float = 0.0,
-                 tracker: ByteTracker | None = None, **rules: Any) -> None:
+                 tracker: ByteTracker | None = None, tz: Any = None, **rules: Any) -> None:
         if batch < 1:
             raise ValueError(f"batch: must be >= 1, got {batch}")
         self.camera, self.calibration, self.detector = camera, calibration, detector
@@ -170,7 +172,7 @@ class Pipeline:
         self.tracker = tracker or ByteTracker()
         self.batch = batch
         self.evidence_dir = Path(evidence_dir) if evidence_dir else None
-        self.origin = origin
+        self.origin, self.tz = origin, tz
         self._zone_px = {z.kind: calibration.image_polygon(z.geometry) for z in camera.zones}
         self._last_t = 0.0
 
@@ -214,6 +216,14 @@ class Pipeline:
         evidence = [self.evidence(frame, a, rows, t) for a in alarms if a.kind == "start"]
         return FrameResult(t, det, rows, alarms, evidence)
 
+    def _when(self, t: float) -> str:
+        """A time for the caption: clock time in :attr:`tz`, else seconds into the video."""
+        if self.tz is None:
+            return f"{t - self.origin:.1f}s"
+        from datetime import datetime
+
+        return datetime.fromtimestamp(t, self.tz).strftime("%H:%M:%S")
+
     def evidence(self, frame: np.ndarray, alarm: Alarm, tracks: Sequence[dict[str, Any]], t: float) -> Evidence:
         """The frame annotated for an alarm: its objects' boxes (thick) among the others
         (thin), the rule's zone outlined, the scenario and times written on it; as JPEG."""
@@ -232,8 +242,8 @@ class Pipeline:
             if mine:
                 cv2.putText(img, f"{tr['label']} #{tr['id']}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                             (0, 0, 255), 1, cv2.LINE_AA)
-        caption = (f"{self.camera.id} {alarm.scenario} from {alarm.started_at - self.origin:.1f}s "
-                   f"at {alarm.at - self.origin:.1f}s conf {alarm.confidence:.2f}")
+        caption = (f"{self.camera.id} {alarm.scenario} from {self._when(alarm.started_at)} at {self._when(alarm.at)} "
+                   f"conf {alarm.confidence:.2f}")
         cv2.putText(img, caption, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:  # pragma: no cover - OpenCV encodes any BGR image

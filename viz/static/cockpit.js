@@ -398,6 +398,8 @@ async function showDetail(id) {
     + `<small>${esc(h.actor)} ${esc(h.reason || "")}</small></li>`).join("");
   const box = $("#detail-evidence");
   box.innerHTML = "";
+  for (const url of S.objectUrls || []) URL.revokeObjectURL(url);  // (the photos shown before)
+  S.objectUrls = [];
   for (const ev of e.stored_evidence || []) {
     if (!ev.content_type.startsWith("image/")) continue;
     const r = await fetch("/api/v1/evidence/" + encodeURIComponent(ev.id), {headers: {"Authorization": "Bearer " + S.token}});
@@ -405,6 +407,7 @@ async function showDetail(id) {
     const img = document.createElement("img");
     img.alt = t("evidence") + " " + ev.id.slice(0, 15);
     img.src = URL.createObjectURL(await r.blob());
+    S.objectUrls.push(img.src);
     box.append(img);
   }
   renderActions(e, $("#actions"), $("#result-form"));
