@@ -355,8 +355,13 @@ def _check_change(change: Any) -> tuple[dict[str, Any], Mode | None]:
     return overrides, mode
 
 
-def _scenario_ref(district: District) -> str:
-    """What ``load_cached`` needs to rebuild ``district`` with overrides."""
+def scenario_ref(district: District) -> str:
+    """What ``load_cached`` needs to rebuild ``district`` (with overrides): its built-in name or
+    the folder it was read from.
+
+    Raises:
+        ValidationError: ``change``: it was not loaded from a scenario (built in code).
+    """
     from scenarios.loader import builtin_names, resolve
 
     source = district.notes.get("source")
@@ -377,7 +382,7 @@ def _changed_district(district: District, overrides: Mapping[str, Any]) -> Distr
     """
     from scenarios.loader import load_cached
 
-    ref = _scenario_ref(district)
+    ref = scenario_ref(district)
     try:
         changed = load_cached(ref, overrides)
     except ValidationError as exc:  # name the caller's key, not the file's path

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Planner
+from api.deps import Planner, load_district
 from api.errors import ApiError
 
 router = APIRouter(prefix="/api/v1/staffing", tags=["kpis"])
@@ -30,14 +30,13 @@ class StaffingBody(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31)
 
 
-def _jobs(request: Request) -> Any:
+async def _jobs(request: Request) -> Any:
     state = request.app.state
     if getattr(state, "staffing", None) is None:
-        scenario = state.scenario
-        if not scenario:
-            raise ApiError(503, None, "this twin was not started from a scenario name or folder; staffing needs one")
         from actors.forks import StaffingJobs
+        from scenarios.whatif import scenario_ref
 
+        scenario = state.scenario or scenario_ref(await load_district(request))  # (a district built in code: 422)
         state.staffing = StaffingJobs(str(scenario))
     return state.staffing
 
@@ -45,7 +44,7 @@ def _jobs(request: Request) -> Any:
 @router.post("", status_code=202)
 async def start(body: StaffingBody, request: Request, who: Planner) -> JSONResponse:
     """Start the optimiser; ``GET /api/v1/staffing/{job}`` follows it. One job at a time (429)."""
-    jobs = _jobs(request)
+    jobs = await _jobs(request)
     if jobs.running():
         raise ApiError(429, None, "a staffing job is already running; try again when it has finished",
                        {"Retry-After": "30"})
@@ -59,7 +58,7 @@ async def start(body: StaffingBody, request: Request, who: Planner) -> JSONRespo
 async def follow(job: str, request: Request, who: Planner) -> dict[str, Any]:
     """A staffing job: ``running`` with its last progress lines, then ``done`` with the plan or
     ``failed`` with the reason."""
-    jobs = _jobs(request)
+    jobs = await _jobs(request)
     if job not in jobs.jobs:
         raise ApiError(404, "job", f"no staffing job '{job}'")
     return dict(jobs.status(job))
