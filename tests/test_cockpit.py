@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.test_serve import BIN, H, Server
+from tests.test_serve import BIN, TOKEN, H, Server
 from twin.district import District
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -194,11 +194,21 @@ def test_a_handler_works_their_assignment_on_a_phone_with_a_photo(browser: Any, 
 def _handler_flow(server: Server, browser: Any, xiaohe: District) -> None:
     ev = report(server.url, spot(xiaohe, 80), "cockpit-phone")
     assert ev["assignee"], ev
+    # the admin mints the handler's phone token from the event's page
+    desk = browser.new_page(viewport={"width": 1280, "height": 800})
+    sign_in(desk, server.url, TOKEN)
+    desk.wait_for_selector(f"#board tr[data-id='{ev['id']}']", timeout=20_000)
+    desk.click(f"#board tr[data-id='{ev['id']}']")
+    desk.click("#actions button[data-action='handler-token']")
+    phone_token = desk.locator("#handler-token code").inner_text(timeout=10_000)
+    assert httpx.get(server.url + "/api/v1/me", headers={"Authorization": f"Bearer {phone_token}"},
+                     timeout=10).json() == {"role": "handler", "member_id": ev["assignee"], "name": ev["assignee"]}
+    desk.close()
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                               device_scale_factor=2)
     page = ctx.new_page()
     watch = Watch(page, server.url)
-    sign_in(page, server.url, token(server.url, "handler", ev["assignee"]))
+    sign_in(page, server.url, phone_token)
     card = page.locator(f"#mine li[data-id='{ev['id']}']")
     card.wait_for(timeout=20_000)
     assert page.locator("#desk").is_hidden()  # a handler is offered their work only

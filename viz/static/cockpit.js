@@ -25,6 +25,7 @@ const T = {
     within_targets: "within own targets", wait_mean_s: "mean wait (s)", escalations: "escalations",
     max_backlog: "largest backlog", window: "Window", speed: "Speed", play: "Play", back_to_live: "Back to live",
     replaying: "Replaying", custom: "from … to …", from: "From (district time)", to: "To (district time)", replay_done: "Replay finished", records: "records", area_map: "Map: areas by the change in events within their targets (green better, red worse)",
+    handler_token: "Phone token for", handler_token_hint: "Sign in on the handler's phone with this token (shown once):",
     area: "Area", shift: "Shift", day: "day shift", evening: "evening shift", night: "night shift",
     staffing: "Staffing plan", staffing_hint: "The fewest members per area and shift that meet the target, and the people that takes (simulated: minutes).",
     role: "Role", target: "Target share of events within 1/3/5 minutes", sim_days: "Days per simulation",
@@ -52,6 +53,7 @@ const T = {
     staffing: "排班测算", staffing_hint: "满足目标的各片区各班次最少人数，以及所需人员（仿真测算，需数分钟）。",
     role: "队伍", target: "1/3/5分钟达标比例目标", sim_days: "每次仿真天数", run_staffing: "开始测算",
     positions: "个岗位/天", people: "人", met: "达标", not_met: "未达标", curve: "成本与服务：人数与达标比例（95%区间）",
+    handler_token: "生成手机令牌：", handler_token_hint: "处置人用此令牌在手机上登录（只显示一次）：",
     records: "条记录", area: "片区", shift: "班次", day: "白班", evening: "中班", night: "夜班", area_map: "地图：各片区时效达标变化（绿好红差）"},
 };
 const OPEN = new Set(["reported", "dispatched", "signed", "on_scene", "reinforcement_requested", "escalated",
@@ -390,6 +392,7 @@ async function showDetail(id) {
   S.selected = id;
   const e = await api("/api/v1/events/" + encodeURIComponent(id));
   $("#detail").hidden = false;
+  if (S.tokenFor !== id) { $("#handler-token").hidden = true; S.tokenFor = id; }
   $("#detail-title").textContent = e.id + " · " + scenarioName(e.scenario);
   const f = [["state", t(e.state)], ["assignee", e.assignee || "–"], ["place", e.road_id + " · " + e.grid_id + " · " + e.area_id],
     ["reported_at", hhmmss(e.reported_at)], ["source", e.source], ["description", e.description || ""]];
@@ -430,6 +433,21 @@ function allowed(e) {
 
 function renderActions(e, box, form) {
   box.innerHTML = "";
+  if (S.me.role === "admin" && e.assignee && OPEN.has(e.state)) {  // a token for the handler's phone
+    const b = document.createElement("button");
+    b.type = "button"; b.dataset.action = "handler-token";
+    b.textContent = t("handler_token") + " " + e.assignee;
+    b.addEventListener("click", async () => {
+      try {
+        const out = await api("/api/v1/tokens", {method: "POST", headers: {"Content-Type": "application/json"},
+          body: JSON.stringify({role: "handler", member_id: e.assignee, name: e.assignee})});
+        const p = $("#handler-token");
+        p.hidden = false;
+        p.innerHTML = `${t("handler_token_hint")} <code>${esc(out.token)}</code>`;
+      } catch (err) { $("#action-error").textContent = String(err.message || err); }
+    });
+    box.append(b);
+  }
   // (a record arriving for this event redraws it: a result form being filled in stays open)
   if (form.dataset.event !== e.id || !allowed(e).includes("result")) form.hidden = true;
   $("#action-error").textContent = "";
