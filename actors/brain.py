@@ -294,10 +294,15 @@ class Brain:
         if not until > since:
             raise ValidationError("until", f"must be after since ({since}), got {until}")
         events = sorted(self.twin.list_events(since=since, until=until, limit=1_000_000), key=lambda e: e.reported_at)
+        # one read of the log from the window's start (an event's records all come after its report)
+        by_event: dict[str, list[tuple[int, AuditRecord]]] = {e.id: [] for e in events}
+        for seq, r in self.log.records(since_at=since):
+            if r.event_id in by_event:
+                by_event[r.event_id].append((seq, r))
         rows: list[dict[str, Any]] = []
         truncated = False
         for e in events:
-            hist = self.twin.history(e.id)
+            hist = by_event[e.id]
             if len(rows) + len(hist) > limit:
                 truncated = True
                 break

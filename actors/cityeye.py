@@ -729,10 +729,9 @@ class Eyes:
 
 def describe(config: EyeConfig) -> str:
     """One line for the server's start-up message."""
-    kinds: dict[str, int] = {}
-    for s in config.streams:
-        kinds["synthetic" if s.synthetic else ("stream" if "://" in s.source else "file")] = \
-            kinds.get("synthetic" if s.synthetic else ("stream" if "://" in s.source else "file"), 0) + 1
+    from collections import Counter
+
+    kinds = Counter("synthetic" if s.synthetic else "stream" if "://" in s.source else "file" for s in config.streams)
     return (f"{len(config.streams)} camera{'s' if len(config.streams) != 1 else ''} with video ("
             + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + f") at {config.fps:g} fps on "
             f"{config.device}{' (onnxruntime)' if config.onnx else ''}")

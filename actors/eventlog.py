@@ -34,9 +34,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self
-from urllib.parse import urlsplit, urlunsplit
 
 from twin.errors import TwinError, ValidationError
+from twin.urls import mask_password
 from twin.workflow import AuditRecord
 
 #: Version of the tables below; stored in ``schema_version`` when a log is created.
@@ -127,17 +127,7 @@ class _Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
-def _mask_password(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (URL netloc, ``password=`` parameters)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is not None and parts.scheme and parts.password is not None:
-        host = parts.netloc.rsplit("@", 1)[1]
-        user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
-        url = urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    return re.sub(r"(password\s*=\s*)('[^']*'|[^\s&;]*)", r"\1***", url, flags=re.IGNORECASE)
+_mask_password = mask_password  # (the name this module's callers and tests know)
 
 
 class JsonText(str):
@@ -367,7 +357,7 @@ class EventLog(ABC):
             return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4])) for r in cur.fetchall()]
 
     def records(self, *, since: int = 0, event_id: str | None = None, until_at: float | None = None,
-                limit: int | None = None) -> list[tuple[int, AuditRecord]]:
+                limit: int | None = None, since_at: float | None = None) -> list[tuple[int, AuditRecord]]:
         """Records in log order.
 
         Args:
@@ -377,6 +367,7 @@ class EventLog(ABC):
             until_at: Only records at or before this time (POSIX seconds): the state of the
                 district at that moment.
             limit: At most this many records (the first ones).
+            since_at: Only records at or after this time (POSIX seconds; indexed).
 
         Returns:
             ``(global seq, record)`` pairs, ordered by global seq.
@@ -392,6 +383,9 @@ class EventLog(ABC):
         if until_at is not None:
             where.append("at <= ?")
             params.append(float(until_at))
+        if since_at is not None:
+            where.append("at >= ?")
+            params.append(float(since_at))
         sql = (f"SELECT {_RECORD_COLUMNS.format(data=self._json_read.format(col='data'))} FROM audit_log "
                f"WHERE {' AND '.join(where)} ORDER BY gseq")
         if limit is not None:

@@ -680,7 +680,7 @@ class LiveTwin:
             shifts: dict[str, list[Event]] = {}
             for e in evs:
                 areas.setdefault(e.location.area_id, []).append(e)
-                shifts.setdefault(roster.plan.at(roster.local_time(e.reported_at)[1]).code, []).append(e)
+                shifts.setdefault(roster.shift_at(e.reported_at)[0].code, []).append(e)  # (as the simulator)
             by_area = {a: twin_kpis.outcomes_of(group, firsts, now) for a, group in sorted(areas.items())}
             by_shift = {sh: twin_kpis.outcomes_of(group, firsts, now) for sh, group in shifts.items()}
             order = [sh.code for sh in roster.plan.shifts]
@@ -696,7 +696,8 @@ class LiveTwin:
             **{k: (None if math.isnan(v) else v) for k, v in shares.items()},
             "counts": {k: {"met": m, "counted": n} for k, (m, n) in twin_kpis.counts(outcomes).items()},
             "waiting": waiting, "members_on_duty": len(duty), "members_busy": busy, "mode": mode,
-            "by_tier": _grouped(by_tier), "by_area": _grouped(by_area), "by_shift": _grouped(by_shift),
+            "by_tier": twin_kpis.group_shares(by_tier), "by_area": twin_kpis.group_shares(by_area),
+            "by_shift": twin_kpis.group_shares(by_shift),
         }
 
     # --- snapshot (what-if fork) ---------------------------------------------------------------------
@@ -715,11 +716,5 @@ def _serial(event_id: str) -> int:
     digits = "".join(ch for ch in event_id if ch.isdigit())
     return int(digits) if digits else 0
 
-
-
-def _grouped(groups: Mapping[str, twin_kpis.Outcomes]) -> dict[str, dict[str, Any]]:
-    """Per group: its events and its 1/3/5-minute shares (``None`` where nothing counts yet)."""
-    return {g: {"events": len(o), **{k: (None if math.isnan(v) else v) for k, v in twin_kpis.shares(o).items()}}
-            for g, o in groups.items()}
 
 __all__ = ["HELD", "HUMAN_ACTIONS", "Clock", "LiveTwin", "Outcome", "iso"]

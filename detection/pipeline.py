@@ -30,6 +30,7 @@ from detection.track import ByteTracker
 from twin.assets import Camera
 from twin.calibration import Homography
 from twin.catalog import ScenarioSpec
+from twin.urls import mask_password
 from twin.vision import Alarm, RuleEngine, Sighting, with_dwell
 
 #: Detector class names → the catalog's labels, where they differ (Darknet's COCO names).
@@ -44,17 +45,7 @@ class SourceError(ValueError):
 
 def shown(source: str | Path) -> str:
     """A source as it may be shown (messages, status): a stream URL's password masked."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    text = str(source)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return text
-    if parts.scheme and parts.password is not None:
-        user, host = parts.netloc.rsplit("@", 1)
-        return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}"))
-    return text
+    return mask_password(str(source))
 
 
 def frames_from(source: str | Path, *, fps: float = 2.0, image_fps: float = 2.0, max_frames: int | None = None,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -165,3 +165,10 @@ def shares(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, float]
 def counts(o: Outcomes, targets: Targets = STANDARD_TARGETS) -> dict[str, tuple[int, int]]:
     """For each headline share, ``(met, counted)`` event counts."""
     return {name: (int((met & of).sum()), int(of.sum())) for name, (met, of) in masks(o, targets).items()}
+
+
+def group_shares(groups: Mapping[str, Outcomes], targets: Targets = STANDARD_TARGETS) -> dict[str, dict[str, Any]]:
+    """Per group (a tier, an area, a shift): its events and its shares (:func:`shares`), ``None``
+    where nothing counts yet."""
+    return {g: {"events": len(o), **{k: (None if math.isnan(v) else v) for k, v in shares(o, targets).items()}}
+            for g, o in groups.items()}

@@ -431,7 +431,7 @@ function allowed(e) {
   return acts;
 }
 
-function renderActions(e, box, form) {
+function renderActions(e, box, form, error = $("#action-error")) {  // (the desk's detail, or a phone card)
   box.innerHTML = "";
   if (S.me.role === "admin" && e.assignee && OPEN.has(e.state)) {  // a token for the handler's phone
     const b = document.createElement("button");
@@ -444,27 +444,27 @@ function renderActions(e, box, form) {
         const p = $("#handler-token");
         p.hidden = false;
         p.innerHTML = `${t("handler_token_hint")} <code>${esc(out.token)}</code>`;
-      } catch (err) { $("#action-error").textContent = String(err.message || err); }
+      } catch (err) { error.textContent = String(err.message || err); }
     });
     box.append(b);
   }
   // (a record arriving for this event redraws it: a result form being filled in stays open)
   if (form.dataset.event !== e.id || !allowed(e).includes("result")) form.hidden = true;
-  $("#action-error").textContent = "";
+  error.textContent = "";
   for (const a of allowed(e)) {
     const b = document.createElement("button");
     b.type = "button"; b.dataset.action = a;
     b.textContent = a === "result" ? t("send_result") : t(a);
     if (a === "escalate") b.className = "danger";
-    b.addEventListener("click", () => act(e, a, form));
+    b.addEventListener("click", () => act(e, a, form, error));
     box.append(b);
   }
 }
 
-async function act(e, action, form) {
-  $("#action-error").textContent = "";
+async function act(e, action, form, error) {
+  error.textContent = "";
   try {
-    if (action === "result") { showResultForm(e, form); return; }
+    if (action === "result") { showResultForm(e, form, error); return; }
     let body = {};
     if (action === "merge") {
       const into = prompt(t("merge_into"));
@@ -474,10 +474,10 @@ async function act(e, action, form) {
     await api(`/api/v1/events/${encodeURIComponent(e.id)}/${action}`, {method: "POST",
       headers: {"Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID()}, body: JSON.stringify(body)});
     await refreshOne(e.id);
-  } catch (err) { $("#action-error").textContent = String(err.message || err); }
+  } catch (err) { error.textContent = String(err.message || err); }
 }
 
-function showResultForm(e, form) {
+function showResultForm(e, form, error) {
   form.hidden = false;
   form.dataset.event = e.id;
   form.onsubmit = async (ev) => {
@@ -489,7 +489,7 @@ function showResultForm(e, form) {
         headers: {"Idempotency-Key": crypto.randomUUID()}});
       form.reset(); form.hidden = true;
       await refreshOne(e.id);
-    } catch (err) { $("#action-error").textContent = String(err.message || err); }
+    } catch (err) { error.textContent = String(err.message || err); }
   };
 }
 
@@ -518,33 +518,8 @@ function renderMine() {
       + `<label><span>${t("result")}</span><textarea name="result" required></textarea></label>`
       + `<label><span>${t("photo")}</span><input type="file" name="photo" accept="image/*" capture="environment"></label>`
       + `<button type="submit">${t("send_result")}</button></form><p class="error" role="alert"></p>`;
-    const full = {id: e.id, assignee: e.assignee, state: e.state, signed_at: e.signed};
-    const acts = li.querySelector(".acts"), form = li.querySelector("form");
-    for (const a of allowed(full)) {
-      const b = document.createElement("button");
-      b.type = "button"; b.dataset.action = a;
-      b.textContent = a === "result" ? t("send_result") : t(a);
-      b.addEventListener("click", async () => {
-        li.querySelector(".error").textContent = "";
-        if (a === "result") { form.hidden = false; return; }
-        try {
-          await api(`/api/v1/events/${encodeURIComponent(e.id)}/${a}`, {method: "POST",
-            headers: {"Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID()}, body: "{}"});
-          await refreshOne(e.id);
-        } catch (err) { li.querySelector(".error").textContent = String(err.message || err); }
-      });
-      acts.append(b);
-    }
-    form.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      const data = new FormData(form);
-      if (!data.get("photo") || !data.get("photo").size) data.delete("photo");
-      try {
-        await api(`/api/v1/events/${encodeURIComponent(e.id)}/result`, {method: "POST", body: data,
-          headers: {"Idempotency-Key": crypto.randomUUID()}});
-        await refreshOne(e.id);
-      } catch (err) { li.querySelector(".error").textContent = String(err.message || err); }
-    });
+    renderActions({id: e.id, assignee: e.assignee, state: e.state, signed_at: e.signed}, li.querySelector(".acts"),
+      li.querySelector("form"), li.querySelector(".error"));
     list.append(li);
   }
 }
