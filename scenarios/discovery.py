@@ -4,9 +4,11 @@ An incident is reported by the first of a camera whose view covers the spot (it 
 with the camera's detection probability, after the scenario's dwell rule and the camera's
 latency), a sensor watching it, a 110 referral, a citizen (with probability
 ``citizen_p``, after an exponential delay), or a patrol passing by (a Poisson passing rate:
-members on duty in the area × their patrol share × walking speed × the chance of noticing,
-over the area's road length). An incident that ends before anyone notices it goes
-unreported.
+members on duty in the area × their patrol share × patrol speed (walking by default) × the
+chance of noticing, over the area's road length, plus any patrollers from outside the roster).
+A camera's alert is screened by the command centre before it becomes an event. An incident that ends before anyone notices it goes
+unreported. An incident with a demand ``key`` draws from its own substream (common random
+numbers across compared worlds, whatever each world draws for other incidents).
 
 The what-if engine and the live twin on a virtual clock (:mod:`actors.virtual`) discover
 incidents with the same :class:`Discovery`, so both see the same reports for the same draws.
@@ -15,6 +17,9 @@ incidents with the same :class:`Discovery`, so both see the same reports for the
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+
+import numpy as np
 
 from scenarios.model import Incident, ResponseParams
 from scenarios.rng import Draws
@@ -39,25 +44,36 @@ class Discovery:
 
     def __init__(self, district: District, params: ResponseParams, draws: Draws, epoch: float) -> None:
         self.district, self.p, self.r, self.epoch = district, params, draws, epoch
+        self._root = draws.seed  # per-incident substreams hang from it
         self._cams = {c.id: c for c in district.cameras}
         self._specs = district.catalog.scenarios
         self._road_m = road_length_by_area(district)
         self._patrollers: dict[tuple[float, str], float] = {}  # (shift start, area) → patrol rate
+        self._speed = params.patrol_speed_mps or district.roads.speeds.walk_mps
+        total_road = sum(self._road_m.values())
+        # Patrollers from outside the roster, spread over the district by road length: a spot is
+        # passed at (patrollers × speed × notice / all road), whatever its area.
+        self._background = (params.background_patrol * self._speed * params.patrol_notice_p / total_road
+                            if params.background_patrol > 0 and total_road > 0 else 0.0)
+        self.alerts = {"true": 0.0, "false": 0.0, "screen_h": 0.0, "false_dispatched": 0.0}
         self._shares: tuple[object, dict[str, list[tuple[str, float]]]] = (None, {})  # roster → area → shares
 
     def first(self, inc: Incident) -> tuple[float, str] | None:
         """``(seconds after the onset, source)`` of the incident's report, or ``None`` if
         nobody notices it before it ends."""
         spec = self._specs[inc.scenario]
-        r = self.r
+        r = self.r if inc.key is None else self.substream(inc.key)
         best, how = math.inf, ""
         if _CAMERA in spec.sources and inc.cameras and spec.camera is not None:
+            recall = self.p.camera_recall.get(inc.scenario)
             for cid in inc.cameras:
                 cam = self._cams[cid]
-                if r.random() < cam.detect_p:
+                if r.random() < (cam.detect_p if recall is None else recall):
                     t = spec.camera.dwell_s + r.exponential(cam.latency_s) if cam.latency_s else spec.camera.dwell_s
                     if t < best:
                         best, how = t, _V_CAMERA
+            if how and self.p.screen_s > 0:  # the command centre looks at the alert first
+                best += r.exponential(self.p.screen_s)
         if inc.sensor and spec.sensor is not None:
             t = spec.sensor.threshold if spec.sensor.rule in ("no_activity", "offline") else 60.0
             if t < best:
@@ -79,6 +95,24 @@ class Discovery:
         if best >= inc.duration_s or math.isinf(best):
             return None
         return best, how
+
+    def count_alert(self, scenario: str) -> None:
+        """Tally one true camera alert of ``scenario`` and the false ones that come with it
+        (their expected number, by the rule's precision), and the screening they cost."""
+        prec = self.p.camera_precision
+        precision = prec.get(scenario, 1.0) if isinstance(prec, Mapping) else float(prec)
+        false = (1.0 - precision) / precision if precision > 0 else 0.0
+        a = self.alerts
+        a["true"] += 1.0
+        a["false"] += false
+        a["screen_h"] += (1.0 + false) * self.p.screen_s / 3600.0
+        a["false_dispatched"] += false * (1.0 - self.p.screen_reject_p)
+
+    def substream(self, key: tuple[int, ...]) -> Draws:
+        """The discovery draws of the incident with this demand ``key``: the same in every
+        world that shares the run's seed, whatever else was drawn before."""
+        root = self._root
+        return Draws(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key)), block=8)
 
     def _area_shares(self, area: str) -> list[tuple[str, float]]:
         """``(member id, patrol share)`` of the area's members, in roster order."""
@@ -103,8 +137,8 @@ class Discovery:
             n = sum(share for mid, share in self._area_shares(area) if mid in duty)
             road = self._road_m.get(area, 0.0)
             # Patrols walk their streets; a spot is passed at rate (walkers × speed / road length).
-            rate = 0.0 if n == 0 or road <= 0 else (
-                n * self.p.patrol_effort * self.district.roads.speeds.walk_mps * self.p.patrol_notice_p / road)
+            rate = self._background + (0.0 if n == 0 or road <= 0 else (
+                n * self.p.patrol_effort * self._speed * self.p.patrol_notice_p / road))
             self._patrollers[key] = rate
         return rate
 

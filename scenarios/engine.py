@@ -181,7 +181,9 @@ class Engine:
         # Stream 0 belongs to demand (see run_once); 1 to discovery, 2 to response.
         self.rng_disc = Draws(child_seed(ss, 1))
         self.rng_resp = Draws(child_seed(ss, 2))
-        self.delays: Delays = delays or DelayModel(self.p, self.rng_resp)
+        self.delays: Delays = delays or DelayModel(
+            self.p, self.rng_resp, hour=self._hour,
+            cars=frozenset(m.id for m in district.roster.members if m.travel_mode.value == "car"))
         tz = ZoneInfo(district.roster.timezone_name)
         if start_state is not None:
             # The exact POSIX float, not a datetime (microseconds): the carried events' last
@@ -224,6 +226,9 @@ class Engine:
         self.start_state = start_state
         self.carried = 0
         self.notes: list[str] = []
+        local = datetime.fromtimestamp(self.epoch, tz)
+        self._tod0 = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        self.measured_incidents = 0
 
     @property
     def events(self) -> dict[str, Event]:
@@ -240,6 +245,10 @@ class Engine:
         _Process(self, gen, eid, mid)()
 
     # --- clock ---------------------------------------------------------------------------------
+    def _hour(self) -> int:
+        """The local hour of day now (a run does not cross a daylight-saving change)."""
+        return int(((self._tod0 + self.env._now) % DAY_S) // 3600)
+
     def now(self) -> float:
         """POSIX time of the simulated clock."""
         return self.epoch + self.env.now
@@ -392,8 +401,8 @@ class Engine:
             if not tr.done:
                 self._record(eid, "open")
         duty = self._duty_seconds(horizon)
-        patrol_km = 0.0
-        speed = self.district.roads.speeds.walk_mps
+        speed = self.p.patrol_speed_mps or self.district.roads.speeds.walk_mps
+        patrol_km = self.p.background_patrol * self.p.patrol_effort * max(0.0, horizon - self.measure_from) * speed / 1000
         end = self.now()
         busy_s = {m.id: self.desk.busy_seconds(m.id, end) - self._busy_before.get(m.id, 0.0)
                   for m in self.district.roster.members}
@@ -406,7 +415,9 @@ class Engine:
                          roles={m.id: m.role.value for m in self.district.roster.members},
                          areas={m.id: m.area_id for m in self.district.roster.members},
                          patrol_km=patrol_km, max_queue=self.max_queue, audit=self.audit, samples=self.samples,
-                         backlog=backlog, carried=self.carried, notes=self.notes)
+                         backlog=backlog, carried=self.carried, notes=self.notes,
+                         measured_incidents=self.measured_incidents, alerts=dict(self.discovery.alerts),
+                         demand=_demand_report(self.demand))
 
     def _duty_seconds(self, horizon: float) -> dict[str, float]:
         roster = self.district.roster
@@ -458,6 +469,10 @@ class Engine:
         """
         spec = self._specs[inc.scenario]
         found = self.discovery.first(inc)
+        if inc.t_s >= self.measure_from:
+            self.measured_incidents += 1
+            if found is not None and found[1] == "camera":
+                self.discovery.count_alert(inc.scenario)
         if found is None:
             if inc.t_s < 0:
                 return
@@ -669,7 +684,18 @@ class Engine:
             nan if e.closed_at is None else e.closed_at - t0,
             tr.first_travel_s, member, self._role_name[member] if member else "", e.tier, e.escalations,
             e.reassignments, tr.needs_on_scene, e.reinforcement_requested_at is not None, tr.supervised,
-            tr.self_corrected, tr.repeat, within, outcome, *f.stage_times(t0)))
+            tr.self_corrected, tr.repeat, within, outcome, *f.stage_times(t0), loc.node, inc.referral, inc.key))
+
+
+def _demand_report(demand: Demand) -> dict[str, Any]:
+    """What a demand model tells of itself (the responsive Mesa model: incidents each day,
+    recurrences, mean propensity by kind); empty for others."""
+    daily = getattr(demand, "daily", None)
+    if not daily:
+        return {}
+    pools = getattr(demand, "pools", {})
+    return {"daily": list(daily), "recurrences": getattr(demand, "recurrences", 0),
+            "propensity": {k: demand.mean_propensity(k) for k in pools}}  # type: ignore[attr-defined]
 
 
 def run_once(district: District, demand_factory: Callable[[np.random.SeedSequence], Demand], *, days: float,

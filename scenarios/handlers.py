@@ -134,8 +134,12 @@ class DelayModel:
         draws: The random stream.
     """
 
-    def __init__(self, params: ResponseParams, draws: Draws) -> None:
+    def __init__(self, params: ResponseParams, draws: Draws, *, hour: Callable[[], int] | None = None,
+                 cars: frozenset[str] = frozenset()) -> None:
         self.p, self.r = params, draws
+        # Peak-hour traffic slows the members in ``cars`` by the hour's factor (``hour()``: the local hour now).
+        self._congestion = (params.car_congestion, hour) if params.car_congestion and hour is not None else None
+        self._cars = cars
         s2 = math.log(1 + params.travel_cv ** 2)
         self._travel = (-s2 / 2, math.sqrt(s2))
         h2 = math.log(1 + 0.8 ** 2)
@@ -147,6 +151,9 @@ class DelayModel:
     def travel_s(self, estimate_s: float, event_id: str, member: str) -> float:
         if self.p.fixed_travel_s is not None:
             return self.p.fixed_travel_s
+        if self._congestion is not None and member in self._cars:
+            factors, hour = self._congestion
+            estimate_s *= factors[hour()]
         if self.p.travel_cv <= 0:
             return estimate_s
         return estimate_s * self.r.lognormal(*self._travel)

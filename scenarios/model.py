@@ -36,6 +36,9 @@ class Incident:
         cameras: Ids of the cameras whose view covers the spot.
         sensor: Whether a sensor watches the spot (e.g. an elderly resident's door contact).
         referral: Whether it arrives as a 110 referral.
+        key: Its place in the demand's random substreams (responsive demand): the discovery
+            draws of the incident come from a substream of this key, so two compared worlds
+            draw the same numbers for the same incident. ``None``: the run's shared stream.
     """
 
     id: int
@@ -47,6 +50,7 @@ class Incident:
     cameras: tuple[str, ...] = ()
     sensor: bool = False
     referral: bool = False
+    key: tuple[int, ...] | None = None
 
 
 class Demand(Protocol):
@@ -95,6 +99,22 @@ class ResponseParams:
         mode: Peacetime or wartime.
         run_cards: Dispatch by fixed preference lists per grid instead of nearest member.
         keep_audit: Keep every audit record (memory grows with the run).
+        patrol_speed_mps: Speed at which patrols pass spots (``None``: walking speed, the
+            scenario's ``walk_speed_mps``).
+        background_patrol: Patrollers on duty at every hour from outside the roster (e.g. the
+            police auxiliaries of a world without the brigade), spread over the district by
+            road length, in patrol-member equivalents.
+        car_congestion: 24 multipliers (local hour 0-23) on car trips over the road graph's
+            estimate (peak-hour traffic); ``None``: none. E-bikes and walkers are not slowed.
+        camera_recall: Per scenario code, the probability that a camera whose view covers
+            an incident raises it (replaces the camera's ``detect_p`` for that rule).
+        camera_precision: Share of camera alerts that are true; each true alert comes with
+            ``(1 − precision) / precision`` false ones on average (per scenario code, or one
+            value for all).
+        screen_s: Mean seconds the command centre takes to screen a camera alert before it
+            becomes an event (exponential; 0: none).
+        screen_reject_p: Probability that screening rejects a false alert (the rest are
+            dispatched and found to be nothing).
     """
 
     sign_mean_s: float = 25.0
@@ -118,6 +138,13 @@ class ResponseParams:
     mode: Mode = Mode.PEACETIME
     run_cards: Mapping[str, Sequence[str]] | None = None
     keep_audit: bool = False
+    patrol_speed_mps: float | None = None
+    background_patrol: float = 0.0
+    car_congestion: tuple[float, ...] | None = None
+    camera_recall: Mapping[str, float] = field(default_factory=dict)
+    camera_precision: float | Mapping[str, float] = 1.0
+    screen_s: float = 0.0
+    screen_reject_p: float = 0.9
 
 
 @dataclass(slots=True)
@@ -166,6 +193,9 @@ class EventRecord:
     stage_wait_s: float = math.nan   # its first dispatch, after the stage began
     stage_respond_s: float = math.nan  # its first signature, after that dispatch
     stage_on_scene_s: float = math.nan  # its first arrival on scene, after the stage began
+    node: int = -1  # the road node of the spot
+    referral: bool = False  # its incident was (also) a 110 call
+    key: tuple[int, ...] | None = None  # its incident's demand key (see Incident)
 
 
 @dataclass
@@ -192,6 +222,9 @@ class RunResult:
     backlog: int = 0
     carried: int = 0
     notes: list[str] = field(default_factory=list)
+    measured_incidents: int = 0  # incidents with onset after the warm-up (discovered or not)
+    alerts: dict[str, float] = field(default_factory=dict)  # camera alerts: true, false, screening hours
+    demand: dict[str, Any] = field(default_factory=dict)  # what the demand model reports of itself
 
     def to_pandas(self) -> Any:
         """The event records as a pandas DataFrame (one row per event)."""

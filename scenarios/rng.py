@@ -21,10 +21,11 @@ class Draws:
     sequence depends only on the seed and the order of the calls.
     """
 
-    __slots__ = ("_e", "_ei", "_n", "_ni", "_u", "_ui", "rng")
-    BLOCK = 1024
+    __slots__ = ("_block", "_e", "_ei", "_n", "_ni", "_u", "_ui", "rng", "seed")
 
-    def __init__(self, seed: np.random.SeedSequence) -> None:
+    def __init__(self, seed: np.random.SeedSequence, block: int = 1024) -> None:
+        self._block = block  # a per-incident substream draws a handful: small blocks
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self._u: list[float] = []
         self._e: list[float] = []
@@ -35,7 +36,7 @@ class Draws:
         """Uniform on [0, 1)."""
         i = self._ui
         if i == len(self._u):
-            self._u, i = self.rng.random(self.BLOCK).tolist(), 0
+            self._u, i = self.rng.random(self._block).tolist(), 0
         self._ui = i + 1
         return self._u[i]
 
@@ -43,7 +44,7 @@ class Draws:
         """Exponential with this mean."""
         i = self._ei
         if i == len(self._e):
-            self._e, i = self.rng.standard_exponential(self.BLOCK).tolist(), 0
+            self._e, i = self.rng.standard_exponential(self._block).tolist(), 0
         self._ei = i + 1
         return mean * self._e[i]
 
@@ -51,6 +52,6 @@ class Draws:
         """``exp(N(mu, sigma))``."""
         i = self._ni
         if i == len(self._n):
-            self._n, i = self.rng.standard_normal(self.BLOCK).tolist(), 0
+            self._n, i = self.rng.standard_normal(self._block).tolist(), 0
         self._ni = i + 1
         return math.exp(mu + sigma * self._n[i])
