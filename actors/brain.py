@@ -145,7 +145,7 @@ class Brain:
                     "source": _text(body, "source", required=False) or "citizen",
                     "description": _text(body, "description", required=False, limit=2000) or "",
                     "external_id": _text(body, "external_id", required=False, limit=200) or None,
-                    "evidence": _evidence_ids(body),
+                    "evidence": _evidence_ids(body) + _media_url(body),
                     "actor": str(item["actor"]),
                     "idempotency": (*idem, self._respond_created) if idem else None}))
             except TwinError as exc:
@@ -409,6 +409,23 @@ def _evidence_ids(body: Mapping[str, Any]) -> tuple[str, ...]:
     if not isinstance(v, list) or len(v) > 8 or not all(isinstance(e, str) and _EVIDENCE_ID.match(e) for e in v):
         raise ValidationError("evidence", "must be a list of at most 8 evidence ids 'sha256:<64 hex digits>'")
     return tuple(v)
+
+
+#: Longest ``media_url`` a report may carry, characters.
+MAX_MEDIA_URL = 2000
+_MEDIA_URL = re.compile(r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$", re.IGNORECASE)
+
+
+def _media_url(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """A report's ``media_url`` (Open311): a link to a photo kept elsewhere, an http(s) URL of
+    at most :data:`MAX_MEDIA_URL` characters; kept with the evidence ids, in the report's record."""
+    v = body.get("media_url")
+    if v is None:
+        return ()
+    if not isinstance(v, str) or len(v) > MAX_MEDIA_URL or not _MEDIA_URL.match(v) or not v.isprintable():
+        raise ValidationError("media_url", f"must be an http or https URL of at most {MAX_MEDIA_URL} characters, "
+                                           "without spaces, control characters or a user name")
+    return (v,)
 
 
 def _text(body: Mapping[str, Any], name: str, *, required: bool, limit: int = 100) -> str | None:

@@ -99,6 +99,7 @@ def create_app(client: BrainClient, *, cameras: CameraShard | AreaShards | None 
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(open311.router, prefix="/open311/v2", tags=["open311"])
+    app.include_router(open311.discovery_router, prefix="/open311", tags=["open311"])
     if fast_reports:
         app.state.fast_reports = {"served": 0, "routed": 0}
         app.add_middleware(FastReports, principal_of=app.state.tokens.cached, submit=app.state.creates.submit,

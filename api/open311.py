@@ -1,29 +1,48 @@
 """Open311 GeoReport v2 over the street brain.
 
 Citizens' apps that speak `Open311 GeoReport v2 <https://wiki.open311.org/GeoReport_v2/>`_
-report problems here and follow them up. Mount :data:`router` at ``/open311/v2`` of an app
-whose state holds the brain (:func:`api.deps.install_state`)::
+report problems here and follow them up. Mount :data:`router` at ``/open311/v2`` and
+:data:`discovery_router` at ``/open311`` of an app whose state holds the brain
+(:func:`api.deps.install_state`)::
 
     install_state(app, client, district=district)
     app.include_router(router, prefix="/open311/v2")
+    app.include_router(discovery_router, prefix="/open311")
 
-Endpoints (JSON only; ``.xml`` answers 400):
+Every endpoint answers in the format its path names, ``.json`` or ``.xml``, errors included
+(another suffix is a 404): the same content, in XML under the standard's element names
+(``<services><service>``, ``<service_definition>``, ``<service_requests><request>``,
+``<errors><error>``, ``<discovery>``; :mod:`api.open311_xml`). What a service and a request
+hold is in :mod:`api.open311_views`.
 
-* ``GET /services.json``: one service per catalog scenario that citizens may report
+* ``GET /services.{fmt}``: one service per catalog scenario that citizens may report
   (:attr:`twin.catalog.Source.CITIZEN` among its sources); ``service_code`` is the scenario
   code, ``group`` its category.
-* ``GET /services/{code}.json``: the service definition (no extra attributes).
-* ``GET /requests.json``: service requests, newest first, at most 1000; filters
+* ``GET /services/{code}.{fmt}``: the service definition (no extra attributes).
+* ``GET /requests.{fmt}``: service requests, newest first, at most 1000; filters
   ``service_request_id`` (comma list; overrides the others), ``service_code`` (comma list),
   ``status`` (``open``/``closed``, comma list), ``start_date``/``end_date`` (ISO 8601 / W3C;
   a window of at most 90 days, the last 90 days by default).
-* ``POST /requests.json``: a new request, ``application/x-www-form-urlencoded`` with
-  ``api_key`` (a bearer token of role ingest, dispatcher or admin), ``service_code``,
-  ``lat``, ``long`` and ``description``; other standard fields (``email``, ``first_name``,
-  ``media_url``, ``attribute[...]``, ...) are accepted and ignored. An ``Idempotency-Key``
-  header makes a retry return the first answer instead of a second request.
-* ``GET /requests/{id}.json`` and ``GET /tokens/{token}.json``: one request. A POST answers
+* ``POST /requests.{fmt}``: a new request, ``application/x-www-form-urlencoded`` (or
+  multipart without files) with ``api_key`` (in the body or the query: a bearer token of role
+  ingest, dispatcher or admin), ``service_code``, the place and ``description``. The place is
+  ``lat`` and ``long``, or else ``address_string``: a street of the district in Chinese or
+  pinyin/English, with a house number or as a junction (``小河路123号``, ``Xiaohe Road &
+  Dengyun Road``), placed by :mod:`twin.geocode` (the street's middle, or the junction; the
+  text is kept in the description for the handler); ``address_id`` alone is refused.
+  ``media_url`` (an http(s) link to a photo) is kept with the event. Other standard fields
+  (``email``, ``first_name``, ``attribute[...]``, ...) are accepted and ignored. An
+  ``Idempotency-Key`` header makes a retry return the first answer instead of a second
+  request.
+* ``GET /requests/{id}.{fmt}`` and ``GET /tokens/{token}.{fmt}``: one request. A POST answers
   with the ``service_request_id`` at once, so a token is that id.
+* ``GET /discovery.{fmt}`` (also ``/open311/discovery.{fmt}``, the standard's place for it):
+  the service discovery document: ``changeset``, ``contact``, ``key_service`` and this
+  endpoint (production, ``text/xml`` and ``application/json``).
+* ``GET /media/{evidence_id}``: a photo stored with a request (uploaded through the native
+  API, ``POST /api/v1/events/{id}/evidence`` or a result's photos), which a request's
+  ``media_url`` points at when the citizen gave no link of their own. Shown to whoever may
+  see the request; a camera's frames are never published here.
 
 Only events of the listed services are visible (a camera-only or 110-referral scenario is not
 an Open311 service). Status: an event ``closed``, ``merged`` or ``false_alarm`` is
@@ -32,20 +51,22 @@ an Open311 service). Status: an event ``closed``, ``merged`` or ``false_alarm`` 
 Privacy: a catalog scenario whose reports concern people's homes, health or personal
 circumstances (:attr:`twin.catalog.ScenarioSpec.public` false, e.g. an elderly person's SOS call)
 is still listed in ``services.json`` and can be reported, but its requests are not shown to
-anonymous callers: ``GET /requests.json`` leaves them out and ``GET /requests/{id}.json`` and
-``GET /tokens/{token}.json`` answer 404 as for an unknown request, so that their existence is not
-revealed either. A caller who passes ``api_key`` (query parameter) holding a token of a role that
-may read events (admin, dispatcher, handler or viewer) sees them; a key of another role (ingest)
-sees what anonymous callers see; an unknown or revoked key is refused with 403.
+anonymous callers: ``GET /requests.json`` leaves them out and ``GET /requests/{id}.json``,
+``GET /tokens/{token}.json`` and their media answer 404 as for an unknown request, so that their
+existence is not revealed either. A caller who passes ``api_key`` (query parameter) holding a
+token of a role that may read events (admin, dispatcher, handler or viewer) sees them; a key of
+another role (ingest) sees what anonymous callers see; an unknown or revoked key is refused with
+403.
 
-Errors use the standard's shape, ``[{"code": 400, "description": "lat: must be a number"}]``,
-with the same HTTP status: 400 bad input (the description names the field), 403 a missing,
-unknown or insufficient ``api_key``, 404 an unknown service or request, 409 an
+Errors use the standard's shape, ``[{"code": 400, "description": "lat: must be a number"}]``
+(``<errors><error><code>400</code><description>...``), with the same HTTP status: 400 bad
+input (the description names the field), 403 a missing, unknown or insufficient ``api_key``,
+404 an unknown service, request, path or format, 405 a method the path does not take, 409 an
 ``Idempotency-Key`` reused for a different request.
 
 The router talks to the brain only through a :class:`~actors.client.BrainClient`. Names for
-services and addresses come from the district's catalog and regions, which are static: the
-app's district, or the brain's district loaded by name (``health()["district"]``) on first
+services and addresses come from the district's catalog, roads and regions, which are static:
+the app's district, or the brain's district loaded by name (``health()["district"]``) on first
 use (:func:`api.deps.load_district`).
 """
 
@@ -57,20 +78,31 @@ import math
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
+from starlette.routing import Match, NoMatchFound
 
 from actors.client import BrainClient
 from api.access import READERS, REPORTERS, Principal
 from api.deps import Client, district_name, load_district
 from api.idempotency import idem_key, key_ok
-from twin.catalog import ScenarioSpec, Source
-from twin.district import District
+from api.models import EVIDENCE_TYPES
+from api.open311_views import (
+    CLOSED_STATES,
+    EVIDENCE_ID,
+    UNPUBLISHED_SOURCES,
+    Open311Error,
+    ServiceDirectory,
+    service_notice,
+)
+from api.open311_xml import FORMATS, answer, error_answer
+from twin.catalog import Source
 from twin.errors import NotFound, TwinError, ValidationError
+from twin.geocode import Placement
 
 log = logging.getLogger("streetbrain.open311")
 
@@ -78,8 +110,6 @@ log = logging.getLogger("streetbrain.open311")
 REPORTING_ROLES = REPORTERS
 #: Roles whose token (``api_key``) also shows requests of non-public services (the API's readers).
 READING_ROLES = READERS
-#: Event states shown as ``closed``.
-CLOSED_STATES = frozenset({"closed", "merged", "false_alarm"})
 #: Most requests one ``GET /requests.json`` returns (the standard's limit).
 MAX_REQUESTS = 1000
 #: Widest date window of ``GET /requests.json`` (the standard's limit), and its default.
@@ -88,210 +118,84 @@ MAX_WINDOW = timedelta(days=90)
 MAX_IDS = 200
 #: Page size when reading events from the brain.
 PAGE = 500
-
-_ROLE_WORDS = {"grid_worker": "a grid worker (网格员)", "co_governance": "a co-governance member (共治队员)",
-               "enforcement": "an enforcement officer (执法队员)"}
-_STATE_NOTES = {
-    "reported": "Received; waiting for a free handler.",
-    "dispatched": "Dispatched to {role}; waiting for them to accept.",
-    "signed": "Accepted by {role}, who is on the way.",
-    "on_scene": "{Role} is on scene.",
-    "reinforcement_requested": "{Role} is on scene; reinforcement has been requested.",
-    "resolved": "Handled on scene; waiting for verification.",
-    "escalated": "Escalated to the next tier of handlers.",
-    "consultation": "Referred to a joint consultation of departments (会商).",
-    "closed": "Closed after verification.",
-    "withdrawn": "Closed before anyone handled it: the problem went away or the report was withdrawn.",
-    "merged": "Closed as a duplicate of request {merged_into}, which follows the same problem.",
-    "false_alarm": "Closed: on inspection there was nothing to handle.",
-}
-
-
-class Open311Error(Exception):
-    """An error answer in the Open311 shape.
-
-    Args:
-        status: HTTP status, repeated as the error's ``code``.
-        description: What is wrong; starts with the field at fault where there is one.
-    """
-
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
+#: Longest ``media_url`` accepted, characters (the brain's limit).
+MAX_MEDIA_URL = 2000
+#: The standard a discovery document's endpoint follows.
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+#: When this Open311 surface last changed (the discovery document's ``changeset``).
+CHANGESET = "2026-12-04T00:00:00Z"
+#: Who runs the endpoint (the discovery document's ``contact``).
+CONTACT = ("The operators of this street brain (the subdistrict's command centre, 指挥中心); "
+           "report a problem with this API to them.")
+#: How to get an ``api_key`` (the discovery document's ``key_service``).
+KEY_SERVICE = ("Reading requests needs no key. To create requests, ask the operators for a token of role "
+               "'ingest' (a citizens' app); an administrator makes one with POST /api/v1/tokens. Pass it as "
+               "api_key. A token of a role that reads events also shows requests about people's homes and "
+               "circumstances.")
+def error_response(status: int, description: str, fmt: str = "json") -> Response:
+    """``[{"code": status, "description": ...}]`` (``<errors>`` in XML) with that HTTP status."""
+    return error_answer(fmt, status, description)
 
 
-def error_response(status: int, description: str) -> JSONResponse:
-    """``[{"code": status, "description": ...}]`` with that HTTP status."""
-    return JSONResponse([{"code": status, "description": description}], status_code=status)
+def _path_format(request: Request) -> str:
+    """The format a path asks for: ``xml`` for ``.xml``, else JSON (errors of other suffixes)."""
+    return "xml" if request.url.path.lower().endswith(".xml") else "json"
 
 
 _FIELD_NAMES = {"lon": "long", "location": "lat/long", "scenario": "service_code"}
 
 
-def _from_twin_error(exc: TwinError) -> JSONResponse:
+def _from_twin_error(exc: TwinError, fmt: str) -> Response:
     """The Open311 answer for an error raised by the brain: 400 bad input (brain field names
     translated to Open311's), 404 unknown, 409 a conflict (an idempotency key reused for a
     different request, a transition the event's state does not allow)."""
     if isinstance(exc, ValidationError):
-        return error_response(400, f"{_FIELD_NAMES.get(exc.field, exc.field)}: {exc.reason}")
+        return error_response(400, f"{_FIELD_NAMES.get(exc.field, exc.field)}: {exc.reason}", fmt)
     if isinstance(exc, NotFound):
-        return error_response(404, str(exc))
-    return error_response(409, str(exc))
+        return error_response(404, str(exc), fmt)
+    return error_response(409, str(exc), fmt)
 
 
 class Open311Route(APIRoute):
-    """A route whose every error is answered in the Open311 shape (a router cannot register
-    exception handlers, so its routes catch their own)."""
+    """A route whose every error is answered in the Open311 shape, in the format the path asks
+    for (a router cannot register exception handlers, so its routes catch their own)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def answer(request: Request) -> Response:
+        async def respond(request: Request) -> Response:
+            fmt = _path_format(request)
             try:
                 return await handler(request)
             except Open311Error as exc:
-                return error_response(exc.status, exc.description)
+                return error_response(exc.status, exc.description, fmt)
             except TwinError as exc:
-                return _from_twin_error(exc)
+                return _from_twin_error(exc, fmt)
             except RequestValidationError as exc:
                 errs = exc.errors()
                 err = errs[0] if errs else {"loc": (), "msg": "invalid request"}
                 where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header"))
-                return error_response(400, f"{where or 'request'}: {err.get('msg', 'invalid')}")
+                return error_response(400, f"{where or 'request'}: {err.get('msg', 'invalid')}", fmt)
             except Exception:
                 log.exception("unexpected error in %s %s", request.method, request.url.path)
-                return error_response(500, "internal error; it has been logged")
+                return error_response(500, "internal error; it has been logged", fmt)
 
-        return answer
-
-
-# --- the static part: services and place names ----------------------------------------------------------
-class _Directory:
-    """Services and place names of one district."""
-
-    def __init__(self, district: District) -> None:
-        self.district = district
-        self.tz: tzinfo = district.roster.tz
-        self.specs: dict[str, ScenarioSpec] = {s.code: s for s in district.catalog if Source.CITIZEN in s.sources}
-
-    def shown(self, code: str, private: bool) -> bool:
-        """Whether requests of scenario ``code`` are shown: a service, and public unless the caller
-        may see private ones."""
-        spec = self.specs.get(code)
-        return spec is not None and (spec.public or private)
-
-    def service(self, spec: ScenarioSpec) -> dict[str, Any]:
-        cat = self.district.catalog.categories[spec.category]
-        return {
-            "service_code": spec.code,
-            "service_name": service_name(spec),
-            "description": spec.description or None,
-            "metadata": False,
-            "type": "realtime",
-            "keywords": ", ".join((spec.name_zh, spec.category, cat.name_zh, spec.severity.value)),
-            "group": f"{cat.name_zh} ({cat.name_en})",
-        }
-
-    def spec_of(self, code: str, field: str = "service_code") -> ScenarioSpec:
-        """The service of a code, or a 400 naming ``field``."""
-        spec = self.specs.get(code)
-        if spec is None:
-            if code in self.district.catalog:
-                raise Open311Error(400, f"{field}: '{code}' is not a service citizens can report; see services.json")
-            raise Open311Error(400, f"{field}: unknown service '{code}'; see services.json")
-        return spec
-
-    def address(self, view: Mapping[str, Any]) -> str:
-        """Road, grid, community, area and district, most specific first."""
-        parts = []
-        road_id = view.get("road_id")
-        if road_id:
-            try:
-                name = self.district.roads.segment(road_id).name
-            except (KeyError, NotFound):
-                name = ""
-            parts.append(f"{name} ({road_id})" if name else f"road {road_id}")
-        regions = self.district.regions.by_id
-        for key in ("grid_id", "community_id", "area_id"):
-            rid = view.get(key)
-            if rid:
-                r = regions.get(rid)
-                parts.append(r.name if r is not None and r.name else rid)
-        parts.append(self.district.title)
-        return ", ".join(parts)
-
-    def request(self, view: Mapping[str, Any]) -> dict[str, Any]:
-        """An event view as an Open311 service request."""
-        spec = self.specs[view["scenario"]]
-        state = str(view["state"])
-        closed = state in CLOSED_STATES
-        lon, lat = view["location"]["coordinates"]
-        updated = view.get("closed_at") if closed and view.get("closed_at") else view.get("updated_at")
-        expected = None
-        if not closed:
-            reported = datetime.fromisoformat(view["reported_at"])
-            expected = (reported + timedelta(seconds=spec.on_scene_s + spec.handling_min * 60)).isoformat(
-                timespec="milliseconds")
-        return {
-            "service_request_id": view["id"],
-            "status": "closed" if closed else "open",
-            "status_notes": status_notes(view),
-            "service_name": service_name(spec),
-            "service_code": spec.code,
-            "description": view.get("description") or None,
-            "agency_responsible": spec.department,
-            "service_notice": service_notice(spec, view),
-            "requested_datetime": view["reported_at"],
-            "updated_datetime": updated,
-            "expected_datetime": expected,
-            "address": self.address(view),
-            "address_id": None,
-            "zipcode": None,
-            "lat": float(lat),
-            "long": float(lon),
-            "media_url": None,
-        }
+        return respond
 
 
-def service_name(spec: ScenarioSpec) -> str:
-    """``出店经营 (Shop operating outside its storefront)``."""
-    return f"{spec.name_zh} ({spec.name_en})"
-
-
-def status_notes(view: Mapping[str, Any]) -> str:
-    """What the state of an event means to the citizen who reported it."""
-    state = str(view["state"])
-    if state == "closed" and not view.get("resolved_at"):
-        state = "withdrawn"  # closed without being handled (Action.WITHDRAW)
-    role = _ROLE_WORDS.get(str(view.get("handler_role")), "a handler")
-    text = _STATE_NOTES.get(state, state).format(role=role, Role=role[0].upper() + role[1:],
-                                                 merged_into=view.get("merged_into") or "?")
-    result = view.get("result")
-    if state == "closed" and result:
-        text += f" Result: {result}"
-    return text
-
-
-def service_notice(spec: ScenarioSpec, view: Mapping[str, Any]) -> str:
-    """What the citizen can expect."""
-    if view.get("state") == "merged" and view.get("merged_into"):
-        return (f"The same problem was already reported nearby as request {view['merged_into']}; "
-                "this report was added to it.")
-    return (f"{spec.department} answers for this. Target: someone on scene within "
-            f"{_minutes(spec.on_scene_s)} of the report.")
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+def media_base(request: Request) -> str:
+    """The absolute URL of stored evidence on this server, without the evidence id
+    (``http://host/open311/v2/media/``); empty where the media route is not mounted."""
+    try:
+        return str(request.url_for("open311_media", evidence_id="_"))[:-1]
+    except NoMatchFound:
+        return ""
 
 
 # --- parameter parsing -------------------------------------------------------------------------------------
-def _json_only(fmt: str) -> None:
-    if fmt == "xml":
-        raise Open311Error(400, "format: only JSON is served; use the .json suffix")
-    if fmt != "json":
-        raise Open311Error(404, f"format: unknown format '.{fmt}'; use .json")
+def _known_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise Open311Error(404, f"format: unknown format '.{fmt}'; use .json or .xml")
 
 
 def _comma_list(value: str, field: str) -> list[str]:
@@ -339,6 +243,57 @@ def _coordinate(form: Any, name: str) -> float:
     return v
 
 
+def _media_url(raw: str) -> str:
+    """A posted ``media_url``: an absolute http(s) URL of at most :data:`MAX_MEDIA_URL`
+    characters, without spaces, control characters or credentials."""
+    url = raw.strip()
+    if len(url) > MAX_MEDIA_URL:
+        raise Open311Error(400, f"media_url: must be at most {MAX_MEDIA_URL} characters, got {len(url)}")
+    shown = url if len(url) <= 80 else url[:77] + "..."
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise Open311Error(400, f"media_url: must not contain spaces or control characters, got {shown!r}")
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        raise Open311Error(400, f"media_url: is not a valid URL, got {shown!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+        raise Open311Error(400, f"media_url: must be an absolute http or https URL (a link to the photo), "
+                                f"got {shown!r}")
+    if parts.username is not None or parts.password is not None:
+        raise Open311Error(400, "media_url: must not carry a user name or password")
+    return url
+
+
+def _api_key(form: Any, request: Request) -> str | None:
+    """A POST's ``api_key``: in the form body or the query (the same value if in both)."""
+    in_body = _single(form, "api_key")
+    in_query = [k for k in request.query_params.getlist("api_key") if k.strip()]
+    if len(in_query) > 1:
+        raise Open311Error(400, f"api_key: given {len(in_query)} times in the query; give it once")
+    if in_body is not None and in_query and in_body.strip() != in_query[0].strip():
+        raise Open311Error(400, "api_key: given in the query and in the body with different values; give it once")
+    key = in_body if in_body is not None else (in_query[0] if in_query else None)
+    return key.strip() if key is not None else None
+
+
+def _place(d: ServiceDirectory, form: Any) -> tuple[float, float, Placement | None]:
+    """Where a POST's request is: ``lat``/``long``, else ``address_string`` placed on the
+    district's streets; ``address_id`` alone is refused."""
+    lat_raw, long_raw = _single(form, "lat"), _single(form, "long")
+    if lat_raw is None and long_raw is None:
+        address = _single(form, "address_string")
+        if address is not None:
+            placed = d.gazetteer.place(address)  # ValidationError naming address_string
+            lon, lat = d.district.projection.to_lonlat(placed.x, placed.y)
+            return float(lat), float(lon), placed
+        if _single(form, "address_id") is not None:
+            raise Open311Error(400, "address_id: not supported (there is no address register here); send "
+                                    "lat/long or address_string")
+        raise Open311Error(400, "lat: is required (WGS84 degrees), with long; or give address_string")
+    return _coordinate(form, "lat"), _coordinate(form, "long"), None
+
+
 def _form_fingerprint(form: Any) -> bytes:
     """The submitted fields in a canonical order: a retry matches whatever the field order or
     multipart boundary."""
@@ -348,13 +303,13 @@ def _form_fingerprint(form: Any) -> bytes:
 
 
 # --- dependencies ------------------------------------------------------------------------------------------
-async def json_format(fmt: str) -> str:
-    """The response format of the path (``.json``; ``.xml`` is a 400, anything else a 404)."""
-    _json_only(fmt)
+async def response_format(fmt: str) -> str:
+    """The response format of the path (``json`` or ``xml``; anything else is a 404)."""
+    _known_format(fmt)
     return fmt
 
 
-async def get_directory(request: Request) -> _Directory:
+async def get_directory(request: Request) -> ServiceDirectory:
     """Services and place names of the brain's district (kept on ``app.state``)."""
     state = request.app.state
     if state.district is None:
@@ -365,9 +320,9 @@ async def get_directory(request: Request) -> _Directory:
             log.error("cannot load district %r for Open311: %s", name, exc)
             raise Open311Error(503, f"service names of district '{name}' are not available; "
                                     "give the app its district") from None
-    directory: _Directory | None = getattr(state, "open311_directory", None)
+    directory: ServiceDirectory | None = getattr(state, "open311_directory", None)
     if directory is None or directory.district is not state.district:
-        directory = state.open311_directory = _Directory(state.district)
+        directory = state.open311_directory = ServiceDirectory(state.district)
     return directory
 
 
@@ -388,47 +343,59 @@ async def may_see_private(request: Request, client: Client) -> bool:
     return str(who["role"]) in READING_ROLES
 
 
-JsonFormat = Annotated[str, Depends(json_format)]
-Directory = Annotated[_Directory, Depends(get_directory)]
+Format = Annotated[str, Depends(response_format)]
+Directory = Annotated[ServiceDirectory, Depends(get_directory)]
 Private = Annotated[bool, Depends(may_see_private)]
 
 
-async def _visible(client: BrainClient, d: _Directory, event_id: str, private: bool) -> dict[str, Any] | None:
-    """The request of an event id, or ``None`` if there is none (or it is not a service, or
-    not a public one and ``private`` is false)."""
+async def _visible_event(client: BrainClient, d: ServiceDirectory, event_id: str, private: bool) -> dict[str, Any] | None:
+    """The event view of an event id, or ``None`` if there is none (or it is not a service,
+    or not a public one and ``private`` is false)."""
     try:
         view = await client.event_of(event_id)
     except NotFound:
         return None
-    return d.request(view) if d.shown(view["scenario"], private) else None
+    return view if d.shown(view["scenario"], private) else None
+
+
+async def _visible(client: BrainClient, d: ServiceDirectory, event_id: str, private: bool,
+                   media: str = "") -> dict[str, Any] | None:
+    """The request of an event id, or ``None`` (see :func:`_visible_event`)."""
+    view = await _visible_event(client, d, event_id, private)
+    return None if view is None else d.request(view, media)
 
 
 # --- the router ------------------------------------------------------------------------------------------
 #: The Open311 GeoReport v2 endpoints (mount at ``/open311/v2``). Each route's dependencies run
 #: in the order of its parameters: the format, then the caller's key or the directory.
 router = APIRouter(route_class=Open311Route)
+#: The discovery document alone (mount at ``/open311``, the parent of :data:`router`'s mount:
+#: where the standard's clients look for it).
+discovery_router = APIRouter(route_class=Open311Route)
+#: What the OpenAPI document says a route answers: the same content in either format.
+_FORMATS_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/xml": {}}}}
 
 
-@router.get("/services.{fmt}", summary="List services")
-async def services(fmt: JsonFormat, d: Directory) -> JSONResponse:
+@router.get("/services.{fmt}", name="open311_services", summary="List services", responses=_FORMATS_DOC)
+async def services(fmt: Format, d: Directory) -> Response:
     """Every service citizens can report: one per catalog scenario."""
-    return JSONResponse([d.service(s) for s in d.specs.values()])
+    return answer(fmt, "services", [d.service(s) for s in d.specs.values()])
 
 
-@router.get("/services/{code}.{fmt}", summary="Service definition")
-async def service_definition(code: str, fmt: JsonFormat, d: Directory) -> JSONResponse:
+@router.get("/services/{code}.{fmt}", summary="Service definition", responses=_FORMATS_DOC)
+async def service_definition(code: str, fmt: Format, d: Directory) -> Response:
     """The definition of one service (it asks for no attributes beyond the standard's)."""
     if code not in d.specs:
-        raise Open311Error(404, f"service_code: no service '{code}'; see services.json")
-    return JSONResponse({"service_code": code, "attributes": []})
+        raise Open311Error(404, f"service_code: no service '{code}'; see services.{fmt}")
+    return answer(fmt, "service_definition", {"service_code": code, "attributes": []})
 
 
-@router.get("/requests.{fmt}", summary="List service requests")
-async def list_requests(fmt: JsonFormat, d: Directory, private: Private, request: Request,
-                        client: Client) -> JSONResponse:
+@router.get("/requests.{fmt}", summary="List service requests", responses=_FORMATS_DOC)
+async def list_requests(fmt: Format, d: Directory, private: Private, request: Request, client: Client) -> Response:
     """Service requests, newest first (at most 1000); those of non-public services only with a
     reader's ``api_key``."""
     q = request.query_params
+    media = media_base(request)
     for name in ("service_request_id", "service_code", "status", "start_date", "end_date"):
         if len(q.getlist(name)) > 1:
             raise Open311Error(400, f"{name}: given {len(q.getlist(name))} times; use one comma-separated value")
@@ -437,8 +404,8 @@ async def list_requests(fmt: JsonFormat, d: Directory, private: Private, request
         wanted = list(dict.fromkeys(_comma_list(ids, "service_request_id")))
         if len(wanted) > MAX_IDS:
             raise Open311Error(400, f"service_request_id: at most {MAX_IDS} ids at once, got {len(wanted)}")
-        found = [await _visible(client, d, i, private) for i in wanted]
-        return JSONResponse([r for r in found if r is not None])
+        found = [await _visible(client, d, i, private, media) for i in wanted]
+        return answer(fmt, "requests", [r for r in found if r is not None])
     codes, statuses, filters = _filters(q, d)
     if filters["since"] is None:  # neither date: the most recent 90 days of the brain's clock
         now = datetime.fromisoformat(str((await client.health())["now"]))
@@ -453,7 +420,7 @@ async def list_requests(fmt: JsonFormat, d: Directory, private: Private, request
                 continue
             if codes is not None and view["scenario"] not in codes:
                 continue
-            req = d.request(view)
+            req = d.request(view, media)
             if statuses is not None and req["status"] not in statuses:
                 continue
             seen.add(view["id"])
@@ -463,10 +430,10 @@ async def list_requests(fmt: JsonFormat, d: Directory, private: Private, request
         if len(page) < PAGE:
             break
         offset += PAGE
-    return JSONResponse(out)
+    return answer(fmt, "requests", out)
 
 
-def _filters(q: Mapping[str, str], d: _Directory) -> tuple[set[str] | None, set[str] | None, dict[str, Any]]:
+def _filters(q: Mapping[str, str], d: ServiceDirectory) -> tuple[set[str] | None, set[str] | None, dict[str, Any]]:
     """The ``service_code`` and ``status`` filters of a listing (``None``: any) and the brain's
     filters for its date window (``since`` ``None``: no date given)."""
     codes: set[str] | None = None
@@ -496,10 +463,12 @@ def _filters(q: Mapping[str, str], d: _Directory) -> tuple[set[str] | None, set[
     return codes, statuses, filters
 
 
-@router.post("/requests.{fmt}", summary="Create a service request", status_code=201)
-async def create_request(fmt: JsonFormat, d: Directory, request: Request, client: Client) -> JSONResponse:
-    """A citizen's report (form-encoded). Answers ``[{"service_request_id", "service_notice",
-    "account_id"}]``."""
+@router.post("/requests.{fmt}", summary="Create a service request", status_code=201,
+             responses={201: {"content": {"application/json": {}, "text/xml": {}}}})
+async def create_request(fmt: Format, d: Directory, request: Request, client: Client) -> Response:
+    """A citizen's report (form-encoded), located by ``lat``/``long`` or ``address_string``.
+    Answers ``[{"service_request_id", "service_notice", "account_id"}]``. Everything is checked
+    before the brain is asked: bad input writes nothing."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise Open311Error(400, "Content-Type: send the fields as application/x-www-form-urlencoded")
@@ -507,10 +476,10 @@ async def create_request(fmt: JsonFormat, d: Directory, request: Request, client
         form = await request.form()
     except Exception as exc:  # malformed multipart or too many fields
         raise Open311Error(400, f"body: cannot read the form ({exc})") from None
-    api_key = _single(form, "api_key")
+    api_key = _api_key(form, request)
     if api_key is None:
         raise Open311Error(403, "api_key: is required to create a service request")
-    view = await client.principal(api_key.strip())
+    view = await client.principal(api_key)
     if view is None:
         raise Open311Error(403, "api_key: unknown or revoked key")
     who = Principal.from_view(view)
@@ -519,48 +488,120 @@ async def create_request(fmt: JsonFormat, d: Directory, request: Request, client
                                 + ", ".join(sorted(REPORTING_ROLES)))
     code = _single(form, "service_code")
     if code is None:
-        raise Open311Error(400, "service_code: is required; see services.json")
+        raise Open311Error(400, f"service_code: is required; see services.{fmt}")
     spec = d.spec_of(code.strip())
-    if _single(form, "lat") is None and _single(form, "long") is None and (
-            _single(form, "address_string") is not None or _single(form, "address_id") is not None):
-        raise Open311Error(400, "address_string: address geocoding not supported, send lat/long")
-    lat = _coordinate(form, "lat")
-    lon = _coordinate(form, "long")
+    lat, lon, placed = _place(d, form)
     description = _single(form, "description") or ""
+    if placed is not None:  # the handler sees what the citizen wrote (a house number is not mapped)
+        note = f"地址 Address: {_single(form, 'address_string')}"
+        description = f"{description}\n{note}" if description else note
+        if len(description) > 2000:
+            raise Open311Error(400, "description: with the address_string it must be at most 2000 characters")
+    raw_media = _single(form, "media_url")
+    media = _media_url(raw_media) if raw_media is not None else None
     idem = None
     key = request.headers.get("idempotency-key")
     if key is not None:
         if not key_ok(key):
             raise Open311Error(400, "Idempotency-Key: must be 1-200 characters")
         idem = idem_key(key, who.id, "POST", request.url.path, _form_fingerprint(form))
-    body = {"scenario": spec.code, "lon": lon, "lat": lat, "source": Source.CITIZEN.value,
-            "description": description}
-    out = await client.create_event(body, actor=who.actor, idem=idem)
+    body: dict[str, Any] = {"scenario": spec.code, "lon": lon, "lat": lat, "source": Source.CITIZEN.value,
+                            "description": description}
+    if media is not None:
+        body["media_url"] = media
+    try:
+        out = await client.create_event(body, actor=who.actor, idem=idem)
+    except ValidationError as exc:
+        if placed is None or exc.field not in ("location", "lon", "lat"):
+            raise
+        raise Open311Error(400, f"address_string: placed at {placed.describe()}, which is refused: "
+                                f"{exc.reason}") from None
     event = out["event"]
-    return JSONResponse([{"service_request_id": event["id"], "service_notice": service_notice(spec, event),
-                          "account_id": None}], status_code=201)
+    notice = service_notice(spec, event)
+    if placed is not None:
+        notice += f" Located from address_string at {placed.describe()}."
+    return answer(fmt, "requests", [{"service_request_id": event["id"], "service_notice": notice,
+                                     "account_id": None}], status=201)
 
 
-@router.get("/requests/{request_id}.{fmt}", summary="One service request")
-async def get_request(request_id: str, fmt: JsonFormat, private: Private, d: Directory,
-                      client: Client) -> JSONResponse:
+@router.get("/requests/{request_id}.{fmt}", summary="One service request", responses=_FORMATS_DOC)
+async def get_request(request_id: str, fmt: Format, private: Private, d: Directory, request: Request,
+                      client: Client) -> Response:
     """One service request, as a one-item list (the standard's shape); one of a non-public
     service only with a reader's ``api_key`` (404 otherwise, as for an unknown id)."""
-    req = await _visible(client, d, request_id, private)
+    req = await _visible(client, d, request_id, private, media_base(request))
     if req is None:
         raise Open311Error(404, f"service_request_id: no service request '{request_id}'")
-    return JSONResponse([req])
+    return answer(fmt, "requests", [req])
 
 
-@router.get("/tokens/{token}.{fmt}", summary="Request id of a token")
-async def get_token(token: str, fmt: JsonFormat, private: Private, d: Directory, client: Client) -> JSONResponse:
+@router.get("/tokens/{token}.{fmt}", summary="Request id of a token", responses=_FORMATS_DOC)
+async def get_token(token: str, fmt: Format, private: Private, d: Directory, client: Client) -> Response:
     """The service request id behind a token (a token is the request id); that of a non-public
     service only with a reader's ``api_key`` (404 otherwise)."""
     req = await _visible(client, d, token, private)
     if req is None:
         raise Open311Error(404, f"token: no service request for token '{token}'")
-    return JSONResponse([{"service_request_id": req["service_request_id"], "token": token}])
+    return answer(fmt, "requests", [{"service_request_id": req["service_request_id"], "token": token}])
 
 
-__all__ = ["CLOSED_STATES", "READING_ROLES", "REPORTING_ROLES", "Open311Error", "Open311Route", "error_response",
-           "router"]
+@router.get("/media/{evidence_id}", name="open311_media", summary="A request's photo",
+            response_class=Response, responses={200: {"content": {t: {} for t in EVIDENCE_TYPES}}})
+async def get_media(evidence_id: str, private: Private, d: Directory, client: Client) -> Response:
+    """A photo stored with a request (a request's ``media_url``), to whoever may see the
+    request; 404 for anything else (unknown, another kind of evidence, a camera's frame, a
+    request not shown to the caller)."""
+    missing = Open311Error(404, f"media: no photo '{evidence_id}'")
+    if not EVIDENCE_ID.match(evidence_id):
+        raise missing
+    found = await client.evidence(evidence_id)
+    if found is None:
+        raise missing
+    event_id, content_type, data = found
+    view = await _visible_event(client, d, event_id, private)
+    if (view is None or view.get("source") in UNPUBLISHED_SOURCES or evidence_id not in (view.get("evidence") or ())
+            or content_type not in EVIDENCE_TYPES):
+        raise missing
+    return Response(data, media_type=content_type, headers={"X-Content-Type-Options": "nosniff"})
+
+
+def discovery(request: Request) -> dict[str, Any]:
+    """The service discovery document: this server's GeoReport v2 endpoint."""
+    try:
+        url = str(request.url_for("open311_services", fmt="json")).removesuffix("/services.json")
+    except NoMatchFound:  # only the discovery router is mounted: the v2 endpoint beside it
+        url = str(request.url).rsplit("/discovery.", 1)[0] + "/v2"
+    return {"changeset": CHANGESET, "contact": CONTACT, "key_service": KEY_SERVICE,
+            "endpoints": [{"specification": SPECIFICATION, "url": url, "changeset": CHANGESET, "type": "production",
+                           "formats": ["text/xml", "application/json"]}]}
+
+
+@router.get("/discovery.{fmt}", summary="Service discovery", responses=_FORMATS_DOC)
+async def discovery_here(fmt: Format, request: Request) -> Response:
+    """The service discovery document (also at the mount's parent, ``/open311/discovery``)."""
+    return answer(fmt, "discovery", discovery(request))
+
+
+@discovery_router.get("/discovery.{fmt}", name="open311_discovery", summary="Open311 service discovery",
+                      responses=_FORMATS_DOC)
+async def discovery_document(fmt: Format, request: Request) -> Response:
+    """The service discovery document: where this server's GeoReport v2 endpoint is, its
+    formats, and how to get an ``api_key``."""
+    return answer(fmt, "discovery", discovery(request))
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def no_endpoint(path: str, request: Request) -> Response:
+    """Anything else under the mount: 405 for a path of an endpoint that does not take the
+    method, 404 for the rest, in the standard's error shape."""
+    mount = request.url.path[: len(request.url.path) - len(path)].rstrip("/")
+    inner = {**request.scope, "path": request.url.path[len(mount):]}
+    allowed = sorted({m for r in router.routes if isinstance(r, APIRoute) and r.endpoint is not no_endpoint
+                      and r.matches(inner)[0] is Match.PARTIAL for m in r.methods or ()})
+    if allowed:
+        raise Open311Error(405, f"method: {request.method} is not allowed here; use {', '.join(allowed)}")
+    raise Open311Error(404, f"path: no Open311 endpoint '/{path}'; see discovery.{_path_format(request)}")
+
+
+__all__ = ["CLOSED_STATES", "READING_ROLES", "REPORTING_ROLES", "Open311Error", "Open311Route", "discovery_router",
+           "error_response", "router"]

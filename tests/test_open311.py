@@ -1,10 +1,13 @@
 """Open311 GeoReport v2 over a real brain and SQLite log: every successful answer is checked
 against the standard's JSON Schemas; services, the POST → GET round trip, filters, status after
-the brain closes a request, api_key checks, bad input (400 naming the field), unknown codes and
-ids, and idempotent retries."""
+the brain closes a request, api_key checks (body or query), bad input (400 naming the field),
+unknown codes, ids, paths and formats, idempotent retries, requests located by address_string
+(Chinese and English), media_url (a citizen's link, a photo uploaded through the native API)
+and the discovery document. XML and a third-party client: ``test_open311_xml.py``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ from actors.eventlog import open_log
 from actors.live import Clock
 from api import open311
 from api.deps import install_state
+from api.routes import actions, evidence
 from twin.catalog import Source
 from twin.district import District
 
@@ -136,7 +140,10 @@ class Env:
 def _app(brain: Brain, district: District | None) -> FastAPI:
     app = FastAPI()
     install_state(app, LocalClient(brain), district=district)
+    app.include_router(evidence.router)
+    app.include_router(actions.router)
     app.include_router(open311.router, prefix=P)
+    app.include_router(open311.discovery_router, prefix="/open311")
     return app
 
 
@@ -180,10 +187,14 @@ def test_service_definition_and_unknown_service(env: Env) -> None:
     check_error(env.get("/services/PS08.json"), 404, "PS08")  # exists, but not offered to citizens
 
 
-def test_only_json_is_served(env: Env) -> None:
-    check_error(env.get("/services.xml"), 400, "only JSON is served")
-    check_error(env.get("/requests.xml"), 400, "only JSON is served")
-    check_error(env.http.post(f"{P}/requests.xml", data=env.form()), 400, "only JSON is served")
+def test_unknown_formats_paths_and_methods(env: Env) -> None:
+    check_error(env.get("/services.csv"), 404, "format", ".json or .xml")
+    check_error(env.get("/requests.yaml"), 404, "format")
+    check_error(env.http.post(f"{P}/requests.txt", data=env.form()), 404, "format")
+    check_error(env.get("/nothing/here.json"), 404, "path", "/nothing/here.json")
+    check_error(env.http.delete(f"{P}/requests.json"), 405, "DELETE", "GET, POST")
+    check_error(env.http.post(f"{P}/services.json"), 405, "POST", "GET")
+    assert env.brain.list_events({}) == []
 
 
 # --- POST and GET ------------------------------------------------------------------------------------------
@@ -401,8 +412,9 @@ def test_reading_roles_are_the_apis_readers() -> None:
     ({"lat": "north"}, ("lat: must be a number", "north")),
     ({"long": "nan"}, ("long: must be a finite number",)),
     ({"lat": "95"}, ("lat:", "[-90, 90]")),
-    ({"lat": None, "long": None, "address_string": "小河路 1 号"},
-     ("address geocoding not supported, send lat/long",)),
+    ({"lat": None, "long": None}, ("lat: is required", "address_string")),
+    ({"lat": None, "long": None, "address_id": "A-1234"}, ("address_id: not supported",)),
+    ({"lat": None, "long": None, "address_string": "幸福路 1 号"}, ("address_string", "幸福路", "no street")),
     ({"description": "x" * 2001}, ("description", "at most 2000")),
     ({"service_code": "XX99"}, ("service_code: unknown service 'XX99'",)),
     ({"service_code": "PS08"}, ("service_code", "not a service citizens can report")),
@@ -462,3 +474,205 @@ def test_router_finds_the_district_through_the_brain(xiaohe: District, tmp_path:
                 1 for s in xiaohe.catalog if Source.CITIZEN in s.sources)
     finally:
         brain.log.close()
+
+
+# --- api_key in the query ------------------------------------------------------------------------------------
+def test_api_key_may_be_a_query_parameter_on_post(env: Env) -> None:
+    form = env.form()
+    key = form.pop("api_key")
+    r = env.http.post(f"{P}/requests.json", params={"api_key": key}, data=form)
+    assert r.status_code == 201, r.text
+    r = env.http.post(f"{P}/requests.json", params={"api_key": key}, data={**form, "api_key": key,
+                                                                          "description": "same key twice"})
+    assert r.status_code == 201, r.text  # the same key in both places is one key
+    assert len(env.brain.list_events({})) == 2
+    check_error(env.http.post(f"{P}/requests.json", params={"api_key": env.keys["admin"]},
+                              data={**form, "api_key": key}), 400, "api_key", "different values")
+    check_error(env.http.post(f"{P}/requests.json", params={"api_key": "not-a-key"}, data=form), 403,
+                "api_key: unknown or revoked key")
+    check_error(env.http.post(f"{P}/requests.json", params={"api_key": env.keys["viewer"]}, data=form), 403,
+                "role 'viewer' may not create")
+    assert len(env.brain.list_events({})) == 2
+
+
+# --- located by address_string -----------------------------------------------------------------------------------
+def _junction(name: str) -> tuple[float, float]:
+    """A named junction of the road data's reference points (``湖州街 × 小河路``), lon/lat."""
+    path = SCHEMA_DIR.parent / "geo" / "xiaohe_reference_points_wgs84.geojson"
+    if not path.is_file():
+        pytest.skip(f"reference points not found at {path}")
+    for f in json.loads(path.read_text())["features"]:
+        if f["properties"]["name"].startswith(name):
+            lon, lat = f["geometry"]["coordinates"]
+            return float(lon), float(lat)
+    raise AssertionError(f"no reference point {name}")
+
+
+def _metres(env: Env, a: tuple[float, float], b: tuple[float, float]) -> float:
+    ax, ay = env.district.projection.to_xy(*a)
+    bx, by = env.district.projection.to_xy(*b)
+    return float(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5)
+
+
+def _by_address(env: Env, address: str, **extra: str) -> Any:
+    form = {k: v for k, v in env.form(**extra).items() if k not in ("lat", "long")}
+    return env.post({**form, "address_string": address})
+
+
+@pytest.mark.parametrize("address", ["湖州街与小河路交叉口", "小河路湖州街口", "湖州街 & 小河路",
+                                     "Huzhou Street & Xiaohe Road", "corner of Xiaohe Rd and Huzhou St",
+                                     "ＨＵＺＨＯＵ　ＪＩＥ / xiaohe lu"])
+def test_a_junction_in_chinese_or_english_is_placed_there(env: Env, address: str) -> None:
+    r = _by_address(env, address)
+    assert r.status_code == 201, r.text
+    rid = r.json()[0]["service_request_id"]
+    notice = r.json()[0]["service_notice"]
+    assert "湖州街 × 小河路" in notice or "小河路 × 湖州街" in notice
+    [req] = check("requests.json", env.get(f"/requests/{rid}.json").json())
+    assert _metres(env, (req["long"], req["lat"]), _junction("湖州街 × 小河路")) < 30
+    assert address in req["description"]  # the handler sees what the citizen wrote
+
+
+@pytest.mark.parametrize("address", ["小河路", "小河路123号", "杭州市拱墅区小河路 8 号", "Xiaohe Road",
+                                     "12 Xiaohe Rd, Gongshu District, Hangzhou", "XIAOHE LU"])
+def test_a_street_with_or_without_house_number_is_placed_on_it(env: Env, address: str) -> None:
+    r = _by_address(env, address, description="")
+    assert r.status_code == 201, r.text
+    event = env.brain.event_of(r.json()[0]["service_request_id"])
+    assert env.district.roads.segment(event["road_id"]).name == "小河路"
+    assert event["description"] == f"地址 Address: {address}"
+
+
+@pytest.mark.parametrize(("address", "fragments"), [
+    ("幸福路", ("address_string: '幸福路'", "no street")),
+    ("Happiness Road", ("address_string", "no street")),
+    ("Xiaohe Street", ("address_string", "did you mean", "小河路 (Xiaohe Lu)")),
+    ("永庆", ("address_string", "several streets", "永庆弄", "永庆路")),
+    ("宁波路与金华路交叉口", ("address_string", "meet in 2 places")),
+    ("小河路与长征桥路交叉口", ("address_string", "do not meet")),
+    ("香积寺路", ("address_string", "outside district 'xiaohe'")),
+    ("小" * 301, ("address_string", "at most 300")),
+])
+def test_an_address_that_cannot_be_placed_is_400(env: Env, address: str, fragments: tuple[str, ...]) -> None:
+    check_error(_by_address(env, address), 400, *fragments)
+    assert env.brain.list_events({}) == []
+
+
+def test_lat_long_win_over_address_string(env: Env) -> None:
+    lon, lat = env.spot("K0001")
+    r = env.post(env.form(address_string="小河路与湖州街交叉口", address_id="A-1"))
+    assert r.status_code == 201, r.text
+    [req] = env.get(f"/requests/{r.json()[0]['service_request_id']}.json").json()
+    assert (req["lat"], req["long"]) == (pytest.approx(lat, abs=1e-6), pytest.approx(lon, abs=1e-6))
+    assert "Address" not in req["description"]
+
+
+# --- media_url ---------------------------------------------------------------------------------------------------
+def test_media_url_is_kept_with_the_request(env: Env, xiaohe: District, tmp_path: Path) -> None:
+    url = "https://photos.example.org/reports/7f3a.jpg?size=large&v=2"
+    rid = env.create(media_url=url)
+    [req] = check("requests.json", env.get(f"/requests/{rid}.json").json())
+    assert req["media_url"] == url
+    assert [r["media_url"] for r in env.requests()] == [url]
+    assert url in env.brain.event_of(rid)["evidence"]
+    # It is in the event log: a brain rebuilt from the log has it too.
+    again = Brain(xiaohe, open_log(tmp_path / "log.db"))
+    try:
+        with TestClient(_app(again, xiaohe)) as http:
+            [req] = http.get(f"{P}/requests/{rid}.json").json()
+            assert req["media_url"] == url
+    finally:
+        again.log.close()
+
+
+@pytest.mark.parametrize(("url", "fragment"), [
+    ("ftp://photos.example.org/a.jpg", "http or https"),
+    ("photos.example.org/a.jpg", "http or https"),
+    ("javascript:alert(1)", "http or https"),
+    ("https://", "http or https"),
+    ("https://photos.example.org/a b.jpg", "spaces"),
+    ("https://photos.example.org/a\x07.jpg", "control characters"),
+    ("https://user:secret@photos.example.org/a.jpg", "user name or password"),
+    ("https://photos.example.org:99999/a.jpg", "not a valid URL"),
+    ("https://photos.example.org/" + "a" * 2000, "at most 2000"),
+])
+def test_a_bad_media_url_is_400_and_writes_nothing(env: Env, url: str, fragment: str) -> None:
+    check_error(env.post(env.form(media_url=url)), 400, "media_url", fragment)
+    assert env.brain.list_events({}) == []
+
+
+def test_the_brain_refuses_a_bad_media_url_too(env: Env) -> None:
+    lon, lat = env.spot("K0001")
+    from twin.errors import ValidationError as TwinValidationError
+
+    with pytest.raises(TwinValidationError, match="media_url"):
+        env.brain.create_event({"scenario": "CM01", "lon": lon, "lat": lat, "media_url": "file:///etc/passwd"},
+                               actor="test")
+    assert env.brain.list_events({}) == []
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _upload_result_photo(env: Env, rid: str) -> str:
+    """The handler's result with a photo, through the native API; the photo's evidence id."""
+    brain, admin = env.brain, {"Authorization": f"Bearer {env.keys['admin']}"}
+    who = brain.event_of(rid)["assignee"]
+    for action in ("sign", "arrive"):
+        brain.act(rid, action, {}, actor=who)
+    r = env.http.post(f"/api/v1/events/{rid}/result", headers=admin, data={"result": "goods moved inside"},
+                      files={"photo": ("after.png", PNG, "image/png")})
+    assert r.status_code == 200, r.text
+    [evidence_id] = brain.event_of(rid)["evidence"]
+    return str(evidence_id)
+
+
+def test_a_photo_uploaded_through_the_native_api_is_the_media_url(env: Env) -> None:
+    rid = env.create("CM01", "K0001")
+    evidence_id = _upload_result_photo(env, rid)
+    [req] = check("requests.json", env.get(f"/requests/{rid}.json").json())
+    assert req["media_url"] == f"http://testserver{P}/media/{evidence_id}"
+    r = env.http.get(req["media_url"])
+    assert r.status_code == 200 and r.content == PNG and r.headers["content-type"] == "image/png"
+    # A citizen's own link comes first.
+    other = env.create("PU04", "K0151", media_url="http://photos.example.org/lamp.jpg")
+    assert env.get(f"/requests/{other}.json").json()[0]["media_url"] == "http://photos.example.org/lamp.jpg"
+    # Unknown ids and malformed ones are 404 in the standard's shape.
+    check_error(env.get("/media/sha256:" + "0" * 64), 404, "media")
+    check_error(env.get("/media/not-an-evidence-id"), 404, "media")
+
+
+def test_media_of_hidden_requests_and_cameras_is_not_published(env: Env) -> None:
+    lon, lat = env.spot("K0151")
+    pu02 = env.create("PU02", "K0201", description="老人按了紧急呼叫按钮")
+    photo = env.brain.put_evidence(pu02, "image/png", PNG)
+    env.brain.act(pu02, "sign", {}, actor=env.brain.event_of(pu02)["assignee"])
+    env.brain.act(pu02, "arrive", {}, actor=env.brain.event_of(pu02)["assignee"])
+    env.brain.act(pu02, "resolve", {"result": "family called", "evidence": [photo]},
+                  actor=env.brain.event_of(pu02)["assignee"])
+    check_error(env.get(f"/media/{photo}"), 404, "media")
+    assert env.http.get(f"{P}/media/{photo}", params={"api_key": env.keys["viewer"]}).content == PNG
+    # A camera's frame of a public service: the request is listed, its frame is not published.
+    frame = "sha256:" + hashlib.sha256(PNG + b"frame").hexdigest()  # (evidence ids are content hashes)
+    cam = env.brain.create_event({"scenario": "CM01", "lon": lon, "lat": lat, "source": "camera",
+                                  "evidence": [frame]}, actor="camera:K0151")["event"]["id"]
+    assert env.brain.put_evidence(cam, "image/png", PNG + b"frame") == frame
+    [req] = env.get(f"/requests/{cam}.json").json()
+    assert req["media_url"] is None
+    check_error(env.get(f"/media/{frame}"), 404)
+
+
+# --- discovery -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/open311/discovery.json", f"{P}/discovery.json"])
+def test_the_discovery_document(env: Env, path: str) -> None:
+    r = env.http.get(path)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert set(doc) == {"changeset", "contact", "key_service", "endpoints"}
+    _iso(doc["changeset"].replace("Z", "+00:00"))
+    [endpoint] = doc["endpoints"]
+    assert endpoint == {"specification": "http://wiki.open311.org/GeoReport_v2", "url": f"http://testserver{P}",
+                        "changeset": doc["changeset"], "type": "production",
+                        "formats": ["text/xml", "application/json"]}
+    # The url is the endpoint: services are under it.
+    assert env.http.get(endpoint["url"] + "/services.json").status_code == 200

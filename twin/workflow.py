@@ -148,7 +148,8 @@ class Event:
         merged_into: The event this one duplicates, if merged.
         duplicates: Number of reports merged into this one.
         result: The handler's report.
-        evidence: References to evidence (photo ids, clip ids).
+        evidence: References to evidence (photo ids, clip ids; a citizen's link to a photo kept
+            elsewhere, Open311's ``media_url``).
         version: Number of transitions applied, the report included.
         updated_at: Time of the last transition.
     """
