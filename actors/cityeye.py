@@ -647,11 +647,10 @@ class CityEyeActor:
         import ray
 
         from actors.client import RayClient
+        from actors.host import _district_of
         from actors.live import Clock
-        from scenarios.loader import load_cached
 
-        if isinstance(district, str):
-            district = load_cached(district)
+        district = _district_of(district)
         client = RayClient(ray.get_actor("brain"))
         speed = float(client.sync.health()["speed"])
         clock = Clock(speed, origin=float(client.sync.now()))
@@ -678,17 +677,18 @@ def camera_groups(district: District, config: EyeConfig) -> list[list[str]]:
 
 class Eyes:
     """The camera actors of a live twin: in Ray actors (:class:`CityEyeActor`, with the
-    cameras file's resources) or one :class:`CityEye` in this process."""
+    cameras file's resources) or one :class:`CityEye` in this process. ``scenario``: the
+    district's scenario name or folder, from which each actor loads it (``None``: the
+    district's name)."""
 
     def __init__(self, district: District, config: EyeConfig, *, client: BrainClient | None = None,
                  now: Callable[[], float] | None = None, speed: float = 1.0, feed: Mapping[str, Any] | None = None,
-                 ray_actors: bool = False) -> None:
+                 ray_actors: bool = False, scenario: str | None = None) -> None:
         self.config, self.ray_actors = config, ray_actors
         self.groups = camera_groups(district, config)
         if ray_actors:
             import ray
 
-            from actors.host import _object_ref
 
             have = ray.cluster_resources()  # type: ignore[no-untyped-call]
             for key, kind, asked in (("ray.num_gpus", "GPU", config.num_gpus), ("ray.num_cpus", "CPU", config.num_cpus)):
@@ -696,10 +696,9 @@ class Eyes:
                     raise ValidationError(key, f"asks {asked:g} {kind} per camera actor; the Ray cluster has "
                                                f"{float(have.get(kind, 0.0)):g}", config.path)
             actor = ray.remote(max_restarts=-1)(CityEyeActor)
-            ref = _object_ref(district)
             self.actors: list[Any] = [
                 actor.options(name=f"city-eye-{k}", num_cpus=config.num_cpus, num_gpus=config.num_gpus)
-                .remote(ref, config, ids, feed) for k, ids in enumerate(self.groups)]
+                .remote(scenario or district.name, config, ids, feed) for k, ids in enumerate(self.groups)]
             self.local: CityEye | None = None
         else:
             if client is None or now is None:

@@ -17,6 +17,7 @@ they are and a dead or restarting brain reported as :class:`~actors.client.Brain
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import threading
 import time
@@ -25,8 +26,10 @@ from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from actors.brain import Brain
-from actors.client import BrainClient, LocalClient, RayClient, call_brain, ray_cause
+from actors.cameras import Outcome
+from actors.client import BrainClient, Coalescer, LocalClient, RayClient, call_brain, ray_cause
 from actors.eventlog import open_log
+from actors.frigate import FrigateMap, frigate_map_of
 from actors.heap import Refreeze, freeze
 from actors.live import Clock
 from twin.district import District
@@ -62,14 +65,15 @@ class BrainHost:
             (:mod:`actors.cityeye`): the feed leaves the incidents they can show to them.
     """
 
-    def __init__(self, scenario: str | District, db: str, *, speed: float = 1.0, origin: float | None = None,
-                 feed: bool = False, feed_rate: float = 1.0, tick_s: float = 0.25,
+    def __init__(self, scenario: str | District, db: str, *, speed: float = 1.0,
+                 origin: float | None = None, feed: bool = False, feed_rate: float = 1.0, tick_s: float = 0.25,
                  overrides: Mapping[str, Any] | None = None, freeze_heap: bool = False, patrols: bool = True,
                  synthetic_cameras: Sequence[str] = ()) -> None:
         from scenarios.loader import load_cached
 
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.district: District = scenario if isinstance(scenario, District) else load_cached(scenario, overrides)
+        self.district: District = (load_cached(scenario, overrides) if isinstance(scenario, str) and overrides
+                                   else _district_of(scenario))
         self.district.roads.precompute_travel()
         self.log = open_log(db)
         saved = self.log.setting("clock")
@@ -122,6 +126,10 @@ class BrainHost:
         """Liveness."""
         return self.clock.now()
 
+    def where(self) -> dict[str, Any]:
+        """The process and (in a Ray actor) the node holding the brain."""
+        return _where()
+
     def feed_info(self) -> dict[str, Any] | None:
         """What camera actors need to draw the feed's incidents (:meth:`SyntheticFeed.info`);
         ``None`` without a feed."""
@@ -164,30 +172,39 @@ class AreaShards:
         kinds: Which kinds the shards hold (``cameras``, ``roads``, ``patrols``).
         client: The brain, for the kinds that follow its log (in-process shards; actors find
             the brain actor by name).
-        ray_actors: Host the shards in Ray actors. The district goes to Ray's object store
-            once and every actor unpickles it (xiaohe 1 MiB, synthetic-10x 8 MiB).
+        ray_actors: Host the shards in Ray actors; each loads the district by its scenario
+            name (see :func:`_district_of`), in parallel.
         seed: Seed of simulated handlers' delays (shard k uses ``seed + k``).
+        scenario: The district's scenario name or folder, loadable on every node (``None``:
+            the district's name).
     """
 
     def __init__(self, district: District, shards: int = 1, *, kinds: Sequence[str] = ("cameras",),
-                 client: BrainClient | None = None, ray_actors: bool = False, seed: int = 2) -> None:
+                 client: BrainClient | None = None, ray_actors: bool = False, seed: int = 2,
+                 scenario: str | None = None) -> None:
         bad = [k for k in kinds if k not in SHARD_KINDS]
         if bad or not kinds:
             raise ValueError(f"kinds must be some of {', '.join(SHARD_KINDS)}, got {list(kinds)!r}")
         self.kinds, self.district, self.ray_actors = tuple(kinds), district, ray_actors
+        self._ingests: list[Coalescer] | None = None  # Frigate messages to each shard actor, batched
         self.groups = area_groups(district, shards)
         self.group_of = {a: k for k, g in enumerate(self.groups) for a in g}
         # which shard holds which entity (a shard is told its areas only: it finds its entities itself)
         self.routes = {kind: {eid: self.group_of.get(area, 0) for eid, area in _entity_areas(kind, district).items()}
                        for kind in self.kinds}
+        # Frigate's camera names (the shards read the same scenario file for its zone names)
+        self.frigate = frigate_map_of(district) if "cameras" in self.kinds else FrigateMap()
         if ray_actors:
             import ray
 
-            actor = ray.remote(num_cpus=0, max_restarts=-1)(ShardActor)
-            ref = _object_ref(district)
+            # Ray places an actor that asks for no CPU on its driver's node, SPREAD or not: on a
+            # cluster each shard asks for a token share, so that Ray spreads them over its nodes.
+            listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+            multi = sum(1 for n in listed if n.get("Alive")) > 1
+            actor = ray.remote(num_cpus=SHARD_CPUS if multi else 0, max_restarts=-1)(ShardActor)
             self.shards: list[Any] = [
-                actor.options(name=f"area-shard-{k}", scheduling_strategy="SPREAD")  # over a cluster's nodes
-                .remote(ref, areas, self.kinds, seed=seed + k)
+                actor.options(name=f"area-shard-{k}", scheduling_strategy="SPREAD")
+                .remote(scenario or district.name, areas, self.kinds, seed=seed + k)
                 for k, areas in enumerate(self.groups)]
         else:
             self.shards = [Shard({kind: _shard_object(kind, district, areas, client, seed + k) for kind in self.kinds})
@@ -222,15 +239,22 @@ class AreaShards:
     def _camera_shard(self, payload: Mapping[str, Any]) -> int:
         after = payload.get("after") if isinstance(payload, Mapping) else None
         cam = after.get("camera") if isinstance(after, Mapping) else None
-        return self.routes["cameras"].get(cam, 0) if isinstance(cam, str) else 0
+        return self.routes["cameras"].get(self.frigate.camera_id(cam), 0) if isinstance(cam, str) else 0
 
-    async def ingest_async(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    async def ingest_async(self, payload: Mapping[str, Any]) -> Outcome:
         """Map one Frigate event through the shard that holds its camera: the report body (or
-        ``None``) and why not."""
+        ``None``), why not, and the twin's camera id (:meth:`Shard.ingest`). Concurrent
+        messages for a shard actor go to it together, in one call (a :class:`Coalescer`)."""
         k = self._camera_shard(payload)
         if not self.ray_actors:
             return self.shards[k].ingest(payload)  # type: ignore[no-any-return]
-        return await self._on(k, Shard.ingest, payload)
+        if self._ingests is None:
+            self._ingests = [Coalescer(functools.partial(self._ingest_batch, j), depth=INGEST_DEPTH,
+                                       max_items=INGEST_BATCH) for j in range(len(self.shards))]
+        return await self._ingests[k].submit(payload)  # type: ignore[no-any-return]
+
+    async def _ingest_batch(self, k: int, payloads: list[Mapping[str, Any]]) -> list[Outcome | Exception]:
+        return await self._on(k, Shard.ingest_many, payloads)
 
     # --- road units ----------------------------------------------------------------------------------
     async def road(self, road_id: str) -> dict[str, Any]:
@@ -251,21 +275,26 @@ class AreaShards:
 
 
 SHARD_KINDS = ("cameras", "roads", "patrols")
+#: CPU share a shard actor asks for on a multi-node cluster (see :class:`AreaShards`).
+SHARD_CPUS = 0.01
+#: Frigate messages per call to a shard actor at most, and calls in flight per shard.
+INGEST_BATCH = 256
+INGEST_DEPTH = 2
 #: Wall seconds between a road-unit shard's reads of the log (answers catch up first anyway).
 ROAD_FOLLOW_S = 2.0
 
 
-_REFS: dict[int, tuple[District, Any]] = {}
+def _district_of(source: District | str) -> District:
+    """The district an actor was given: a scenario name or folder (loaded here), or itself.
 
+    Actors that Ray restarts are given the name: a restart then depends on nothing but the
+    name (and the event log), not on a copy in Ray's object store that a node's loss can take
+    with it (Ray cannot rebuild an object the driver put there)."""
+    if isinstance(source, str):
+        from scenarios.loader import load_cached
 
-def _object_ref(district: District) -> Any:
-    """``district`` in Ray's object store, put there once per district object."""
-    import ray
-
-    hit = _REFS.get(id(district))
-    if hit is None or hit[0] is not district:
-        hit = _REFS[id(district)] = (district, ray.put(district))
-    return hit[1]
+        return load_cached(source)
+    return source
 
 
 def _entity_areas(kind: str, district: District) -> dict[str, str]:
@@ -315,11 +344,16 @@ class Shard:
         self.objs = dict(objs)
         self._locks = {kind: threading.Lock() for kind in self.objs}
 
-    def ingest(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        """One Frigate event through the shard's cameras: the report body (or ``None``) and why
-        not (:meth:`actors.cameras.CameraShard.ingest_with_reason`)."""
+    def ingest(self, payload: Mapping[str, Any]) -> Outcome:
+        """One Frigate event through the shard's cameras: the report body (or ``None``), why not,
+        and the twin's camera id (:meth:`actors.cameras.CameraShard.ingest_with_reason`)."""
         with self._locks["cameras"]:
             return self.objs["cameras"].ingest_with_reason(payload)  # type: ignore[no-any-return]
+
+    def ingest_many(self, payloads: Sequence[Mapping[str, Any]]) -> list[Outcome | Exception]:
+        """Several Frigate events in one call: each one's :meth:`ingest`, or the error refusing it."""
+        with self._locks["cameras"]:
+            return self.objs["cameras"].ingest_many(payloads)  # type: ignore[no-any-return]
 
     def road(self, road_id: str) -> dict[str, Any]:
         """One of the shard's road units (:meth:`actors.roads.RoadUnits.road`)."""
@@ -340,6 +374,23 @@ class Shard:
         """Liveness."""
         return 1
 
+    def where(self) -> dict[str, Any]:
+        """The process and (in a Ray actor) the node holding this shard."""
+        return _where()
+
+
+def _where() -> dict[str, Any]:
+    """This process's id and, inside Ray, its node's id."""
+    import os
+
+    node = None
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            node = ray.get_runtime_context().get_node_id()
+    return {"pid": os.getpid(), "node_id": node}
+
 
 class ShardActor(Shard):
     """A :class:`Shard` in a Ray actor of its own. The kinds that follow the brain's log find the
@@ -355,13 +406,10 @@ class ShardActor(Shard):
         tick_s: Wall seconds between handler steps.
     """
 
-    def __init__(self, district: District | str, areas: Sequence[str], kinds: Sequence[str], *, seed: int = 2,
-                 tick_s: float = 0.25) -> None:
-        from scenarios.loader import load_cached
-
+    def __init__(self, district: District | str, areas: Sequence[str], kinds: Sequence[str], *,
+                 seed: int = 2, tick_s: float = 0.25) -> None:
         self._stop = threading.Event()
-        if isinstance(district, str):
-            district = load_cached(district)
+        district = _district_of(district)
         client = None
         if any(k != "cameras" for k in kinds):
             import ray
@@ -388,21 +436,35 @@ class ShardActor(Shard):
                     print(f"{kind} shard: {type(exc).__name__}: {exc}", flush=True)
 
 
+#: Ray namespace of the live twin's named actors (``brain``, ``area-shard-<k>``, ``city-eye-<k>``):
+#: tools on a cluster find them there (``ray.get_actor("brain", namespace="streetbrain")``).
+RAY_NAMESPACE = "streetbrain"
+
+
 def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
                     origin: float | None = None, num_cpus: int | None = None,
                     address: str | None = None, wait: bool = True, patrols: bool = True,
-                    district: District | None = None, synthetic_cameras: Sequence[str] = ()
-                    ) -> tuple[RayClient, Any]:
+                    synthetic_cameras: Sequence[str] = ()) -> tuple[RayClient, Any]:
     """Start Ray lean (loopback, no dashboard) and the brain actor; returns the facade and the
     actor (with ``wait``, once the brain has recovered its state: ``ray.get(actor.ping.remote())``).
-    ``district``: the loaded district, shared through Ray's object store (else the actor loads
-    ``scenario`` itself)."""
+    Ray restarts the brain wherever it can; it rebuilds from the scenario's name and the event
+    log alone, so on a cluster the scenario must load on every node and the log must be one
+    every node reaches (PostgreSQL).
+
+    On a cluster (``address``) the brain asks Ray for one CPU — it is the twin's busiest
+    process — so a head node started with ``--num-cpus=0``, as Ray advises for clusters, keeps it
+    off the head (a node whose loss would end the cluster); a local cluster shares its cores."""
     from scenarios.ray_setup import init_ray
 
-    ray = init_ray(address=address, num_cpus=num_cpus or 2)
-    actor_cls = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=8)(BrainHost)
-    what = _object_ref(district) if district is not None else scenario  # loaded once, shared by all actors
-    actor = actor_cls.options(name="brain", lifetime=None).remote(what, db, speed=speed, feed=feed,
+    ray = init_ray(address=address, num_cpus=num_cpus or 2, namespace=RAY_NAMESPACE)
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if nodes > 1 and not str(db).lower().startswith(("postgresql://", "postgres://")):
+        raise ValidationError("db", f"the Ray cluster has {nodes} nodes and the brain may restart on any of them: "
+                                    "give an event log every node reaches (a postgresql:// URL), not a file on "
+                                    "one node's disk")
+    cpus = 1 if address is not None and float(ray.cluster_resources().get("CPU", 0.0)) >= 1 else 0
+    actor_cls = ray.remote(num_cpus=cpus, max_restarts=-1, max_concurrency=8)(BrainHost)
+    actor = actor_cls.options(name="brain", lifetime=None).remote(scenario, db, speed=speed, feed=feed,
                                                                   feed_rate=feed_rate, origin=origin,
                                                                   freeze_heap=True, patrols=patrols,
                                                                   synthetic_cameras=tuple(synthetic_cameras))

@@ -21,6 +21,7 @@ from api.errors import error_body, error_response
 from api.idempotency import idem_key, key_ok
 from api.models import MAX_JSON_BYTES, MAX_UPLOAD_BYTES, NewEvent
 from api.routes.events import report_item
+from api.routes.ingest import ingest_frigate
 
 
 class SizeLimit:
@@ -65,15 +66,17 @@ class SizeLimit:
 
 
 class FastReports:
-    """``POST /api/v1/events``, the hottest route, as plain ASGI: FastAPI's routing, request
-    objects, dependency solving and response machinery were about half of the API's CPU per
-    report (``benchmarks/bench_live.py``). Only the plain case is served here: a bearer token
-    of a reporting role that the full route has seen lately (its cache), a JSON body, a
-    well-formed ``Idempotency-Key``; the body is validated by the same :class:`NewEvent`
-    model and becomes the same brain item (:func:`api.routes.events.report_item`). Everything
+    """``POST /api/v1/events`` and ``POST /api/v1/ingest/frigate``, the hottest routes, as plain
+    ASGI: FastAPI's routing, request objects, dependency solving and response machinery were
+    about half of the API's CPU per report (``benchmarks/bench_live.py``). Only the plain case
+    is served here: a bearer token of a reporting role that the full route has seen lately
+    (its cache), a JSON body, a well-formed ``Idempotency-Key``; a report is validated by the
+    same :class:`NewEvent` model and becomes the same brain item
+    (:func:`api.routes.events.report_item`), a Frigate message takes the route's own path
+    (:func:`api.routes.ingest.ingest_frigate`, with the app's camera shards). Everything
     else goes on to the FastAPI route (with the body it read), so its errors and its OpenAPI
-    documentation are that route's; errors from the brain are answered as the route's
-    exception handlers answer them (:func:`api.errors.error_response`).
+    documentation are that route's; errors are answered as the route's exception handlers
+    answer them (:func:`api.errors.error_response`).
 
     Args:
         app: The app behind.
@@ -83,13 +86,14 @@ class FastReports:
     """
 
     PATH = "/api/v1/events"
+    FRIGATE = "/api/v1/ingest/frigate"
 
     def __init__(self, app: Any, *, principal_of: Callable[[str], Principal | None],
                  submit: Callable[[ReportItem], Awaitable[bytes]], counts: dict[str, int]) -> None:
         self.app, self.principal_of, self.submit, self.counts = app, principal_of, submit, counts
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != self.PATH or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["path"] not in (self.PATH, self.FRIGATE) or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         auth = key = ctype = None
@@ -116,6 +120,9 @@ class FastReports:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if scope["path"] == self.FRIGATE:
+            await self._frigate(scope, receive, send, who, key, body)
+            return
         try:
             parsed = json.loads(body)
             event = NewEvent.model_validate(parsed) if isinstance(parsed, dict) else None
@@ -127,18 +134,52 @@ class FastReports:
             return
         self.counts["served"] += 1
         item = report_item(who, event, None if key is None else idem_key(key, who.id, "POST", self.PATH, body))
+
+        async def created() -> tuple[int, bytes]:
+            return 201, await self.submit(item)
+
+        await _answered(scope, receive, send, created)
+
+    async def _frigate(self, scope: dict[str, Any], receive: Any, send: Any, who: Principal, key: str | None,
+                       body: bytes) -> None:
+        """A Frigate message through the route's own path; a body that is not a JSON object, or
+        an app without camera shards, goes on to the route, which says what is wrong."""
         try:
-            answer = await self.submit(item)
-        except Exception as exc:
-            response = error_response(exc)
-            if response is None:
-                raise
-            await response(scope, receive, send)
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        state: Any = scope["app"].state if "app" in scope else None
+        cameras = getattr(state, "cameras", None)
+        if not isinstance(payload, dict) or cameras is None:
+            self.counts["routed"] += 1
+            await self.app(scope, replay_body(body, receive), send)
             return
-        await send({"type": "http.response.start", "status": 201,
-                    "headers": [(b"content-length", str(len(answer)).encode()),
-                                (b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": answer})
+        self.counts["served"] += 1
+        idem = None if key is None else idem_key(key, who.id, "POST", self.FRIGATE, body)
+        await _answered(scope, receive, send,
+                        lambda: ingest_frigate(cameras, state.creates, payload, idem=idem))
+
+
+async def _answered(scope: dict[str, Any], receive: Any, send: Any,
+                    work: Callable[[], Awaitable[tuple[int, bytes]]]) -> None:
+    """``work``'s status and JSON body as the answer; an error it raises answered as the route
+    would answer it (anything unforeseen raised on, to the app's handler)."""
+    try:
+        status, answer = await work()
+    except Exception as exc:
+        response = error_response(exc)
+        if response is None:
+            raise
+        await response(scope, receive, send)
+        return
+    await _answer(send, status, answer)
+
+
+async def _answer(send: Any, status: int, body: bytes) -> None:
+    """A JSON answer, sent as plain ASGI."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def replay_body(body: bytes, receive: Any) -> Any:

@@ -12,13 +12,16 @@ import os
 import secrets
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from actors.client import BrainClient
 from actors.host import AreaShards, BrainHost, HostClient, start_ray_brain
 from api.app import create_app
+
+if TYPE_CHECKING:
+    from api.mqtt import MqttSettings
 
 
 def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0,
@@ -41,7 +44,6 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     from scenarios.loader import load_cached
 
     district = load_cached(scenario)
-    district.road_areas()  # computed once here, shipped with the district to every actor
     eye_config = None
     if cameras:
         from actors.cityeye import read_config
@@ -54,9 +56,9 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
     if use_ray:  # everything loads in parallel; serve once all are ready
         client, host = start_ray_brain(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin,
                                        wait=False, patrols=False, address=ray_address, num_cpus=num_cpus,
-                                       district=district, synthetic_cameras=synthetic)
+                                       synthetic_cameras=synthetic)
         # (the kinds that follow the brain's log find it by name; their first calls wait for it)
-        area_shards = AreaShards(district, shards, kinds=kinds, ray_actors=True)
+        area_shards = AreaShards(district, shards, kinds=kinds, ray_actors=True, scenario=scenario)
     else:  # the brain's host plays the handlers itself
         host = BrainHost(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, origin=origin, freeze_heap=True,
                          synthetic_cameras=synthetic)
@@ -72,7 +74,7 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
             import ray
 
             info = ray.get(host.feed_info.remote()) if feed else None
-            eyes = Eyes(district, eye_config, feed=info, ray_actors=True)
+            eyes = Eyes(district, eye_config, feed=info, ray_actors=True, scenario=scenario)
         else:
             eyes = Eyes(district, eye_config, client=client, now=host.clock.now, speed=speed, feed=host.feed_info())
         eyes.ready()
@@ -86,13 +88,19 @@ def build(scenario: str, db: str, *, speed: float = 1.0, feed: bool = False, fee
 def serve(scenario: str, *, host: str = "127.0.0.1", port: int = 8000, db: str = "streetbrain-events.db",
           speed: float = 1.0, feed: bool = False, feed_rate: float = 1.0, use_ray: bool = True,
           duration_s: float = 0.0, report_every_s: float = 0.0, origin: float | None = None,
-          **options: Any) -> None:
+          mqtt: MqttSettings | None = None, **options: Any) -> None:
     """Build and run until interrupted (or for ``duration_s`` wall seconds; 0: until interrupted),
-    printing a KPI line every ``report_every_s`` seconds (0: never). ``options``: :func:`build`'s
+    printing a KPI line every ``report_every_s`` seconds (0: never). ``mqtt``: subscribe to
+    Frigate's events on that broker (:mod:`api.mqtt`). ``options``: :func:`build`'s
     ``shards``, ``ray_address``."""
     t0 = time.monotonic()
     app, generated_token, _host = build(scenario, db, speed=speed, feed=feed, feed_rate=feed_rate, use_ray=use_ray,
                                         origin=origin, **options)
+    if mqtt is not None:
+        from api.mqtt import attach
+
+        attach(app, mqtt)
+        print(f"  Frigate over MQTT: {mqtt.topic} on {mqtt.url} (QoS 1, session '{mqtt.client_id}')", flush=True)
     where = f"http://{host}:{port}"
     print(f"streetbrain: {scenario} live on {where}  (API {where}/api/v1, docs {where}/docs, "
           f"Open311 {where}/open311/v2, health {where}/health)", flush=True)

@@ -567,6 +567,15 @@ def serve(
     cameras: Annotated[str | None, typer.Option("--cameras", help="A cameras file (TOML): district camera ids → "
                                                 "video sources (files, rtsp:// or http:// streams, image folders, "
                                                 "'synthetic'), analysed by camera actors (City Eye).")] = None,
+    mqtt: Annotated[str | None, typer.Option("--mqtt", help="Subscribe to Frigate's events on this MQTT broker: "
+                                             "mqtt://[user:password@]host[:port] (mqtts:// for TLS); QoS 1, a "
+                                             "persistent session, acknowledged once the brain has the report.")]
+    = None,
+    mqtt_topic: Annotated[str, typer.Option("--mqtt-topic", help="Frigate's events topic "
+                                            "(<topic_prefix>/events).")] = "frigate/events",
+    mqtt_client_id: Annotated[str, typer.Option("--mqtt-client-id", help="The twin's fixed client id at the "
+                                                "broker (its session keeps messages while the twin is down).")]
+    = "streetbrain",
 ) -> None:
     """Run the live twin and its API (native /api/v1, Open311 /open311/v2, /docs, /health)."""
     if feed not in (None, "synthetic"):
@@ -582,12 +591,21 @@ def serve(
             from actors.cityeye import read_config
 
             read_config(cameras, district)  # a bad cameras file fails here, with its field
+        mqtt_at = None
+        if mqtt:
+            from api.mqtt import mqtt_settings
+
+            mqtt_at = mqtt_settings(mqtt, topic=mqtt_topic, client_id=mqtt_client_id)  # a bad URL fails here
+            try:
+                import paho.mqtt.client  # noqa: F401
+            except ImportError:
+                raise ValueError("--mqtt needs paho-mqtt: pip install 'streetbrain[live]'") from None
     except Exception as exc:
         _fail(exc)
     try:
         run_server(scenario, host=host, port=port, db=db, speed=speed, feed=feed == "synthetic", feed_rate=feed_rate,
                    use_ray=not no_ray, duration_s=duration, report_every_s=report_every, origin=origin,
-                   shards=shards, ray_address=ray_address, cameras=cameras)
+                   shards=shards, ray_address=ray_address, cameras=cameras, mqtt=mqtt_at)
     except TwinError as exc:  # (e.g. a cameras file asking for GPUs the cluster does not have)
         _fail(exc)
 

@@ -15,6 +15,7 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 from actors.brain import Brain  # noqa: E402
 from actors.client import LocalClient  # noqa: E402
 from actors.eventlog import open_log  # noqa: E402
+from actors.host import AreaShards  # noqa: E402
 from actors.live import Clock  # noqa: E402
 from api.app import create_app  # noqa: E402
 from scenarios import load_cached  # noqa: E402
@@ -28,7 +29,7 @@ _cam = _district.cameras[0]
 _lon, _lat = (float(v) for v in _district.projection.to_lonlat(_cam.x, _cam.y))
 for _ in range(3):  # some events for the paths with an id to find
     _brain.create_event({"scenario": "CM01", "lon": _lon, "lat": _lat, "source": "camera"}, actor="fuzz")
-app = create_app(LocalClient(_brain), tick_s=None)
+app = create_app(LocalClient(_brain), tick_s=None, cameras=AreaShards(_district, 1, kinds=("cameras",)))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -33,10 +33,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: Path | str, *, ray: bool, extra: tuple[str, ...] = (), out: Path | None = None) -> None:
+    def __init__(self, db: Path | str, *, ray: bool, extra: tuple[str, ...] = (), out: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "STREETBRAIN_ADMIN_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(env or {}), "STREETBRAIN_ADMIN_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
         args = [str(BIN), "serve", "--db", str(db), "--port", str(self.port), *extra]
         if not ray:
             args.append("--no-ray")
@@ -100,7 +101,12 @@ def test_serve_with_ray_streams_and_stays_on_loopback(db: Path, spot: tuple[floa
     try:
         health = httpx.get(server.url + "/health").json()
         assert health["status"] == "ok" and health["district"] == "xiaohe"
-        assert TOKEN not in server.out.read_text()  # the token came from the environment: never printed
+        out = server.out.read_text()
+        assert TOKEN not in out  # the token came from the environment: never printed
+        assert not [x for x in out.splitlines() if "WARNING" in x or "ERROR" in x or " E " in x], out  # quiet
+        ps = subprocess.run(["ps", "-o", "args=", "-g", str(server.proc.pid)], capture_output=True, text=True,
+                            check=False).stdout
+        assert "raylet" in ps and "dashboard/dashboard.py" not in ps, ps  # Ray without its dashboard head
         new = listening() - before
         exposed = {a for a in new if not a.startswith(("127.0.0.1:", "[::1]:", "[::ffff:127.0.0.1]:", "localhost:"))}
         assert new and not exposed, exposed
