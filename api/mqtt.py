@@ -31,11 +31,13 @@ loop does the work (:func:`attach` starts and stops the subscriber with the app)
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +62,9 @@ DEFAULT_MAX_INFLIGHT = 256
 #: Back-off of retries while the brain is unavailable, and of reconnections to the broker.
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
+#: Upper bounds (ms) of the handling-latency histogram's buckets, 2^(1/4) apart: 0.25 ms to 33 s
+#: (the last bucket holds anything slower).
+LATENCY_BOUNDS_MS = tuple(round(0.25 * 2 ** (k / 4), 3) for k in range(69))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +165,19 @@ class FrigateSubscriber:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._refused_fields: set[str] = set()
+        #: Messages by handling latency (arrival -> ready to acknowledge), per bucket of
+        #: :data:`LATENCY_BOUNDS_MS`; cumulative, so a reader takes differences between two reads.
+        self.latency_counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /health`` shows: the broker and topic (no password), whether connected,
+        the counts, and the handling latency (median and 99th percentile so far, and the
+        histogram)."""
+        return {"broker": self.settings.url, "topic": self.settings.topic, "client_id": self.settings.client_id,
+                "connected": self.connected, "counts": dict(self.counts),
+                "latency_ms": {"p50": latency_quantile(self.latency_counts, 0.5),
+                               "p99": latency_quantile(self.latency_counts, 0.99),
+                               "le": list(LATENCY_BOUNDS_MS), "counts": list(self.latency_counts)}}
 
     # --- life -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -233,10 +251,11 @@ class FrigateSubscriber:
         while not self._slots.acquire(timeout=0.5):  # (QoS 0 has no Receive Maximum to hold it)
             if self._stopping:
                 return
-        asyncio.run_coroutine_threadsafe(self._process(session, msg.mid, msg.qos, msg.payload), self._loop)
+        asyncio.run_coroutine_threadsafe(self._process(session, msg.mid, msg.qos, msg.payload, time.monotonic()),
+                                         self._loop)
 
     # --- the event loop ---------------------------------------------------------------------------------
-    async def _process(self, session: int, mid: int, qos: int, payload: bytes) -> None:
+    async def _process(self, session: int, mid: int, qos: int, payload: bytes, arrived: float) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -256,6 +275,7 @@ class FrigateSubscriber:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RETRY_MAX_S)
             self.counts[outcome] += 1
+            self.latency_counts[bisect.bisect_left(LATENCY_BOUNDS_MS, (time.monotonic() - arrived) * 1000)] += 1
             if qos > 0:
                 self._acknowledge(session, mid, qos)
         finally:
@@ -286,6 +306,22 @@ class FrigateSubscriber:
             log.warning("mqtt: refused a message on %s: %s: %s (further refusals of %s are counted, not logged)",
                         self.settings.topic, field, reason, field)
         return "refused"
+
+
+def latency_quantile(counts: list[int], q: float) -> float | None:
+    """The ``q`` quantile (ms) of a latency histogram over :data:`LATENCY_BOUNDS_MS`: the upper
+    bound of the bucket it falls in (at most 19% above the true value); ``None`` if empty. In the
+    overflow bucket it reads as the last bound (33 s: at least that)."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    need, seen, at = q * total, 0, len(counts) - 1
+    for k, n in enumerate(counts):
+        seen += n
+        if seen >= need and n:
+            at = k
+            break
+    return LATENCY_BOUNDS_MS[min(at, len(LATENCY_BOUNDS_MS) - 1)]
 
 
 def frigate_handler(app: FastAPI, subscriber: Callable[[], FrigateSubscriber]) -> Handler:
@@ -334,5 +370,5 @@ def attach(app: FastAPI, settings: MqttSettings) -> FrigateSubscriber:
     return sub
 
 
-__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_TOPIC", "FrigateSubscriber", "MqttSettings", "attach", "frigate_handler",
-           "mqtt_settings"]
+__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_TOPIC", "LATENCY_BOUNDS_MS", "FrigateSubscriber", "MqttSettings", "attach",
+           "frigate_handler", "latency_quantile", "mqtt_settings"]

@@ -80,8 +80,9 @@ def init_ray(*, address: str | None = None, num_cpus: int | None = None, namespa
     imported, so it is set before the import (importing Ray elsewhere first defeats it).
 
     Args:
-        address: A Ray cluster to join (``"auto"``, ``ray://host:port``); ``None``: start a
-            local one.
+        address: A Ray cluster to join (``"auto"``, ``host:port``, ``ray://host:port``); ``None``:
+            start a local one of its own (never the cluster that ``RAY_ADDRESS`` or the last
+            ``ray start`` on this machine names).
         num_cpus: CPUs of a local cluster (default: all of this machine's).
         namespace: Ray namespace of this driver's named actors (``None``: one of its own).
 
@@ -93,8 +94,8 @@ def init_ray(*, address: str | None = None, num_cpus: int | None = None, namespa
 
     if ray.is_initialized():
         return ray
-    if address is None:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+    if address is None:  # "local": a cluster of our own, even where RAY_ADDRESS or `ray start` names another
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  object_store_memory=OBJECT_STORE_BYTES, ignore_reinit_error=True, namespace=namespace)
         stop_dashboard_head()
     else:

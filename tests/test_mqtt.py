@@ -276,16 +276,18 @@ def listening(pid: int) -> list[tuple[str, int]]:
 
 
 class Serve:
-    """``streetbrain serve --no-ray --mqtt ...`` in a process of its own."""
+    """``streetbrain serve --mqtt ...`` in a process group of its own (with ``ray``, the brain in a
+    Ray actor; without, ``--no-ray``)."""
 
-    def __init__(self, broker: Broker, db: Path, log: Path) -> None:
+    def __init__(self, broker: Broker, db: Path, log: Path, *, ray: bool = False) -> None:
         self.port, self.token = free_port(), "test-admin-token-of-the-mqtt-test"
         env = {**os.environ, "STREETBRAIN_ADMIN_TOKEN": self.token, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
         self.log = log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-c", "from streetbrain.cli import app; app()", "serve", "--no-ray", "--db", str(db),
+        self.proc = subprocess.Popen([sys.executable, "-c", "from streetbrain.cli import app; app()", "serve",
+                                      *(() if ray else ("--no-ray",)), "--db", str(db),
                                       "--port", str(self.port), "--mqtt", broker.url, "--mqtt-client-id", "twin-a"],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        wait_until(self._up, 90, "streetbrain serve to answer")
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        wait_until(self._up, 120, "streetbrain serve to answer")
 
     def _up(self) -> bool:
         assert self.proc.poll() is None, "streetbrain serve died"
@@ -300,30 +302,41 @@ class Serve:
         assert r.status_code == 200, r.text
         return r.json()["events"]  # type: ignore[no-any-return]
 
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=30)
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        """Stop it: SIGINT (a clean stop) or SIGKILL of the whole group (a crash, Ray included)."""
+        if sig == signal.SIGKILL:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+        self.proc.wait(timeout=60)
         self.log.close()
 
 
-def test_twin_restart_loses_nothing_and_reports_nothing_twice(broker: Broker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ray, sig", [(False, signal.SIGINT), (True, signal.SIGKILL)], ids=["in-process", "ray-killed"])
+def test_twin_restart_loses_nothing_and_reports_nothing_twice(broker: Broker, tmp_path: Path, ray: bool,
+                                                              sig: int) -> None:
     db, out = tmp_path / "events.db", tmp_path / "serve.log"
-    first = Serve(broker, db, out)
+    first = Serve(broker, db, out, ray=ray)
     try:
         pub = Publisher(broker)
         for n in range(30):
             pub.publish(parked(n))
         wait_until(lambda: len(first.events()) >= 30, 60, "the first 30 reports")
+        import httpx
+
+        mqtt = httpx.get(f"http://127.0.0.1:{first.port}/health", timeout=10).json()["mqtt"]
+        assert mqtt["connected"] and mqtt["topic"] == "frigate/events" and mqtt["counts"]["reported"] >= 30
+        assert sum(mqtt["latency_ms"]["counts"]) >= 30 and 0 < mqtt["latency_ms"]["p50"] <= mqtt["latency_ms"]["p99"]
         sockets = listening(first.proc.pid) + listening(broker.proc.pid if broker.proc else 0)
-        assert sockets and all(ip == "127.0.0.1" for ip, _ in sockets), sockets
+        assert sockets and all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for ip, _ in sockets), sockets
         pub.publish(parked(3))  # a duplicate while it runs
     finally:
-        first.stop()
+        first.stop(sig)
     for n in range(30, 60):  # published while the twin is down: the broker keeps them for its session
         pub.publish(parked(n))
     pub.publish(parked(31))  # and a duplicate of one of those
     pub.close()
-    second = Serve(broker, db, out)
+    second = Serve(broker, db, out, ray=ray)
     try:
         wait_until(lambda: len(second.events()) >= 60, 60, "the 30 reports made while down")
         time.sleep(0.5)
@@ -332,3 +345,15 @@ def test_twin_restart_loses_nothing_and_reports_nothing_twice(broker: Broker, tm
         second.stop()
     assert ids == sorted(f"frigate:{T0 + n:.6f}-car{n:04d}" for n in range(60)), out.read_text()
     assert "Frigate over MQTT: frigate/events on mqtt://127.0.0.1" in out.read_text()
+
+
+def test_latency_quantiles_read_the_histogram() -> None:
+    from api.mqtt import LATENCY_BOUNDS_MS, latency_quantile
+
+    counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+    assert latency_quantile(counts, 0.99) is None
+    k10 = next(k for k, b in enumerate(LATENCY_BOUNDS_MS) if b >= 10)  # the bucket holding 10 ms
+    counts[k10] = 98
+    counts[-1] = 2  # two slower than the last bound
+    assert latency_quantile(counts, 0.5) == LATENCY_BOUNDS_MS[k10] and 10 <= LATENCY_BOUNDS_MS[k10] < 10 * 2 ** 0.25
+    assert latency_quantile(counts, 0.99) == LATENCY_BOUNDS_MS[-1]

@@ -97,7 +97,8 @@ def report(url: str, spot: tuple[float, float], key: str) -> dict[str, Any]:
 @pytest.mark.skipif(not BIN.exists() or __import__("shutil").which("ss") is None, reason="needs the CLI and ss")
 def test_serve_with_ray_streams_and_stays_on_loopback(db: Path, spot: tuple[float, float]) -> None:
     before = listening()
-    server = Server(db, ray=True)
+    # (a stale RAY_ADDRESS, as `ray start` elsewhere leaves: serve still starts a cluster of its own)
+    server = Server(db, ray=True, env={"RAY_ADDRESS": "127.0.0.1:9"})
     try:
         health = httpx.get(server.url + "/health").json()
         assert health["status"] == "ok" and health["district"] == "xiaohe"
