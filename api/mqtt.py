@@ -170,10 +170,11 @@ class FrigateSubscriber:
         self.latency_counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
 
     def status(self) -> dict[str, Any]:
-        """What ``GET /health`` shows: the broker and topic (no password), whether connected,
+        """What ``GET /health`` shows: the broker and topic (no user or password), whether connected,
         the counts, and the handling latency (median and 99th percentile so far, and the
         histogram)."""
-        return {"broker": self.settings.url, "topic": self.settings.topic, "client_id": self.settings.client_id,
+        s = self.settings  # (``/health`` needs no token: the broker without its user name)
+        return {"broker": f"{'mqtts' if s.tls else 'mqtt'}://{s.host}:{s.port}", "topic": s.topic, "client_id": s.client_id,
                 "connected": self.connected, "counts": dict(self.counts),
                 "latency_ms": {"p50": latency_quantile(self.latency_counts, 0.5),
                                "p99": latency_quantile(self.latency_counts, 0.99),
