@@ -644,17 +644,11 @@ class CityEyeActor:
 
     def __init__(self, district: District | str, config: EyeConfig, camera_ids: Sequence[str],
                  feed: Mapping[str, Any] | None = None) -> None:
-        import ray
-
-        from actors.client import RayClient
-        from actors.host import _district_of
-        from actors.live import Clock
+        from actors.host import _district_of, brain_and_clock, until_brain
 
         district = _district_of(district)
-        client = RayClient(ray.get_actor("brain"))
-        speed = float(client.sync.health()["speed"])
-        clock = Clock(speed, origin=float(client.sync.now()))
-        self.eye = CityEye(district, config, client, clock.now, camera_ids=camera_ids, feed=feed, speed=speed)
+        client, clock = until_brain(brain_and_clock)  # (restarted with the brain, it may come first)
+        self.eye = CityEye(district, config, client, clock.now, camera_ids=camera_ids, feed=feed, speed=clock.speed)
 
     def status(self) -> list[dict[str, Any]]:
         return self.eye.status()

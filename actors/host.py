@@ -27,7 +27,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from actors.brain import Brain
 from actors.cameras import Outcome
-from actors.client import BrainClient, Coalescer, LocalClient, RayClient, call_brain, ray_cause
+from actors.client import BrainClient, BrainUnavailable, Coalescer, LocalClient, RayClient, call_brain, ray_cause
 from actors.eventlog import open_log
 from actors.frigate import FrigateMap, frigate_map_of
 from actors.heap import Refreeze, freeze
@@ -409,14 +409,15 @@ class ShardActor(Shard):
     def __init__(self, district: District | str, areas: Sequence[str], kinds: Sequence[str], *,
                  seed: int = 2, tick_s: float = 0.25) -> None:
         self._stop = threading.Event()
-        district = _district_of(district)
-        client = None
-        if any(k != "cameras" for k in kinds):
-            import ray
+        loaded = _district_of(district)
 
-            client = RayClient(ray.get_actor("brain"))
-            self.clock = Clock(float(client.sync.health()["speed"]), origin=float(client.sync.now()))
-        super().__init__({kind: _shard_object(kind, district, areas, client, seed) for kind in kinds})
+        def build() -> dict[str, Any]:
+            client = None
+            if any(k != "cameras" for k in kinds):
+                client, self.clock = brain_and_clock()
+            return {kind: _shard_object(kind, loaded, areas, client, seed) for kind in kinds}
+
+        super().__init__(until_brain(build))
         followers = [(k, tick_s if k == "patrols" else ROAD_FOLLOW_S) for k in kinds if k != "cameras"]
         if followers:
             threading.Thread(target=self._loop, args=(followers, tick_s), name="shard-loop", daemon=True).start()
@@ -434,6 +435,34 @@ class ShardActor(Shard):
                     self.step(kind, self.clock.now())
                 except Exception as exc:  # pragma: no cover - logged; the loop carries on (brain restarting)
                     print(f"{kind} shard: {type(exc).__name__}: {exc}", flush=True)
+
+
+#: Longest a restarted actor waits for the brain to come back, seconds.
+BRAIN_WAIT_S = 600.0
+
+
+def until_brain(build: Callable[[], R], timeout_s: float = BRAIN_WAIT_S) -> R:
+    """``build()``, again while the brain actor is away (restarting, or not yet there): an actor
+    that Ray restarts together with the brain after a node's loss may start first, and an
+    error raised in a Ray actor's constructor ends it for good."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    while True:
+        try:
+            return build()
+        except (BrainUnavailable, ValueError) as exc:  # (ray.get_actor: ValueError while not registered)
+            if (isinstance(exc, ValueError) and "brain" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def brain_and_clock() -> tuple[RayClient, Clock]:
+    """The brain actor (by name) and its clock (speed and time), for actors that follow it."""
+    import ray
+
+    client = RayClient(ray.get_actor("brain"))
+    return client, Clock(float(client.sync.health()["speed"]), origin=float(client.sync.now()))
 
 
 #: Ray namespace of the live twin's named actors (``brain``, ``area-shard-<k>``, ``city-eye-<k>``):

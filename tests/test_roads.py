@@ -235,3 +235,31 @@ def test_a_handler_acts_only_while_holding_the_event(xiaohe: District, brain: Br
     assert brain.get_event(ev["id"])["version"] == before["version"]
     signed = brain.act(ev["id"], "sign", {"holder": other}, actor=other)["event"]
     assert (signed["state"], signed["assignee"]) == ("signed", other)
+
+
+def test_an_actor_restarted_before_the_brain_waits_for_it() -> None:
+    """A shard or camera actor that Ray restarts with the brain after a node's loss may start
+    first: it tries again while the brain is away (an error in a Ray actor's constructor would
+    end it for good), and gives up on anything else at once."""
+    from actors.client import BrainUnavailable
+    from actors.host import until_brain
+
+    tries: list[int] = []
+
+    def build() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise ValueError("Failed to look up actor with name 'brain'.")
+        if len(tries) < 4:
+            raise BrainUnavailable("the brain is restarting")
+        return "built"
+
+    assert until_brain(build, timeout_s=30) == "built" and len(tries) == 4
+
+    def broken() -> str:
+        raise ValueError("kinds must be some of cameras, roads, patrols")
+
+    with pytest.raises(ValueError, match="kinds"):
+        until_brain(broken, timeout_s=30)
+    with pytest.raises(BrainUnavailable):
+        until_brain(lambda: (_ for _ in ()).throw(BrainUnavailable("down")), timeout_s=0.1)
