@@ -188,10 +188,19 @@ def scenario_calibrate(
 
 @scenario_app.command("validate")
 def scenario_validate(name_or_path: NameOrPath) -> None:
-    """Validate a scenario folder; print OK or the first problem (exit status 2)."""
+    """Validate a scenario folder (and its Frigate names, frigate.toml, if it has one); print OK or
+    the first problem (exit status 2)."""
     district = _load(name_or_path)
+    from actors.frigate import frigate_map_of
+
+    try:
+        names = frigate_map_of(district)
+    except TwinError as exc:
+        _fail(exc)
+    n = len(names.cameras)
+    frigate = f", Frigate names of {n} camera{'s' if n != 1 else ''}" if names.source else ""
     typer.echo(f"OK: {district.name} ({len(district.catalog)} scenarios, "
-               f"{len(district.roster.members)} members, {len(district.regions.grids)} grids)")
+               f"{len(district.roster.members)} members, {len(district.regions.grids)} grids{frigate})")
 
 
 class _Progress:

@@ -50,6 +50,19 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+def test_scenario_validate_checks_the_frigate_names(tmp_path: Path) -> None:
+    import shutil
+
+    ok = run("scenario", "validate", "xiaohe")
+    assert ok.returncode == 0 and "Frigate names of 1 camera)" in ok.stdout, ok.stdout + ok.stderr
+    folder = tmp_path / "xiaohe"
+    shutil.copytree(Path(__file__).parent.parent / "scenarios" / "xiaohe", folder)
+    (folder / "frigate.toml").write_text('[cameras.gate_east]\ncamera = "K0060"\nzones = { east = "lawn" }\n')
+    out = run("scenario", "validate", str(folder))
+    assert out.returncode == 2 and "frigate.toml: cameras.gate_east.zones.east" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--shift-offsets", "7-2"], "--shift-offsets: '7-2' is not hours"),
     (["--shift-offsets", "0,x"], "--shift-offsets: '0,x' is not hours"),
