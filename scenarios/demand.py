@@ -62,6 +62,7 @@ import numpy as np
 import shapely
 
 from scenarios.model import Incident
+from scenarios.rng import child_seed
 from twin.catalog import Source
 from twin.district import District
 from twin.geo import Location
@@ -408,8 +409,7 @@ class DemandModel(mesa.Model):  # type: ignore[misc]
 
     def _substream(self, *key: int) -> np.random.Generator:
         """The generator of one substream of this run's demand seed (see the module doc)."""
-        ss = self._seed
-        return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *key)))
+        return np.random.default_rng(child_seed(self._seed, *key))
 
     def _responsive(self, day: int, start_s: float, end_s: float) -> list[Incident]:
         """A day of responsive demand: every agent at its own rate, each (day, scenario) on

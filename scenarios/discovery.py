@@ -19,10 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
-
 from scenarios.model import Incident, ResponseParams
-from scenarios.rng import Draws
+from scenarios.rng import Draws, child_seed
 from twin.catalog import Source
 from twin.district import District
 
@@ -111,8 +109,7 @@ class Discovery:
     def substream(self, key: tuple[int, ...]) -> Draws:
         """The discovery draws of the incident with this demand ``key``: the same in every
         world that shares the run's seed, whatever else was drawn before."""
-        root = self._root
-        return Draws(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key)), block=8)
+        return Draws(child_seed(self._root, *key), block=8)
 
     def _area_shares(self, area: str) -> list[tuple[str, float]]:
         """``(member id, patrol share)`` of the area's members, in roster order."""

@@ -226,8 +226,7 @@ class Engine:
         self.start_state = start_state
         self.carried = 0
         self.notes: list[str] = []
-        local = datetime.fromtimestamp(self.epoch, tz)
-        self._tod0 = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        self._tod0 = district.roster.local_time(self.epoch)[1]  # seconds after local midnight at the start
         self.measured_incidents = 0
 
     @property

@@ -7,9 +7,10 @@ import math
 import numpy as np
 
 
-def child_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
-    """The ``k``-th child stream of ``ss``, the same however often it is asked for."""
-    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, k))
+def child_seed(ss: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    """The child stream of ``ss`` at ``key`` (one index, or a path of them: ``child_seed(ss, 1, day,
+    k)``), the same however often it is asked for."""
+    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *key))
 
 
 class Draws:
