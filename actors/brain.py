@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actors.brain_api import ROLES, IdemKey, ReportItem
+from actors.brain_api import EVIDENCE_ID, MAX_MEDIA_URL, ROLES, IdemKey, ReportItem
 from actors.eventlog import EventLog, JsonText
 from actors.live import HUMAN_ACTIONS, Clock, KeyInUse, LiveTwin, iso
 from twin.district import District
@@ -397,22 +397,17 @@ def _not_stored(key: str) -> TwinError:
     return TwinError(f"Idempotency-Key '{key}': the first request with this key was not stored; send it again")
 
 
-_EVIDENCE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
 def _evidence_ids(body: Mapping[str, Any]) -> tuple[str, ...]:
     """A report's ``evidence``: at most 8 evidence ids (``sha256:<hex>``, what the evidence
     store returns for a piece of content), the reporting source's proof (a camera's frame)."""
     v = body.get("evidence")
     if v is None:
         return ()
-    if not isinstance(v, list) or len(v) > 8 or not all(isinstance(e, str) and _EVIDENCE_ID.match(e) for e in v):
+    if not isinstance(v, list) or len(v) > 8 or not all(isinstance(e, str) and EVIDENCE_ID.match(e) for e in v):
         raise ValidationError("evidence", "must be a list of at most 8 evidence ids 'sha256:<64 hex digits>'")
     return tuple(v)
 
 
-#: Longest ``media_url`` a report may carry, characters.
-MAX_MEDIA_URL = 2000
 _MEDIA_URL = re.compile(r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$", re.IGNORECASE)
 
 

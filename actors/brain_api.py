@@ -14,6 +14,7 @@ and the API's role tables (:mod:`api.access`) are built from them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Protocol, TypedDict
@@ -179,4 +180,9 @@ class BrainAPI(Protocol):
 BRAIN_METHODS = frozenset(name for name, value in vars(BrainAPI).items()
                           if callable(value) and not name.startswith("_"))
 
-__all__ = ["BRAIN_METHODS", "ROLES", "AccessRole", "BrainAPI", "IdemKey", "ReportItem"]
+#: An evidence id: the SHA-256 of the stored file (a report's ``evidence`` lists them).
+EVIDENCE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: Longest ``media_url`` (Open311: a link to a photo kept elsewhere) a report may carry, characters.
+MAX_MEDIA_URL = 2000
+
+__all__ = ["BRAIN_METHODS", "EVIDENCE_ID", "MAX_MEDIA_URL", "ROLES", "AccessRole", "BrainAPI", "IdemKey", "ReportItem"]

@@ -683,7 +683,6 @@ class Eyes:
         if ray_actors:
             import ray
 
-
             have = ray.cluster_resources()  # type: ignore[no-untyped-call]
             for key, kind, asked in (("ray.num_gpus", "GPU", config.num_gpus), ("ray.num_cpus", "CPU", config.num_cpus)):
                 if asked > float(have.get(kind, 0.0)):  # (else the actors would wait for them for ever)

@@ -72,8 +72,7 @@ class BrainHost:
         from scenarios.loader import load_cached
 
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.district: District = (load_cached(scenario, overrides) if isinstance(scenario, str) and overrides
-                                   else _district_of(scenario))
+        self.district: District = scenario if isinstance(scenario, District) else load_cached(scenario, overrides)
         self.district.roads.precompute_travel()
         self.log = open_log(db)
         saved = self.log.setting("clock")
@@ -186,7 +185,6 @@ class AreaShards:
         if bad or not kinds:
             raise ValueError(f"kinds must be some of {', '.join(SHARD_KINDS)}, got {list(kinds)!r}")
         self.kinds, self.district, self.ray_actors = tuple(kinds), district, ray_actors
-        self._ingests: list[Coalescer] | None = None  # Frigate messages to each shard actor, batched
         self.groups = area_groups(district, shards)
         self.group_of = {a: k for k, g in enumerate(self.groups) for a in g}
         # which shard holds which entity (a shard is told its areas only: it finds its entities itself)
@@ -199,13 +197,14 @@ class AreaShards:
 
             # Ray places an actor that asks for no CPU on its driver's node, SPREAD or not: on a
             # cluster each shard asks for a token share, so that Ray spreads them over its nodes.
-            listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
-            multi = sum(1 for n in listed if n.get("Alive")) > 1
-            actor = ray.remote(num_cpus=SHARD_CPUS if multi else 0, max_restarts=-1)(ShardActor)
+            actor = ray.remote(num_cpus=SHARD_CPUS if _alive_nodes() > 1 else 0, max_restarts=-1)(ShardActor)
             self.shards: list[Any] = [
                 actor.options(name=f"area-shard-{k}", scheduling_strategy="SPREAD")
                 .remote(scenario or district.name, areas, self.kinds, seed=seed + k)
                 for k, areas in enumerate(self.groups)]
+            # (Frigate messages to each shard actor, batched)
+            self._ingests = [Coalescer(functools.partial(self._ingest_batch, k), depth=INGEST_DEPTH,
+                                       max_items=INGEST_BATCH) for k in range(len(self.shards))]
         else:
             self.shards = [Shard({kind: _shard_object(kind, district, areas, client, seed + k) for kind in self.kinds})
                            for k, areas in enumerate(self.groups)]
@@ -248,9 +247,6 @@ class AreaShards:
         k = self._camera_shard(payload)
         if not self.ray_actors:
             return self.shards[k].ingest(payload)  # type: ignore[no-any-return]
-        if self._ingests is None:
-            self._ingests = [Coalescer(functools.partial(self._ingest_batch, j), depth=INGEST_DEPTH,
-                                       max_items=INGEST_BATCH) for j in range(len(self.shards))]
         return await self._ingests[k].submit(payload)  # type: ignore[no-any-return]
 
     async def _ingest_batch(self, k: int, payloads: list[Mapping[str, Any]]) -> list[Outcome | Exception]:
@@ -282,6 +278,14 @@ INGEST_BATCH = 256
 INGEST_DEPTH = 2
 #: Wall seconds between a road-unit shard's reads of the log (answers catch up first anyway).
 ROAD_FOLLOW_S = 2.0
+
+
+def _alive_nodes() -> int:
+    """Live nodes of the Ray cluster this process is connected to."""
+    import ray
+
+    listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return sum(1 for n in listed if n.get("Alive"))
 
 
 def _district_of(source: District | str) -> District:
@@ -486,7 +490,7 @@ def start_ray_brain(scenario: str, db: str, *, speed: float = 1.0, feed: bool = 
     from scenarios.ray_setup import init_ray
 
     ray = init_ray(address=address, num_cpus=num_cpus or 2, namespace=RAY_NAMESPACE)
-    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    nodes = _alive_nodes()
     if nodes > 1 and not str(db).lower().startswith(("postgresql://", "postgres://")):
         raise ValidationError("db", f"the Ray cluster has {nodes} nodes and the brain may restart on any of them: "
                                     "give an event log every node reaches (a postgresql:// URL), not a file on "

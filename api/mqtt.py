@@ -46,7 +46,6 @@ from urllib.parse import unquote, urlsplit
 from fastapi import FastAPI
 
 from actors.client import BrainUnavailable
-from api.errors import ApiError
 from twin.errors import TwinError, ValidationError
 
 log = logging.getLogger("streetbrain.mqtt")
@@ -96,10 +95,14 @@ class MqttSettings:
     keepalive_s: int = 30
 
     @property
+    def broker(self) -> str:
+        """The broker's URL without user name or password."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    @property
     def url(self) -> str:
         """The broker's URL without the password (for logs)."""
-        user = f"{self.username}@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+        return self.broker.replace("://", f"://{self.username}@", 1) if self.username else self.broker
 
 
 def mqtt_settings(url: str, *, topic: str = DEFAULT_TOPIC, client_id: str = DEFAULT_CLIENT_ID,
@@ -174,7 +177,7 @@ class FrigateSubscriber:
         the counts, and the handling latency (median and 99th percentile so far, and the
         histogram)."""
         s = self.settings  # (``/health`` needs no token: the broker without its user name)
-        return {"broker": f"{'mqtts' if s.tls else 'mqtt'}://{s.host}:{s.port}", "topic": s.topic, "client_id": s.client_id,
+        return {"broker": s.broker, "topic": s.topic, "client_id": s.client_id,
                 "connected": self.connected, "counts": dict(self.counts),
                 "latency_ms": {"p50": latency_quantile(self.latency_counts, 0.5),
                                "p99": latency_quantile(self.latency_counts, 0.99),
@@ -339,10 +342,6 @@ def frigate_handler(app: FastAPI, subscriber: Callable[[], FrigateSubscriber]) -
             status, _ = await ingest_frigate(app.state.cameras, app.state.creates, message)
         except ValidationError as exc:
             return subscriber().refused(exc.field, exc.reason)
-        except ApiError as exc:
-            if exc.status >= 500:
-                raise
-            return subscriber().refused(exc.field or "payload", exc.reason)
         except BrainUnavailable:
             raise
         except TwinError as exc:  # the brain refused the report: it would again

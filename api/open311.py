@@ -86,6 +86,7 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 from starlette.routing import Match, NoMatchFound
 
+from actors.brain_api import EVIDENCE_ID, MAX_MEDIA_URL
 from actors.client import BrainClient
 from api.access import READERS, REPORTERS, Principal
 from api.deps import Client, district_name, load_district
@@ -93,7 +94,6 @@ from api.idempotency import idem_key, key_ok
 from api.models import EVIDENCE_TYPES
 from api.open311_views import (
     CLOSED_STATES,
-    EVIDENCE_ID,
     UNPUBLISHED_SOURCES,
     Open311Error,
     ServiceDirectory,
@@ -118,8 +118,6 @@ MAX_WINDOW = timedelta(days=90)
 MAX_IDS = 200
 #: Page size when reading events from the brain.
 PAGE = 500
-#: Longest ``media_url`` accepted, characters (the brain's limit).
-MAX_MEDIA_URL = 2000
 #: The standard a discovery document's endpoint follows.
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 #: When this Open311 surface last changed (the discovery document's ``changeset``).
@@ -576,17 +574,12 @@ def discovery(request: Request) -> dict[str, Any]:
                            "formats": ["text/xml", "application/json"]}]}
 
 
-@router.get("/discovery.{fmt}", summary="Service discovery", responses=_FORMATS_DOC)
-async def discovery_here(fmt: Format, request: Request) -> Response:
-    """The service discovery document (also at the mount's parent, ``/open311/discovery``)."""
-    return answer(fmt, "discovery", discovery(request))
-
-
 @discovery_router.get("/discovery.{fmt}", name="open311_discovery", summary="Open311 service discovery",
                       responses=_FORMATS_DOC)
+@router.get("/discovery.{fmt}", summary="Service discovery", responses=_FORMATS_DOC)
 async def discovery_document(fmt: Format, request: Request) -> Response:
-    """The service discovery document: where this server's GeoReport v2 endpoint is, its
-    formats, and how to get an ``api_key``."""
+    """The service discovery document (at the mount and at its parent, ``/open311/discovery``):
+    where this server's GeoReport v2 endpoint is, its formats, and how to get an ``api_key``."""
     return answer(fmt, "discovery", discovery(request))
 
 

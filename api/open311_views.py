@@ -8,11 +8,11 @@ located by ``address_string`` (:mod:`twin.geocode`), and the error the routes an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from actors.brain_api import EVIDENCE_ID
 from twin.catalog import ScenarioSpec, Source
 from twin.district import District
 from twin.errors import NotFound
@@ -24,8 +24,6 @@ CLOSED_STATES = frozenset({"closed", "merged", "false_alarm"})
 #: Event sources whose stored evidence is never published as a ``media_url`` (a camera's
 #: frames show passers-by).
 UNPUBLISHED_SOURCES = frozenset({"camera"})
-#: What an id of the evidence store looks like.
-EVIDENCE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 _ROLE_WORDS = {"grid_worker": "a grid worker (网格员)", "co_governance": "a co-governance member (共治队员)",
                "enforcement": "an enforcement officer (执法队员)"}
@@ -203,5 +201,5 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
-__all__ = ["CLOSED_STATES", "EVIDENCE_ID", "UNPUBLISHED_SOURCES", "Open311Error", "ServiceDirectory", "media_url", "service_name",
+__all__ = ["CLOSED_STATES", "UNPUBLISHED_SOURCES", "Open311Error", "ServiceDirectory", "media_url", "service_name",
            "service_notice", "status_notes"]

@@ -7,8 +7,8 @@ normalising case, spaces, full-width characters, bracketed notes (``香积寺路
 ``香积寺路``) and the street words: 路 Road/Rd/Lu, 街 Street/St/Jie, 巷 Lane/Xiang, 弄
 Lane/Alley/Nong/Long, 桥 Bridge/Qiao, 隧道 Tunnel, 北/南/东/西 North/South/East/West, 支 Branch.
 Pinyin comes from a table of the characters of the district's street names (:data:`PINYIN`),
-or from aliases given with the roads (OSM ``name:en``); a name with a character the table
-lacks is found in Chinese only.
+or from aliases a caller gives (e.g. OSM ``name:en``, which Xiaohe's road extract lacks); a name
+with a character the table lacks is found in Chinese only.
 
 What is understood, besides a bare street name:
 
