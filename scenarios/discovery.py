@@ -99,12 +99,8 @@ class Discovery:
         (their expected number, by the rule's precision), and the screening they cost."""
         prec = self.p.camera_precision
         precision = prec.get(scenario, 1.0) if isinstance(prec, Mapping) else float(prec)
-        false = (1.0 - precision) / precision if precision > 0 else 0.0
-        a = self.alerts
-        a["true"] += 1.0
-        a["false"] += false
-        a["screen_h"] += (1.0 + false) * self.p.screen_s / 3600.0
-        a["false_dispatched"] += false * (1.0 - self.p.screen_reject_p)
+        for k, v in camera_alerts(1.0, precision, self.p.screen_s, self.p.screen_reject_p).items():
+            self.alerts[k] += v
 
     def substream(self, key: tuple[int, ...]) -> Draws:
         """The discovery draws of the incident with this demand ``key``: the same in every
@@ -138,6 +134,15 @@ class Discovery:
                 n * self.p.patrol_effort * self._speed * self.p.patrol_notice_p / road))
             self._patrollers[key] = rate
         return rate
+
+
+def camera_alerts(true: float, precision: float, screen_s: float, reject_p: float) -> dict[str, float]:
+    """What ``true`` camera alerts come with at a rule's ``precision``: the false alerts (their
+    expected number, ``true × (1 − precision) / precision``), the command centre's hours screening
+    all of them (``screen_s`` each), and the false ones it passes on as events (``1 − reject_p``)."""
+    false = true * (1.0 - precision) / precision if precision > 0 else 0.0
+    return {"true": true, "false": false, "screen_h": (true + false) * screen_s / 3600.0,
+            "false_dispatched": false * (1.0 - reject_p)}
 
 
 def road_length_by_area(district: District) -> dict[str, float]:

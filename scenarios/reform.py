@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.demand import DemandModel, DemandParams, is_recurrence
+from scenarios.discovery import camera_alerts
 from scenarios.engine import run_once
 from scenarios.inspections import InspectionParams, compare
 from scenarios.model import ResponseParams, RunResult
@@ -656,11 +657,15 @@ def _alerts(runs: Sequence[Mapping[str, Any]], p: ReformParams) -> dict[str, flo
     """Camera alerts a day that became events (the first report of their incident), the
     false ones that come with them at ``p``'s precision, and the screening both cost."""
     days = sum(r["days"] for r in runs) or 1.0
-    true = sum(r["alerts"].get("true", 0.0) for r in runs) / days
-    false = (sum(r["alerts"].get("false", 0.0) for r in runs) / days if p.camera_precision_by_rule
-             else true * (1 - p.camera_precision) / p.camera_precision)
-    return {"true": true, "false": false, "false_dispatched": false * (1 - ResponseParams().screen_reject_p),
-            "screening_h": (true + false) * p.screen_s / 3600.0}
+    reject = ResponseParams().screen_reject_p  # (the worlds keep the default)
+    if p.camera_precision_by_rule:  # the runs tallied them, rule by rule
+        a = {k: sum(r["alerts"].get(k, 0.0) for r in runs) / days for k in ("true", "false", "screen_h",
+                                                                          "false_dispatched")}
+    else:  # one precision: from the true alerts (a post-processed sensitivity row changes it)
+        a = camera_alerts(sum(r["alerts"].get("true", 0.0) for r in runs) / days, p.camera_precision, p.screen_s,
+                          reject)
+    return {"true": a["true"], "false": a["false"], "false_dispatched": a["false_dispatched"],
+            "screening_h": a["screen_h"]}
 
 
 def _pct(v: Sequence[float]) -> str:
